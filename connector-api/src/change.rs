@@ -1,0 +1,253 @@
+//! Changes: what a connector streams to the engine.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::schema::{Schema, ValueKind};
+
+/// A typed attribute value.
+///
+/// In the change JSON a value is written as a plain JSON scalar: text and
+/// references as strings, booleans as booleans, dates as `YYYY-MM-DD`,
+/// date-times as `YYYY-MM-DDTHH:MM:SS.sssZ`, and [`Value::Null`] as `null`.
+/// The schema's [`ValueKind`] says how to read it back.
+///
+/// ```
+/// use connector_api::Value;
+/// let v = Value::date(2024, 2, 29).unwrap();
+/// assert_eq!(serde_json::to_string(&v).unwrap(), "\"2024-02-29\"");
+/// assert_eq!(serde_json::to_string(&Value::Null).unwrap(), "null");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// The source sent the field without a value.
+    Null,
+    /// Free text.
+    String(String),
+    /// A boolean.
+    Bool(bool),
+    /// A calendar date.
+    Date(NaiveDate),
+    /// An instant, always in UTC.
+    DateTime(DateTime<Utc>),
+    /// The external id of another object.
+    Reference(String),
+}
+
+impl Value {
+    /// A date value, or `None` when the date does not exist.
+    pub fn date(year: i32, month: u32, day: u32) -> Option<Self> {
+        NaiveDate::from_ymd_opt(year, month, day).map(Value::Date)
+    }
+
+    /// Whether this value is of `kind` (a [`Value::Null`] is of every kind).
+    pub fn is_of_kind(&self, kind: &ValueKind) -> bool {
+        matches!(
+            (self, kind),
+            (Value::Null, _)
+                | (Value::String(_), ValueKind::String)
+                | (Value::Bool(_), ValueKind::Bool)
+                | (Value::Date(_), ValueKind::Date)
+                | (Value::DateTime(_), ValueKind::DateTime)
+                | (Value::Reference(_), ValueKind::Reference { .. })
+        )
+    }
+
+    /// Reads the JSON form of a value of `kind`.
+    ///
+    /// # Errors
+    /// A message saying what was expected when `json` is not a value of `kind`.
+    ///
+    /// ```
+    /// use connector_api::{Value, ValueKind};
+    /// let v = Value::from_json(&ValueKind::Bool, &serde_json::json!(true)).unwrap();
+    /// assert_eq!(v, Value::Bool(true));
+    /// assert!(Value::from_json(&ValueKind::Date, &serde_json::json!("31.12.2024")).is_err());
+    /// ```
+    pub fn from_json(kind: &ValueKind, json: &serde_json::Value) -> Result<Self, String> {
+        use serde_json::Value as J;
+        match (kind, json) {
+            (_, J::Null) => Ok(Value::Null),
+            (ValueKind::String, J::String(s)) => Ok(Value::String(s.clone())),
+            (ValueKind::Reference { .. }, J::String(s)) => Ok(Value::Reference(s.clone())),
+            (ValueKind::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
+            (ValueKind::Date, J::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Value::Date)
+                .map_err(|_| format!("expected a date YYYY-MM-DD, got {s:?}")),
+            (ValueKind::DateTime, J::String(s)) => DateTime::parse_from_rfc3339(s)
+                .map(|t| Value::DateTime(t.with_timezone(&Utc)))
+                .map_err(|_| format!("expected an ISO 8601 date-time, got {s:?}")),
+            (kind, other) => Err(format!(
+                "expected {}, got {}",
+                kind_name(kind),
+                json_type_name(other)
+            )),
+        }
+    }
+}
+
+fn kind_name(kind: &ValueKind) -> &'static str {
+    match kind {
+        ValueKind::String => "a string",
+        ValueKind::Bool => "a boolean",
+        ValueKind::Date => "a date string",
+        ValueKind::DateTime => "a date-time string",
+        ValueKind::Reference { .. } => "a reference id string",
+    }
+}
+
+/// The JSON type of `v` in words, for error messages.
+pub(crate) fn json_type_name(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null => serializer.serialize_none(),
+            Value::String(s) | Value::Reference(s) => serializer.serialize_str(s),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Date(d) => serializer.collect_str(&d.format("%Y-%m-%d")),
+            Value::DateTime(t) => {
+                serializer.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+            }
+        }
+    }
+}
+
+/// The attributes of a change: an ordered map (by name) of typed values.
+pub type Attributes = BTreeMap<String, Value>;
+
+/// Whether a change creates/updates an object or deletes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ChangeKind {
+    /// Create the object or replace its attributes (idempotent).
+    Upsert,
+    /// The object is gone or must be treated as gone (e.g. a terminated worker).
+    Delete,
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ChangeKind::Upsert => "Upsert",
+            ChangeKind::Delete => "Delete",
+        })
+    }
+}
+
+/// One change to one object.
+///
+/// Its JSON form is part of the contract: one object with the keys
+/// `objectType`, `changeType`, `externalId` and `attributes`, in that order.
+///
+/// ```
+/// use connector_api::{Change, ChangeKind, Value};
+/// let mut change = Change::new("User", "abc", ChangeKind::Upsert);
+/// change.attributes.insert("firstName".into(), Value::String("Ada".into()));
+/// assert_eq!(
+///     serde_json::to_string(&change).unwrap(),
+///     r#"{"objectType":"User","changeType":"Upsert","externalId":"abc","attributes":{"firstName":"Ada"}}"#
+/// );
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// The object type, one of the schema's.
+    pub object_type: String,
+    /// Upsert or delete.
+    #[serde(rename = "changeType")]
+    pub kind: ChangeKind,
+    /// The object's anchor in the source.
+    pub external_id: String,
+    /// The object's attributes. A delete may carry them too.
+    pub attributes: Attributes,
+}
+
+impl Change {
+    /// A change with no attributes yet.
+    pub fn new(
+        object_type: impl Into<String>,
+        external_id: impl Into<String>,
+        kind: ChangeKind,
+    ) -> Self {
+        Self {
+            object_type: object_type.into(),
+            kind,
+            external_id: external_id.into(),
+            attributes: Attributes::new(),
+        }
+    }
+}
+
+/// Why a change's JSON could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid change: {0}")]
+pub struct ChangeParseError(pub String);
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawChange {
+    object_type: String,
+    change_type: ChangeKind,
+    external_id: String,
+    #[serde(default)]
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Schema {
+    /// Reads a change from its JSON form, typing each attribute by this schema.
+    ///
+    /// # Errors
+    /// [`ChangeParseError`] when the JSON is not a change, the object type or an
+    /// attribute is not in the schema, or a value is not of its attribute's kind.
+    pub fn parse_change(&self, json: &str) -> Result<Change, ChangeParseError> {
+        let raw: RawChange =
+            serde_json::from_str(json).map_err(|e| ChangeParseError(e.to_string()))?;
+        self.type_change(raw)
+    }
+
+    /// Like [`Schema::parse_change`], from an already parsed JSON value.
+    ///
+    /// # Errors
+    /// As [`Schema::parse_change`].
+    pub fn parse_change_value(&self, json: serde_json::Value) -> Result<Change, ChangeParseError> {
+        let raw: RawChange =
+            serde_json::from_value(json).map_err(|e| ChangeParseError(e.to_string()))?;
+        self.type_change(raw)
+    }
+
+    fn type_change(&self, raw: RawChange) -> Result<Change, ChangeParseError> {
+        let object_type = self.object_type(&raw.object_type).ok_or_else(|| {
+            ChangeParseError(format!("unknown object type {:?}", raw.object_type))
+        })?;
+        let mut attributes = Attributes::new();
+        for (name, json) in raw.attributes {
+            let attr = object_type.attribute(&name).ok_or_else(|| {
+                ChangeParseError(format!(
+                    "attribute {name:?} is not in the schema of {}",
+                    object_type.name
+                ))
+            })?;
+            let value = Value::from_json(&attr.kind, &json)
+                .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
+            attributes.insert(name, value);
+        }
+        Ok(Change {
+            object_type: raw.object_type,
+            kind: raw.change_type,
+            external_id: raw.external_id,
+            attributes,
+        })
+    }
+}

@@ -1,0 +1,173 @@
+//! Secret references and the resolver the engine provides.
+//!
+//! A connector's configuration never holds a secret, only a reference such as
+//! `secret://workday/contoso_preview/clientsecret`. The engine resolves it at
+//! run time through a [`SecretResolver`] into a [`SecretString`], which prints
+//! as `[REDACTED]` and cannot be serialized.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+/// A parsed `secret://segment/segment/...` reference.
+///
+/// ```
+/// use connector_api::SecretRef;
+/// let r: SecretRef = "secret://workday/contoso_preview/clientsecret".parse().unwrap();
+/// assert_eq!(r.segments(), ["workday", "contoso_preview", "clientsecret"]);
+/// assert_eq!(r.to_string(), "secret://workday/contoso_preview/clientsecret");
+/// assert!("workday/clientsecret".parse::<SecretRef>().is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretRef {
+    segments: Vec<String>,
+}
+
+/// The scheme every secret reference starts with.
+pub const SECRET_SCHEME: &str = "secret://";
+
+impl SecretRef {
+    /// The path segments after `secret://`.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The path after `secret://`, e.g. `workday/contoso_preview/clientsecret`.
+    pub fn path(&self) -> String {
+        self.segments.join("/")
+    }
+}
+
+impl FromStr for SecretRef {
+    type Err = SecretError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let malformed = |why: &str| SecretError::Malformed {
+            reference: s.to_string(),
+            why: why.to_string(),
+        };
+        let rest = s
+            .strip_prefix(SECRET_SCHEME)
+            .ok_or_else(|| malformed("it must start with secret://"))?;
+        if rest.is_empty() {
+            return Err(malformed("it has no path after secret://"));
+        }
+        let segments: Vec<String> = rest.split('/').map(str::to_string).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(malformed("it has an empty path segment"));
+        }
+        let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if segments.iter().any(|seg| !seg.chars().all(ok)) {
+            return Err(malformed(
+                "path segments may hold only letters, digits, '_', '-' and '.'",
+            ));
+        }
+        Ok(Self { segments })
+    }
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{SECRET_SCHEME}{}", self.path())
+    }
+}
+
+/// Why a secret could not be had. Never carries a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The reference is not of the form `secret://a/b/c`.
+    #[error("malformed secret reference {reference:?}: {why}")]
+    Malformed {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No store the resolver looked in holds the reference.
+    #[error("secret {reference} could not be resolved: {looked_in}")]
+    NotFound {
+        /// The reference.
+        reference: String,
+        /// Where the resolver looked, and what to do.
+        looked_in: String,
+    },
+    /// The store holding the secret failed.
+    #[error("secret {reference} could not be read: {why}")]
+    Store {
+        /// The reference.
+        reference: String,
+        /// What failed.
+        why: String,
+    },
+}
+
+/// Turns a secret reference into its value. The engine provides one.
+///
+/// # Errors
+/// [`SecretError`] naming the reference (never the value) when it cannot be resolved.
+#[async_trait]
+pub trait SecretResolver: Send + Sync {
+    /// Resolves `reference`.
+    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError>;
+}
+
+/// An in-memory resolver, for tests and embedding.
+///
+/// ```
+/// # tokio_test_block(async {
+/// use connector_api::{SecretResolver, StaticSecrets};
+/// use secrecy::ExposeSecret;
+/// let secrets = StaticSecrets::new().with("secret://workday/t/clientsecret", "s3cret");
+/// let value = secrets.resolve(&"secret://workday/t/clientsecret".parse().unwrap()).await.unwrap();
+/// assert_eq!(value.expose_secret(), "s3cret");
+/// assert!(!format!("{secrets:?}").contains("s3cret"));
+/// # });
+/// # fn tokio_test_block(f: impl std::future::Future<Output = ()>) {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Default, Clone)]
+pub struct StaticSecrets {
+    values: HashMap<String, SecretString>,
+}
+
+impl StaticSecrets {
+    /// An empty resolver.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a reference and its value.
+    #[must_use]
+    pub fn with(mut self, reference: &str, value: &str) -> Self {
+        self.values
+            .insert(reference.to_string(), SecretString::from(value.to_string()));
+        self
+    }
+}
+
+impl fmt::Debug for StaticSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut keys: Vec<&String> = self.values.keys().collect();
+        keys.sort();
+        f.debug_struct("StaticSecrets")
+            .field("references", &keys)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl SecretResolver for StaticSecrets {
+    async fn resolve(&self, reference: &SecretRef) -> Result<SecretString, SecretError> {
+        self.values
+            .get(&reference.to_string())
+            .cloned()
+            .ok_or_else(|| SecretError::NotFound {
+                reference: reference.to_string(),
+                looked_in: "the in-memory secret set has no such reference".into(),
+            })
+    }
+}

@@ -1,0 +1,1 @@
+//! Holds the end-to-end suites; see `tests/`.
