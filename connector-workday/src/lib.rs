@@ -1,1 +1,34 @@
-//! Work in progress.
+//! The Workday HCM connector: imports workers (as `User`) and supervisory
+//! organizations (as `OrgUnit`) from a Workday tenant's REST API, full or
+//! delta, implementing the [`connector_api`] contract.
+//!
+//! - [`WorkdayFactory`] validates `configJson` ([`config`]) and the auth
+//!   material (a `secret://` reference) into a [`WorkdayConnector`].
+//! - Requests go only to `https://*.workday.com` / `*.myworkday.com` (or a
+//!   loopback address, for the simulator) ([`endpoint`]), through a
+//!   client-side rate limiter ([`ratelimit`]), with a cached OAuth2 token
+//!   ([`token`]) and Retry-After-aware retries ([`retry`]).
+//! - Records become changes by the spec's tables ([`mapping`], [`schema`]);
+//!   deltas start from a per-feed watermark ([`watermark`]).
+//!
+//! The operator runbook is `docs/connector-workday.md`.
+
+pub mod config;
+pub mod connector;
+pub mod endpoint;
+pub mod error;
+pub mod mapping;
+pub mod ratelimit;
+pub mod retry;
+pub mod schema;
+pub mod watermark;
+
+mod client;
+mod health;
+mod paging;
+mod run;
+mod token;
+
+pub use client::{PageResponse, USER_AGENT};
+pub use connector::{WorkdayConnector, WorkdayFactory};
+pub use health::{PERMISSION_HINT, SERVER_HINT};

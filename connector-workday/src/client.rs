@@ -1,0 +1,341 @@
+//! The HTTP side: one request at a time through the rate limiter, with
+//! cancellation, status classification, the bearer token, and the
+//! refresh-once-on-401 rule.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use connector_api::RunContext;
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value as Json;
+
+use crate::endpoint::{Endpoints, Feed};
+use crate::error::{workday_detail, WorkdayError};
+use crate::ratelimit::RequestLimiter;
+use crate::retry::{parse_retry_after, retrying, RetryPolicy, Sleeper};
+use crate::token::TokenProvider;
+
+/// The `User-Agent` the connector sends.
+pub const USER_AGENT: &str = concat!(
+    "identity-mesh-connector-workday/",
+    env!("CARGO_PKG_VERSION")
+);
+
+/// Sends requests: budget, counting, cancellation, transport errors.
+#[derive(Debug)]
+pub(crate) struct Http {
+    pub(crate) client: reqwest::Client,
+    pub(crate) limiter: RequestLimiter,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) sleeper: Arc<dyn Sleeper>,
+    pub(crate) timeout: Duration,
+}
+
+impl Http {
+    /// Builds the reqwest client: `timeout` per request, no redirects (they
+    /// could carry credentials elsewhere), rustls.
+    pub(crate) fn build_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .build()
+    }
+
+    /// Sends one request: waits for the budget, counts it, and races it
+    /// against cancellation. The body is read here too.
+    pub(crate) async fn send(
+        &self,
+        ctx: &RunContext,
+        what: &str,
+        request: RequestBuilder,
+    ) -> Result<Answer, WorkdayError> {
+        self.limiter.acquire(ctx).await?;
+        if ctx.is_cancelled() {
+            return Err(WorkdayError::Cancelled);
+        }
+        ctx.metrics().add_request();
+        let exchange = async {
+            let response = request.send().await?;
+            Answer::read(response).await
+        };
+        let result = ctx
+            .cancellation_token()
+            .run_until_cancelled(exchange)
+            .await
+            .ok_or(WorkdayError::Cancelled)?;
+        result.map_err(|e| self.transport_error(what, &e))
+    }
+
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> WorkdayError {
+        let detail = if e.is_timeout() {
+            format!(
+                "no answer within {} s (RequestTimeoutSeconds); Workday may be slow or unreachable - raise RequestTimeoutSeconds if it persists",
+                self.timeout.as_secs_f64()
+            )
+        } else if e.is_connect() {
+            format!("could not connect ({}); check TenantHost (or BaseUrl) and that this machine can reach it through any proxy or firewall", root_cause(e))
+        } else {
+            format!("the connection failed ({})", root_cause(e))
+        };
+        WorkdayError::Transport {
+            what: what.to_string(),
+            detail,
+        }
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A whole HTTP answer: status, headers, body.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
+    pub(crate) url: String,
+}
+
+impl Answer {
+    async fn read(response: Response) -> Result<Self, reqwest::Error> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut url = response.url().clone();
+        url.set_query(None);
+        let body = response.text().await?;
+        Ok(Self {
+            status,
+            headers,
+            body,
+            url: url.to_string(),
+        })
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        self.headers
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()))
+    }
+
+    /// `Ok(self)` for 2xx; otherwise the classified failure. 401 is left to
+    /// the caller (token endpoint and API treat it differently).
+    pub(crate) fn classify(self, what: &str) -> Result<Self, WorkdayError> {
+        let status = self.status;
+        let what = what.to_string();
+        if status.is_success() {
+            return Ok(self);
+        }
+        let detail = workday_detail(&self.body);
+        Err(match status.as_u16() {
+            300..=399 => WorkdayError::Redirect {
+                what,
+                status: status.as_u16(),
+                location: self
+                    .headers
+                    .get(LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string(),
+            },
+            403 => WorkdayError::Forbidden { what, detail },
+            404 => WorkdayError::NotFound {
+                what,
+                url: self.url.clone(),
+                detail,
+            },
+            429 => WorkdayError::Throttled {
+                what,
+                retry_after: self.retry_after(),
+            },
+            500..=599 => WorkdayError::Server {
+                what,
+                status: status.as_u16(),
+                detail,
+                retry_after: self.retry_after(),
+            },
+            s => WorkdayError::Rejected {
+                what,
+                status: s,
+                detail,
+            },
+        })
+    }
+
+    /// The body as JSON.
+    pub(crate) fn json(&self, what: &str) -> Result<Json, WorkdayError> {
+        serde_json::from_str(&self.body).map_err(|e| WorkdayError::BadResponse {
+            what: what.to_string(),
+            why: format!("the body is not JSON ({e})"),
+        })
+    }
+}
+
+/// One page of a REST collection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageResponse {
+    /// The collection's `total` as reported with this page.
+    pub total: u64,
+    /// The page's records.
+    pub data: Vec<Json>,
+}
+
+impl PageResponse {
+    fn parse(json: Json, what: &str) -> Result<Self, WorkdayError> {
+        let bad = |why: &str| WorkdayError::BadResponse {
+            what: what.to_string(),
+            why: why.to_string(),
+        };
+        let Json::Object(mut obj) = json else {
+            return Err(bad("expected a JSON object with \"total\" and \"data\""));
+        };
+        let total = match obj.get("total") {
+            Some(t) => t
+                .as_u64()
+                .ok_or_else(|| bad("\"total\" is not a non-negative whole number"))?,
+            None => return Err(bad("it has no \"total\"")),
+        };
+        let data = match obj.remove("data") {
+            Some(Json::Array(a)) => a,
+            Some(_) => return Err(bad("\"data\" is not an array")),
+            None => return Err(bad("it has no \"data\"")),
+        };
+        Ok(Self { total, data })
+    }
+}
+
+/// Formats a time as `updatedFrom` expects: `YYYY-MM-DDTHH:MM:SS.sssZ`.
+pub(crate) fn iso_millis(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A tenant's API: list pages of a feed, get tokens.
+#[derive(Debug)]
+pub(crate) struct WorkdayClient {
+    pub(crate) http: Arc<Http>,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) token: Arc<TokenProvider>,
+}
+
+impl WorkdayClient {
+    /// Reads one page of `feed` at `offset`, retrying transient failures
+    /// under `policy`.
+    ///
+    /// # Errors
+    /// The classified failure, after retries.
+    pub(crate) async fn list(
+        self: &Arc<Self>,
+        feed: Feed,
+        offset: u64,
+        limit: u32,
+        updated_from: Option<DateTime<Utc>>,
+        ctx: &RunContext,
+        policy: RetryPolicy,
+    ) -> Result<PageResponse, WorkdayError> {
+        let what = format!("the {} page at offset {offset}", feed.path());
+        let (this, run) = (Arc::clone(self), ctx.clone());
+        retrying(
+            policy,
+            Arc::clone(&self.http.sleeper),
+            ctx.clone(),
+            Box::new(move || {
+                let (this, run, what) = (Arc::clone(&this), run.clone(), what.clone());
+                Box::pin(async move {
+                    this.list_once(feed, offset, limit, updated_from, &run, &what)
+                        .await
+                })
+            }),
+        )
+        .await
+    }
+
+    fn page_request(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        token: &SecretString,
+    ) -> RequestBuilder {
+        self.http
+            .client
+            .get(url)
+            .query(query)
+            .bearer_auth(token.expose_secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+    }
+
+    async fn list_once(
+        &self,
+        feed: Feed,
+        offset: u64,
+        limit: u32,
+        updated_from: Option<DateTime<Utc>>,
+        ctx: &RunContext,
+        what: &str,
+    ) -> Result<PageResponse, WorkdayError> {
+        if ctx.is_cancelled() {
+            return Err(WorkdayError::Cancelled);
+        }
+        let url = self.endpoints.feed_url(feed);
+        let mut query: Vec<(&str, String)> =
+            vec![("limit", limit.to_string()), ("offset", offset.to_string())];
+        if let Some(from) = updated_from {
+            query.push(("updatedFrom", iso_millis(from)));
+        }
+        let token = self.token.get(&self.http, ctx).await?;
+        let mut answer = self
+            .http
+            .send(ctx, what, self.page_request(&url, &query, &token))
+            .await?;
+        if answer.status == StatusCode::UNAUTHORIZED {
+            tracing::info!(%what, "Workday answered 401; fetching a new access token and retrying once");
+            self.token.invalidate(&token).await;
+            let token = self.token.get(&self.http, ctx).await?;
+            answer = self
+                .http
+                .send(ctx, what, self.page_request(&url, &query, &token))
+                .await?;
+            if answer.status == StatusCode::UNAUTHORIZED {
+                return Err(WorkdayError::Unauthorized {
+                    what: what.to_string(),
+                    detail: workday_detail(&answer.body),
+                });
+            }
+        }
+        let answer = answer.classify(what)?;
+        PageResponse::parse(answer.json(what)?, what)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_parsing() {
+        let p = PageResponse::parse(serde_json::json!({"total": 3, "data": [{}]}), "w").unwrap();
+        assert_eq!(p.total, 3);
+        assert_eq!(p.data.len(), 1);
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!({"data": []}),
+            serde_json::json!({"total": -1, "data": []}),
+            serde_json::json!({"total": 1, "data": {}}),
+            serde_json::json!({"total": 1}),
+        ] {
+            assert!(matches!(
+                PageResponse::parse(bad, "w"),
+                Err(WorkdayError::BadResponse { .. })
+            ));
+        }
+    }
+}

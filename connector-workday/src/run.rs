@@ -1,0 +1,248 @@
+//! One import run: feeds in order (organizations, then workers), pages to
+//! the sink in order, delta filtering, drift detection and the new watermark.
+
+use std::collections::HashSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use connector_api::{
+    ChangeSink, ConnectorError, ImportMode, ImportOutcome, ImportRequest, RunContext, Value,
+};
+use serde_json::Value as Json;
+
+use crate::client::WorkdayClient;
+use crate::config::ExternalIdAttribute;
+use crate::endpoint::Feed;
+use crate::mapping::{self, LAST_UPDATED};
+use crate::paging::Pager;
+use crate::retry::RetryPolicy;
+use crate::watermark::{self, Watermark};
+
+/// How many duplicate ids a drift warning lists.
+const SHOWN_DUPLICATES: usize = 5;
+
+/// The settings of a run, from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct RunSettings {
+    pub page_size: u32,
+    pub concurrency: u32,
+    pub overlap: Duration,
+    pub external_id: ExternalIdAttribute,
+    pub import_workers: bool,
+    pub import_organizations: bool,
+    pub policy: RetryPolicy,
+}
+
+impl RunSettings {
+    /// The enabled feeds, in import order: organizations first, so the
+    /// organizations workers point at exist when the workers arrive.
+    fn feeds(&self) -> Vec<Feed> {
+        let mut feeds = Vec::new();
+        if self.import_organizations {
+            feeds.push(Feed::Organizations);
+        }
+        if self.import_workers {
+            feeds.push(Feed::Workers);
+        }
+        feeds
+    }
+}
+
+fn get(w: &Watermark, feed: Feed) -> Option<DateTime<Utc>> {
+    match feed {
+        Feed::Workers => w.workers,
+        Feed::Organizations => w.organizations,
+    }
+}
+
+fn slot(w: &mut Watermark, feed: Feed) -> &mut Option<DateTime<Utc>> {
+    match feed {
+        Feed::Workers => &mut w.workers,
+        Feed::Organizations => &mut w.organizations,
+    }
+}
+
+/// What reading one feed found.
+struct FeedResult {
+    newest: Option<DateTime<Utc>>,
+    duplicates: u64,
+}
+
+fn id_hash(id: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    id.hash(&mut h);
+    h.finish()
+}
+
+/// Runs one import.
+pub(crate) async fn run_import(
+    client: &Arc<WorkdayClient>,
+    settings: &RunSettings,
+    request: ImportRequest,
+    sink: &mut dyn ChangeSink,
+    ctx: &RunContext,
+) -> Result<ImportOutcome, ConnectorError> {
+    if ctx.is_cancelled() {
+        return Err(ConnectorError::cancelled());
+    }
+    let mut outcome = ImportOutcome::default();
+    let incoming = match (
+        request.mode,
+        watermark::decode(request.watermark.as_deref()),
+    ) {
+        (_, Ok(w)) => w,
+        (ImportMode::Delta, Err(e)) => return Err(e.into()),
+        (ImportMode::Full, Err(e)) => {
+            outcome.warnings.push(format!(
+                "{e}; this full run ignored it and returns a fresh watermark"
+            ));
+            Watermark::default()
+        }
+    };
+    let mut next = incoming;
+    let mut drifted = false;
+    for feed in settings.feeds() {
+        let since = match request.mode {
+            ImportMode::Full => None,
+            ImportMode::Delta => get(&incoming, feed),
+        };
+        if request.mode == ImportMode::Delta && since.is_none() {
+            outcome.warnings.push(format!(
+                "this delta run had no watermark for {}, so it read all of them (a full read, reported as a delta)",
+                feed.noun()
+            ));
+        }
+        let from = since.map(|t| t - settings.overlap);
+        let mut pager = Pager::new(
+            Arc::clone(client),
+            feed,
+            settings.page_size,
+            from,
+            settings.concurrency,
+            settings.policy,
+            ctx.clone(),
+        );
+        let result = read_feed(&mut pager, settings, feed, from, sink, ctx, &mut outcome).await?;
+        if !pager.drift().is_empty() || result.duplicates > 0 {
+            // Records may have shifted between pages (a hire or purge during
+            // the read), so one may have been skipped: keep this feed's
+            // incoming watermark so the next delta re-reads the whole window.
+            drifted = true;
+            outcome.warnings.extend(pager.drift().iter().cloned());
+            outcome.warnings.push(format!(
+                "the {} watermark was not advanced because the read drifted; the next delta re-reads them",
+                feed.noun()
+            ));
+            continue;
+        }
+        let current = slot(&mut next, feed);
+        *current = match (*current, result.newest) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b).or(Some(DateTime::<Utc>::UNIX_EPOCH)),
+        };
+    }
+    outcome.complete =
+        request.mode == ImportMode::Full && !drifted && outcome.record_errors.is_empty();
+    if !outcome.complete && request.mode == ImportMode::Full {
+        outcome.warnings.push(
+            "this full run is not complete (see above): objects it did not see must not be treated as purged; run a full import again later".into(),
+        );
+    }
+    outcome.watermark = outcome
+        .record_errors
+        .is_empty()
+        .then(|| watermark::encode(&next));
+    Ok(outcome)
+}
+
+async fn read_feed(
+    pager: &mut Pager,
+    settings: &RunSettings,
+    feed: Feed,
+    from: Option<DateTime<Utc>>,
+    sink: &mut dyn ChangeSink,
+    ctx: &RunContext,
+    outcome: &mut ImportOutcome,
+) -> Result<FeedResult, ConnectorError> {
+    let map = |record: &Json| match feed {
+        Feed::Workers => mapping::map_worker(record, settings.external_id),
+        Feed::Organizations => mapping::map_org(record),
+    };
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut duplicates: Vec<String> = Vec::new();
+    let mut duplicate_count = 0u64;
+    let mut undated = 0u64;
+    let mut newest: Option<DateTime<Utc>> = None;
+    loop {
+        if ctx.is_cancelled() {
+            return Err(ConnectorError::cancelled());
+        }
+        let Some(page) = pager.next_page().await? else {
+            break;
+        };
+        let mut changes = Vec::with_capacity(page.records.len());
+        for (i, record) in page.records.iter().enumerate() {
+            let position = page.offset + i as u64;
+            if let (Some(from), Some(updated)) = (from, mapping::last_updated(record)) {
+                if updated < from {
+                    continue;
+                }
+            }
+            match map(record) {
+                Ok(change) => {
+                    if !seen.insert(id_hash(&change.external_id)) {
+                        duplicate_count += 1;
+                        if duplicates.len() < SHOWN_DUPLICATES {
+                            duplicates.push(change.external_id.clone());
+                        }
+                    }
+                    match change.attributes.get(LAST_UPDATED) {
+                        Some(Value::DateTime(t)) => {
+                            newest = Some(newest.map_or(*t, |n| n.max(*t)));
+                        }
+                        _ => undated += 1,
+                    }
+                    outcome.counts.add(&change.object_type, change.kind);
+                    changes.push(change);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        object_type = feed.object_type(),
+                        position,
+                        field = e.field.as_deref().unwrap_or(""),
+                        "skipped a record that could not be mapped: {e}"
+                    );
+                    outcome
+                        .record_errors
+                        .push(e.into_record_error(feed.object_type(), position));
+                }
+            }
+        }
+        if ctx.is_cancelled() {
+            return Err(ConnectorError::cancelled());
+        }
+        let records = page.records.len() as u64;
+        drop(page);
+        sink.apply(changes).await?;
+        ctx.metrics().add_page(records);
+    }
+    if duplicate_count > 0 {
+        outcome.warnings.push(format!(
+            "Workday returned {duplicate_count} {} more than once while paging (e.g. {}): records moved between pages during the read",
+            feed.noun(),
+            duplicates.join(", ")
+        ));
+    }
+    if undated > 0 && from.is_some() {
+        outcome.warnings.push(format!(
+            "{undated} {} had no lastUpdatedDateTime: they cannot be filtered by time, so every delta re-emits them, and they do not move the watermark",
+            feed.noun()
+        ));
+    }
+    Ok(FeedResult {
+        newest,
+        duplicates: duplicate_count,
+    })
+}

@@ -1,0 +1,278 @@
+//! OAuth2 access tokens: fetched from `{base}/ccx/oauth2/{Realm}/token`
+//! (client credentials or refresh token, client id and secret as HTTP Basic),
+//! cached and reused until shortly before `expires_in`, one fetch at a time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector_api::RunContext;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value as Json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::client::Http;
+use crate::config::GrantType;
+use crate::error::WorkdayError;
+use crate::retry::{retrying, RetryPolicy};
+
+/// How long a token is assumed valid when Workday does not say (`expires_in` absent).
+pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
+
+/// The longest safety margin before `expires_in` at which a token is renewed.
+pub const MAX_MARGIN: Duration = Duration::from_secs(60);
+
+/// What the connector authenticates with. Never printed: secrets are
+/// [`SecretString`]s.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The API client's id.
+    pub client_id: String,
+    /// The API client's secret.
+    pub client_secret: SecretString,
+    /// The grant to use.
+    pub grant: GrantType,
+    /// The refresh token, for [`GrantType::RefreshToken`].
+    pub refresh_token: Option<SecretString>,
+    /// Where the client secret is stored (for messages).
+    pub secret_ref: String,
+    /// Where the refresh token is stored (for messages).
+    pub refresh_token_ref: Option<String>,
+}
+
+#[derive(Debug)]
+struct Cached {
+    token: SecretString,
+    renew_at: Instant,
+}
+
+/// Fetches and caches access tokens.
+#[derive(Debug)]
+pub(crate) struct TokenProvider {
+    url: String,
+    realm: String,
+    credentials: Credentials,
+    cache: Mutex<Option<Cached>>,
+}
+
+/// When to renew a token that lives `lifetime`: `min(60 s, lifetime / 2)` before it ends.
+fn renew_after(lifetime: Duration) -> Duration {
+    lifetime - (lifetime / 2).min(MAX_MARGIN)
+}
+
+impl TokenProvider {
+    pub(crate) fn new(url: String, realm: String, credentials: Credentials) -> Self {
+        Self {
+            url,
+            realm,
+            credentials,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// A valid token: the cached one, or a new one. Concurrent callers wait
+    /// for the one fetch in progress and share its token.
+    pub(crate) async fn get(
+        self: &Arc<Self>,
+        http: &Arc<Http>,
+        ctx: &RunContext,
+    ) -> Result<SecretString, WorkdayError> {
+        let mut cache = ctx
+            .cancellation_token()
+            .run_until_cancelled(self.cache.lock())
+            .await
+            .ok_or(WorkdayError::Cancelled)?;
+        if let Some(cached) = cache.as_ref() {
+            if Instant::now() < cached.renew_at {
+                return Ok(cached.token.clone());
+            }
+        }
+        let fresh = self.fetch(http, ctx, http.retry).await?;
+        let token = fresh.token.clone();
+        *cache = Some(fresh);
+        Ok(token)
+    }
+
+    /// Forgets `stale` (a token the API refused), unless another caller
+    /// already replaced it.
+    pub(crate) async fn invalidate(&self, stale: &SecretString) {
+        let mut cache = self.cache.lock().await;
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.expose_secret() == stale.expose_secret())
+        {
+            *cache = None;
+        }
+    }
+
+    /// Fetches a new token under `policy` and caches it.
+    pub(crate) async fn refresh(
+        self: &Arc<Self>,
+        http: &Arc<Http>,
+        ctx: &RunContext,
+        policy: RetryPolicy,
+    ) -> Result<SecretString, WorkdayError> {
+        let mut cache = self.cache.lock().await;
+        let fresh = self.fetch(http, ctx, policy).await?;
+        let token = fresh.token.clone();
+        *cache = Some(fresh);
+        Ok(token)
+    }
+
+    async fn fetch(
+        self: &Arc<Self>,
+        http: &Arc<Http>,
+        ctx: &RunContext,
+        policy: RetryPolicy,
+    ) -> Result<Cached, WorkdayError> {
+        let (this, http_owned, run) = (Arc::clone(self), Arc::clone(http), ctx.clone());
+        retrying(
+            policy,
+            Arc::clone(&http.sleeper),
+            ctx.clone(),
+            Box::new(move || {
+                let (this, http, run) = (Arc::clone(&this), Arc::clone(&http_owned), run.clone());
+                Box::pin(async move {
+                    this.fetch_once(&http, &run, "the access token request")
+                        .await
+                })
+            }),
+        )
+        .await
+    }
+
+    async fn fetch_once(
+        &self,
+        http: &Http,
+        ctx: &RunContext,
+        what: &str,
+    ) -> Result<Cached, WorkdayError> {
+        if ctx.is_cancelled() {
+            return Err(WorkdayError::Cancelled);
+        }
+        let c = &self.credentials;
+        let mut form: Vec<(&str, &str)> = vec![("grant_type", c.grant.as_str())];
+        if let (GrantType::RefreshToken, Some(rt)) = (c.grant, &c.refresh_token) {
+            form.push(("refresh_token", rt.expose_secret()));
+        }
+        let request = http
+            .client
+            .post(&self.url)
+            .basic_auth(&c.client_id, Some(c.client_secret.expose_secret()))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&form);
+        let answer = http.send(ctx, what, request).await?;
+        if matches!(
+            answer.status,
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
+        ) {
+            return Err(self.oauth_error(answer.status.as_u16(), &answer.body));
+        }
+        let answer = answer.classify(what)?;
+        let json = answer.json(what)?;
+        let bad = |why: &str| WorkdayError::BadResponse {
+            what: what.to_string(),
+            why: why.to_string(),
+        };
+        let token = json
+            .get("access_token")
+            .and_then(Json::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("it has no \"access_token\""))?;
+        if let Some(kind) = json.get("token_type").and_then(Json::as_str) {
+            if !kind.eq_ignore_ascii_case("bearer") {
+                return Err(bad(&format!(
+                    "the token type is {kind:?}, expected \"Bearer\""
+                )));
+            }
+        }
+        let lifetime = json
+            .get("expires_in")
+            .and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+        tracing::debug!(
+            lifetime_s = lifetime.as_secs(),
+            "obtained a Workday access token"
+        );
+        Ok(Cached {
+            token: SecretString::from(token.to_string()),
+            renew_at: Instant::now() + renew_after(lifetime),
+        })
+    }
+
+    fn oauth_error(&self, status: u16, body: &str) -> WorkdayError {
+        let json: Option<Json> = serde_json::from_str(body).ok();
+        let code = json
+            .as_ref()
+            .and_then(|j| j.get("error"))
+            .and_then(Json::as_str)
+            .map(str::to_string);
+        let detail = json
+            .as_ref()
+            .and_then(|j| j.get("error_description"))
+            .and_then(Json::as_str)
+            .map(|d| {
+                format!(
+                    ": Workday says {:?}",
+                    d.chars().take(300).collect::<String>()
+                )
+            })
+            .unwrap_or_default();
+        let c = &self.credentials;
+        let secret = &c.secret_ref;
+        let hint = match (code.as_deref(), c.grant) {
+            (Some("invalid_client"), _) => format!(
+                "check ClientId ({}) and the client secret stored at {secret}: they must be the Client ID and Client Secret of the API client registered with Register API Client for Integrations; after rotating the secret in Workday, store the new one with: secretscli set {secret} \"<the secret>\"",
+                c.client_id
+            ),
+            (Some("invalid_grant"), GrantType::RefreshToken) => format!(
+                "the refresh token stored at {} is expired, revoked or was issued to another API client: generate a new one with Manage Refresh Tokens for Integrations and store it there",
+                c.refresh_token_ref.as_deref().unwrap_or("RefreshTokenRef")
+            ),
+            (Some("invalid_grant"), GrantType::ClientCredentials) => "Workday refused the client credentials grant: check that the API client's integration system user is active and that the client is allowed this grant".to_string(),
+            (Some("unauthorized_client"), g) => format!(
+                "the API client is not allowed the {} grant: enable it on the API client in Workday (View API Clients), or set GrantType to the grant it allows",
+                g.as_str()
+            ),
+            (Some("unsupported_grant_type"), g) => format!(
+                "this tenant's token endpoint does not accept grant_type={}: set GrantType to the grant your API client uses (\"client_credentials\" or \"refresh_token\" with RefreshTokenRef)",
+                g.as_str()
+            ),
+            (Some("invalid_scope"), _) => "the API client lacks a scope it needs: add the Staffing and Organizations and Roles functional areas to the API client in Workday".to_string(),
+            _ if status == 401 => format!(
+                "check ClientId ({}) and the client secret stored at {secret}",
+                c.client_id
+            ),
+            _ => format!(
+                "check ClientId, the client secret stored at {secret}, GrantType and Realm ({}); the token URL is {}",
+                self.realm, self.url
+            ),
+        };
+        WorkdayError::Token {
+            url: self.url.clone(),
+            status,
+            code,
+            detail,
+            hint,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renewal_margin() {
+        assert_eq!(
+            renew_after(Duration::from_secs(1800)),
+            Duration::from_secs(1740)
+        );
+        assert_eq!(renew_after(Duration::from_secs(10)), Duration::from_secs(5));
+        assert_eq!(renew_after(Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -1,0 +1,425 @@
+//! Paging, the token cache, ordering, drift, cancellation and sink errors
+//! against a wiremock tenant.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use common::*;
+use connector_api::{
+    Change, ChangeKind, ChangeSink, Connector, ConnectorError, ErrorKind, ImportRequest,
+    RunContext, VecSink,
+};
+use serde_json::json;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+#[tokio::test]
+async fn a_1050_worker_tenant_is_one_token_and_eleven_pages() {
+    let t = Tenant::start(1050, 0).await;
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let ctx = RunContext::new();
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &ctx)
+        .await
+        .unwrap();
+
+    assert_eq!(t.counts().await, (1, 11, 0));
+    let m = ctx.metrics().snapshot();
+    assert_eq!(
+        (m.requests, m.retries, m.pages, m.records),
+        (12, 0, 11, 1050)
+    );
+    assert_eq!(sink.pages, 11);
+    assert_eq!(ids(&sink), (0..1050).map(worker_id).collect::<Vec<_>>());
+    assert_eq!(out.counts.of("User").upserts, 1050);
+    assert!(out.complete);
+    assert!(out.record_errors.is_empty());
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    // Every page asked for limit=100 at the next offset; no request past the total.
+    let mut offsets: Vec<u64> = t
+        .requests_to(WORKERS_PATH)
+        .await
+        .iter()
+        .map(|r| {
+            let q: std::collections::HashMap<_, _> = r.url.query_pairs().collect();
+            assert_eq!(q["limit"], "100");
+            assert!(!q.contains_key("updatedFrom"));
+            q["offset"].parse().unwrap()
+        })
+        .collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..11).map(|p| p * 100).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn organizations_come_first_then_workers() {
+    let t = Tenant::start(150, 30).await;
+    let (c, _) = t.connector(json!({})).await;
+    let ctx = RunContext::new();
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(t.counts().await, (1, 2, 1));
+    assert_eq!(ctx.metrics().snapshot().requests, 4);
+    assert!(sink.changes[..30]
+        .iter()
+        .all(|c| c.object_type == "OrgUnit"));
+    assert!(sink.changes[30..].iter().all(|c| c.object_type == "User"));
+    assert_eq!(out.counts.of("OrgUnit").upserts, 30);
+    assert_eq!(out.counts.of("User").upserts, 150);
+    assert_eq!(sink.pages, 3);
+}
+
+#[tokio::test]
+async fn the_token_is_reused_across_pages_and_runs() {
+    let t = Tenant::start(250, 10).await;
+    let (c, _) = t.connector(json!({"PageSize": 50})).await;
+    for _ in 0..3 {
+        c.import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(t.counts().await, (1, 15, 3));
+    // Every page carried the one token.
+    for r in t.requests_to(WORKERS_PATH).await {
+        assert_eq!(r.headers.get("authorization").unwrap(), "Bearer tok-1");
+    }
+}
+
+#[tokio::test]
+async fn a_token_is_renewed_before_it_expires() {
+    let t = Tenant::start(300, 0).await;
+    // expires_in 0: never reusable.
+    t.state.lock().unwrap().expires_in = 0;
+    let (c, _) = t
+        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 1}))
+        .await;
+    c.import(
+        ImportRequest::full(),
+        &mut VecSink::default(),
+        &RunContext::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(t.counts().await, (3, 3, 0));
+}
+
+#[tokio::test]
+async fn a_401_refreshes_the_token_once_and_retries_the_page() {
+    let t = Tenant::start(500, 0).await;
+    // Every token dies after the second collection request.
+    t.state.lock().unwrap().revoke_after = Some(2);
+    let (c, sleeper) = t
+        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 4}))
+        .await;
+    let ctx = RunContext::new();
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &ctx)
+        .await
+        .unwrap();
+    assert_eq!(out.counts.of("User").upserts, 500);
+    assert_eq!(ids(&sink), (0..500).map(worker_id).collect::<Vec<_>>());
+    let (tokens, pages, _) = t.counts().await;
+    // One new token however many concurrent pages saw the 401.
+    assert_eq!(tokens, 2);
+    assert!((6..=8).contains(&pages), "{pages} page requests");
+    assert_eq!(ctx.metrics().snapshot().requests as usize, tokens + pages);
+    // A 401 refresh is not a back-off retry.
+    assert_eq!(ctx.metrics().snapshot().retries, 0);
+    assert!(sleeper.delays().is_empty());
+}
+
+#[tokio::test]
+async fn a_second_401_is_an_authentication_error_naming_the_isu() {
+    let t = Tenant::start(10, 0).await;
+    Mock::given(method("GET"))
+        .and(path(WORKERS_PATH))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": "invalid_token"})))
+        .with_priority(1)
+        .mount(&t.server)
+        .await;
+    let (c, sleeper) = t.connector(json!({"ImportOrganizations": false})).await;
+    let e = c
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Authentication);
+    assert!(!e.is_retryable());
+    assert_eq!(
+        e.message(),
+        "Workday refused a freshly issued access token for the workers page at offset 0 (401 Unauthorized, twice): Workday says \"invalid_token\". Check that the integration system user (ISU) is active and not locked, that its password has not expired, that the API client is allowed the \"Staffing\" and \"Organizations and Roles\" scopes, and that the ISU's security groups include \"Worker Data: Public Worker Reports\", \"Worker Data: Active and Terminated Workers\" and \"Organization Data: View Organization\""
+    );
+    assert_eq!(t.counts().await, (2, 2, 0));
+    assert!(sleeper.delays().is_empty());
+}
+
+#[tokio::test]
+async fn pages_are_fetched_concurrently_but_delivered_in_order() {
+    let t = Tenant::start(800, 0).await;
+    // Each page takes 300 ms; 7 pages after the first.
+    let slow = |offset: u64| {
+        let t = t.clone();
+        async move {
+            let body = {
+                let s = t.state.lock().unwrap();
+                let data: Vec<_> = s
+                    .workers
+                    .iter()
+                    .skip(offset as usize)
+                    .take(100)
+                    .cloned()
+                    .collect();
+                json!({"total": 800, "data": data})
+            };
+            Mock::given(method("GET"))
+                .and(path(WORKERS_PATH))
+                .and(query_param("offset", offset.to_string()))
+                .respond_with(
+                    ResponseTemplate::new(200)
+                        .set_body_json(body)
+                        .set_delay(Duration::from_millis(if offset == 100 { 600 } else { 300 })),
+                )
+                .with_priority(1)
+                .mount(&t.server)
+                .await;
+        }
+    };
+    for p in 1..8 {
+        slow(p * 100).await;
+    }
+    let (c, _) = t
+        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 4}))
+        .await;
+    let mut sink = VecSink::default();
+    c.import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    // The slowest page (offset 100) is overtaken by later ones on the wire,
+    // yet the sink sees every record in page order. (The speed-up itself is a
+    // performance claim: `harness bench --latency-ms 50 --concurrency 1|4`
+    // measures it, see docs/benchmarks.md.)
+    assert_eq!(ids(&sink), (0..800).map(worker_id).collect::<Vec<_>>());
+    assert_eq!(sink.pages, 8);
+}
+
+#[tokio::test]
+async fn a_total_that_changes_while_paging_makes_the_run_incomplete() {
+    let t = Tenant::start(300, 0).await;
+    t.state.lock().unwrap().total_drift = 1;
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert!(!out.complete);
+    assert_eq!(sink.changes.len(), 300);
+    assert!(
+        out.warnings[0].starts_with(
+            "Workday's workers total changed from 300 to 301 while paging (at offset 100)"
+        ),
+        "{:?}",
+        out.warnings
+    );
+    // Records may have shifted between pages, so the workers watermark does
+    // not advance: the next delta re-reads the window (nothing is lost).
+    assert_eq!(out.watermark.as_deref(), Some("{}"));
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w == "the workers watermark was not advanced because the read drifted; the next delta re-reads them"),
+        "{:?}",
+        out.warnings
+    );
+    // The grown total was followed: one more (empty) page at 300.
+    assert_eq!(t.counts().await.1, 4);
+}
+
+#[tokio::test]
+async fn a_repeated_record_id_makes_the_run_incomplete() {
+    let t = Tenant::start(150, 0).await;
+    {
+        let mut s = t.state.lock().unwrap();
+        let dup = s.workers[10].clone();
+        s.workers[120] = dup;
+    }
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let out = c
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap();
+    assert!(!out.complete);
+    assert_eq!(
+        out.warnings[0],
+        format!("Workday returned 1 workers more than once while paging (e.g. {}): records moved between pages during the read", worker_id(10))
+    );
+}
+
+#[tokio::test]
+async fn an_empty_page_ends_the_read() {
+    let t = Tenant::start(100, 0).await;
+    Mock::given(method("GET"))
+        .and(path(WORKERS_PATH))
+        .and(query_param("offset", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total": 400, "data": []})))
+        .with_priority(1)
+        .mount(&t.server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(WORKERS_PATH))
+        .and(query_param("offset", "0"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total": 400,
+            "data": (0..100).map(worker).collect::<Vec<_>>()
+        })))
+        .with_priority(1)
+        .mount(&t.server)
+        .await;
+    let (c, _) = t
+        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 1}))
+        .await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert_eq!(sink.changes.len(), 100);
+    assert_eq!(t.counts().await.1, 2);
+    assert!(!out.complete);
+    assert_eq!(
+        out.warnings[0],
+        "Workday returned an empty workers page at offset 100 although it reported 400 records"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_tenant_is_one_page_and_complete() {
+    let t = Tenant::start(0, 0).await;
+    let (c, _) = t.connector(json!({})).await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert!(out.complete);
+    assert_eq!(t.counts().await, (1, 1, 1));
+    assert_eq!(sink.pages, 0);
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"1970-01-01T00:00:00.000Z","o":"1970-01-01T00:00:00.000Z"}"#)
+    );
+}
+
+#[tokio::test]
+async fn a_run_cancelled_before_it_starts_sends_nothing() {
+    let t = Tenant::start(10, 10).await;
+    let (c, _) = t.connector(json!({})).await;
+    let ctx = RunContext::new();
+    ctx.cancel();
+    let e = c
+        .import(ImportRequest::full(), &mut VecSink::default(), &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_eq!(t.counts().await, (0, 0, 0));
+}
+
+struct CancelAfter {
+    ctx: RunContext,
+    pages: usize,
+}
+
+#[async_trait]
+impl ChangeSink for CancelAfter {
+    async fn apply(&mut self, _changes: Vec<Change>) -> Result<(), ConnectorError> {
+        self.pages += 1;
+        self.ctx.cancel();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn cancellation_after_a_page_stops_delivery_and_requests() {
+    let t = Tenant::start(2000, 0).await;
+    let (c, _) = t
+        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 2}))
+        .await;
+    let ctx = RunContext::new();
+    let mut sink = CancelAfter {
+        ctx: ctx.clone(),
+        pages: 0,
+    };
+    let e = c
+        .import(ImportRequest::full(), &mut sink, &ctx)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert_eq!(sink.pages, 1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The first page, and at most the two in flight when it was delivered.
+    assert!(t.counts().await.1 <= 3, "{:?}", t.counts().await);
+}
+
+struct FailingSink {
+    pages: usize,
+}
+
+#[async_trait]
+impl ChangeSink for FailingSink {
+    async fn apply(&mut self, _changes: Vec<Change>) -> Result<(), ConnectorError> {
+        self.pages += 1;
+        if self.pages == 2 {
+            return Err(ConnectorError::new(ErrorKind::Sink, "the store is full"));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_sink_error_ends_the_run_with_that_error() {
+    let t = Tenant::start(1000, 0).await;
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let mut sink = FailingSink { pages: 0 };
+    let e = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Sink);
+    assert_eq!(e.message(), "the store is full");
+    assert_eq!(sink.pages, 2);
+}
+
+#[tokio::test]
+async fn terminated_workers_are_deletes() {
+    let t = Tenant::start(5, 0).await;
+    t.update_worker(3, t0(), |w| w["employmentStatus"] = json!("Terminated"));
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert_eq!(sink.changes[3].kind, ChangeKind::Delete);
+    assert_eq!(out.counts.of("User").deletes, 1);
+    assert_eq!(out.counts.of("User").upserts, 4);
+}
