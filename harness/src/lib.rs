@@ -1,1 +1,3 @@
-//! Work in progress.
+//! The idmesh harness (work in progress): the embedded Workday simulator.
+
+pub mod sim;

@@ -1,0 +1,1277 @@
+//! The simulated tenant: deterministic generation from a seed, an overlay of
+//! mutations, and streaming rendering of records in Workday's REST shape.
+//!
+//! Generated workers are never stored as records: only a few compact
+//! per-index facts (org, last update, status flags) live in memory, and each
+//! record is regenerated on demand from `(seed, index)`. Mutated and hired
+//! workers live in an overlay.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use rand::seq::index::sample;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::ids::{index_of, mix64, wid, IdKind};
+use super::tables::{
+    BADGES, CJK_FIRST, CJK_LAST, COMPANIES, DEPTS, JOBS, LOCATIONS, MANAGER_JOBS, QUALIFIERS,
+    UPDATERS, WESTERN_FIRST, WESTERN_LAST,
+};
+use super::SimError;
+
+/// 2023-01-01T00:00:00Z in epoch milliseconds: earliest generated update.
+const GEN_FROM_MS: i64 = 1_672_531_200_000;
+/// 2026-01-01T00:00:00Z: generated updates lie strictly before this.
+const GEN_TO_MS: i64 = 1_767_225_600_000;
+
+const STATUS_MASK: u8 = 0b11;
+const CONTINGENT: u8 = 0b100;
+const PURGED: u8 = 0b1000;
+
+/// A worker's employment status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Active = 0,
+    OnLeave = 1,
+    Terminated = 2,
+}
+
+impl Status {
+    fn from_bits(b: u8) -> Status {
+        match b & STATUS_MASK {
+            1 => Status::OnLeave,
+            2 => Status::Terminated,
+            _ => Status::Active,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "Active",
+            Status::OnLeave => "On Leave",
+            Status::Terminated => "Terminated",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Status> {
+        match s {
+            "Active" => Some(Status::Active),
+            "On Leave" => Some(Status::OnLeave),
+            "Terminated" => Some(Status::Terminated),
+            _ => None,
+        }
+    }
+}
+
+/// Everything about a worker except the dynamic links (org, supervisor),
+/// status and update time, which live in the compact arrays.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerCore {
+    wid: String,
+    employee_number: String,
+    company_employee_id: String,
+    first: (Cow<'static, str>, &'static str),
+    last: (Cow<'static, str>, &'static str),
+    preferred_name: Option<&'static str>,
+    email: bool,
+    work_email: String,
+    work_phone: Option<String>,
+    mobile_phone: Option<String>,
+    job: usize,
+    business_title: bool,
+    location: usize,
+    show_location: bool,
+    hire_date: NaiveDate,
+    termination_date: Option<NaiveDate>,
+    updater: &'static str,
+    pay_rate: Option<u32>,
+    badge: Option<(&'static str, bool)>,
+    /// Fields set through `update_worker`; `null` means "omit".
+    overrides: Map<String, Value>,
+}
+
+/// One supervisory organization (all kept in memory: there are few).
+#[derive(Debug, Clone)]
+pub(crate) struct OrgState {
+    wid: String,
+    name: String,
+    code: String,
+    dept: usize,
+    parent: Option<u32>,
+    manager: u32,
+    manager_wid: String,
+    manager_name: String,
+    updated: i64,
+    staffing: &'static str,
+    overrides: Map<String, Value>,
+}
+
+/// Static knobs that shape rendering.
+#[derive(Debug, Clone)]
+pub(crate) struct RenderOpts {
+    pub(crate) seed: u64,
+    pub(crate) flat: bool,
+    pub(crate) tenant: String,
+    /// Prefix of every `href`: a fixed, never-resolving host (so that two
+    /// simulators with the same seed serve the same bytes whatever their port).
+    pub(crate) api_base: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CacheKey {
+    from: Option<i64>,
+    version: u64,
+}
+
+/// A page request after validation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PageQuery {
+    pub(crate) limit: usize,
+    pub(crate) offset: usize,
+    pub(crate) updated_from: Option<i64>,
+}
+
+/// What `churn` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChurnSummary {
+    /// Workers whose fields were updated.
+    pub updated: Vec<String>,
+    /// Newly hired workers.
+    pub hired: Vec<String>,
+    /// Workers terminated.
+    pub terminated: Vec<String>,
+    /// Rehires as `(terminated id, new id)`.
+    pub rehired: Vec<(String, String)>,
+    /// Workers moved to another org.
+    pub moved: Vec<String>,
+    /// Workers purged (gone from the API).
+    pub purged: Vec<String>,
+    /// Orgs re-parented.
+    pub reparented: Vec<String>,
+}
+
+impl ChurnSummary {
+    /// The number of mutations performed.
+    pub fn total(&self) -> usize {
+        self.updated.len()
+            + self.hired.len()
+            + self.terminated.len()
+            + self.rehired.len()
+            + self.moved.len()
+            + self.purged.len()
+            + self.reparented.len()
+    }
+}
+
+/// The whole tenant state.
+#[derive(Debug)]
+pub(crate) struct Tenant {
+    pub(crate) opts: RenderOpts,
+    org_of: Vec<u32>,
+    updated: Vec<i64>,
+    flags: Vec<u8>,
+    purged: usize,
+    overlay: HashMap<u32, WorkerCore>,
+    manages: HashMap<u32, u32>,
+    orgs: Vec<OrgState>,
+    job_ids: Vec<String>,
+    loc_ids: Vec<String>,
+    cc_ids: Vec<String>,
+    type_ids: [String; 2],
+    org_type_id: String,
+    version: u64,
+    cache: Mutex<Vec<(CacheKey, Arc<Vec<u32>>)>>,
+    rng: ChaCha8Rng,
+}
+
+fn ms_to_dt(ms: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// The date part of an epoch-millis instant.
+fn ms_to_date(ms: i64) -> NaiveDate {
+    ms_to_dt(ms).date_naive()
+}
+
+struct MsTime(i64);
+
+impl Serialize for MsTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&ms_to_dt(self.0).format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+    }
+}
+
+struct Date(NaiveDate);
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0.format("%Y-%m-%d"))
+    }
+}
+
+/// `"{title}, {department}"` without an intermediate String.
+struct Title<'a>(&'a str, &'a str);
+
+impl Serialize for Title<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("{}, {}", self.0, self.1))
+    }
+}
+
+#[derive(Serialize)]
+struct Ref<'a> {
+    id: &'a str,
+    descriptor: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PayRate {
+    amount: String,
+    currency: &'static str,
+    frequency: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Custom {
+    badge_color: &'static str,
+    remote_eligible: bool,
+}
+
+fn pick<T: Copy>(r: &mut ChaCha8Rng, table: &[T]) -> T {
+    table[r.random_range(0..table.len())]
+}
+
+fn phone(r: &mut ChaCha8Rng, dial: &str) -> String {
+    format!(
+        "{dial} {:03} {:04}",
+        r.random_range(200..1000),
+        r.random_range(0..10_000)
+    )
+}
+
+fn record_rng(seed: u64, idx: u32) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(mix64(
+        seed.rotate_left(13) ^ mix64(u64::from(idx) ^ 0x00c0_ffee),
+    ))
+}
+
+/// Facts `gen_core` needs from the compact arrays.
+struct GenFacts {
+    status: Status,
+    contingent: bool,
+    updated: i64,
+    manager_of: Option<(u32, bool)>,
+    hired_on: Option<NaiveDate>,
+}
+
+fn gen_core(opts: &RenderOpts, idx: u32, f: &GenFacts) -> WorkerCore {
+    let mut r = record_rng(opts.seed, idx);
+    let cjk = r.random_range(0..100) < 18;
+    let (first, last) = if cjk {
+        (pick(&mut r, CJK_FIRST), pick(&mut r, CJK_LAST))
+    } else {
+        (pick(&mut r, WESTERN_FIRST), pick(&mut r, WESTERN_LAST))
+    };
+    let preferred_name = if r.random_bool(0.15) {
+        Some(pick(&mut r, WESTERN_FIRST).0)
+    } else {
+        None
+    };
+    let location = r.random_range(0..LOCATIONS.len());
+    let show_location = r.random_bool(0.92);
+    let (_, _, _, _, dial, company) = LOCATIONS[location];
+    let work_phone = r.random_bool(0.85).then(|| phone(&mut r, dial));
+    let mobile_phone = r.random_bool(0.6).then(|| phone(&mut r, dial));
+    let normal_jobs = JOBS.len() - MANAGER_JOBS;
+    let job = match f.manager_of {
+        Some((_, true)) => JOBS.len() - 1,
+        Some((org, false)) => normal_jobs + (org as usize % (MANAGER_JOBS - 1)),
+        None if f.contingent => normal_jobs - 1,
+        None => r.random_range(0..normal_jobs - 1),
+    };
+    let business_title = r.random_bool(0.7);
+    let today = ms_to_date(f.updated);
+    let hire_date = match f.hired_on {
+        Some(d) => d,
+        None => {
+            let back = r.random_range(30..7_000);
+            let d = today - TimeDelta::days(back);
+            d.max(NaiveDate::from_ymd_opt(1995, 1, 2).unwrap_or_default())
+        }
+    };
+    let termination_date = (f.status == Status::Terminated).then(|| {
+        let span = (today - hire_date).num_days().max(1);
+        hire_date + TimeDelta::days(r.random_range(1..=span))
+    });
+    let updater = pick(&mut r, UPDATERS);
+    let pay_rate = r.random_bool(0.3).then(|| r.random_range(40_000..250_000));
+    let badge = r
+        .random_bool(0.4)
+        .then(|| (pick(&mut r, BADGES), r.random_bool(0.5)));
+    let email = r.random_bool(0.9);
+    let n = u64::from(idx) + 1;
+    let employee_number = if f.contingent {
+        format!("C{n:07}")
+    } else {
+        format!("E{n:07}")
+    };
+    WorkerCore {
+        wid: wid(opts.seed, IdKind::Worker, u64::from(idx)),
+        company_employee_id: format!("{}-{n:07}", COMPANIES[company].0),
+        employee_number,
+        work_email: format!("{}.{}{n}@{}.example", first.1, last.1, opts.tenant),
+        first: (Cow::Borrowed(first.0), first.1),
+        last: (Cow::Borrowed(last.0), last.1),
+        preferred_name,
+        email,
+        work_phone,
+        mobile_phone,
+        job,
+        business_title,
+        location,
+        show_location,
+        hire_date,
+        termination_date,
+        updater,
+        pay_rate,
+        badge,
+        overrides: Map::new(),
+    }
+}
+
+impl WorkerCore {
+    fn str_field<'a>(&'a self, key: &str, dflt: &'a str) -> &'a str {
+        match self.overrides.get(key) {
+            Some(Value::String(s)) => s,
+            _ => dflt,
+        }
+    }
+
+    /// The label Workday puts in `descriptor`: preferred (or first) + last name.
+    fn display_name(&self) -> String {
+        let first = self.str_field("firstName", &self.first.0);
+        let first = match self.overrides.get("preferredName") {
+            Some(Value::String(s)) => s.as_str(),
+            Some(Value::Null) => first,
+            _ => self.preferred_name.unwrap_or(first),
+        };
+        let last = self.str_field("lastName", &self.last.0);
+        format!("{first} {last}")
+    }
+}
+
+/// Serialises record fields, honouring `update_worker` overrides in place
+/// and appending overrides for fields the record does not normally carry.
+struct Emitter<'o, M> {
+    map: M,
+    ov: &'o Map<String, Value>,
+    seen: Vec<&'static str>,
+}
+
+impl<'o, M: SerializeMap> Emitter<'o, M> {
+    fn new(map: M, ov: &'o Map<String, Value>) -> Self {
+        Emitter {
+            map,
+            ov,
+            seen: Vec::new(),
+        }
+    }
+
+    fn overridden(&mut self, k: &'static str) -> Result<bool, M::Error> {
+        if self.ov.is_empty() {
+            return Ok(false);
+        }
+        self.seen.push(k);
+        match self.ov.get(k) {
+            Some(Value::Null) => Ok(true),
+            Some(v) => self.map.serialize_entry(k, v).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, k: &'static str, v: &T) -> Result<(), M::Error> {
+        if self.overridden(k)? {
+            return Ok(());
+        }
+        self.map.serialize_entry(k, v)
+    }
+
+    fn opt<T: Serialize>(&mut self, k: &'static str, v: Option<T>) -> Result<(), M::Error> {
+        if self.overridden(k)? {
+            return Ok(());
+        }
+        match v {
+            Some(v) => self.map.serialize_entry(k, &v),
+            None => Ok(()),
+        }
+    }
+
+    fn end(mut self) -> Result<M::Ok, M::Error> {
+        for (k, v) in self.ov {
+            if !v.is_null() && !self.seen.contains(&k.as_str()) {
+                self.map.serialize_entry(k, v)?;
+            }
+        }
+        self.map.end()
+    }
+}
+
+/// A worker ready to serialise.
+pub(crate) struct WorkerView<'a> {
+    t: &'a Tenant,
+    idx: u32,
+    core: Cow<'a, WorkerCore>,
+    bad: bool,
+}
+
+impl Serialize for WorkerView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.t;
+        let c = &*self.core;
+        let i = self.idx as usize;
+        let flags = t.flags[i];
+        let status = Status::from_bits(flags);
+        let contingent = flags & CONTINGENT != 0;
+        let org_idx = t.org_of[i];
+        let org = &t.orgs[org_idx as usize];
+        let supervisor = match t.manages.get(&self.idx) {
+            Some(&o) => t.orgs[o as usize]
+                .parent
+                .map(|p| &t.orgs[p as usize])
+                .filter(|p| p.manager != self.idx),
+            None => Some(org).filter(|o| o.manager != self.idx),
+        };
+        let (loc_name, loc_code, country, region, _, company) = LOCATIONS[c.location];
+        let (job_title, job_profile) = JOBS[c.job];
+        let (dept, cc_code) = DEPTS[org.dept];
+        let mut e = Emitter::new(s.serialize_map(None)?, &c.overrides);
+        e.field("id", &c.wid)?;
+        e.field("descriptor", &c.display_name())?;
+        e.field(
+            "href",
+            &format_args!("{}/workers/{}", t.opts.api_base, c.wid),
+        )?;
+        e.field("employeeNumber", &c.employee_number)?;
+        e.field("companyEmployeeId", &c.company_employee_id)?;
+        e.field("firstName", &*c.first.0)?;
+        e.field("lastName", &*c.last.0)?;
+        e.opt("preferredName", c.preferred_name)?;
+        e.opt("email", c.email.then_some(&c.work_email))?;
+        e.field("workEmail", &c.work_email)?;
+        e.opt("workPhone", c.work_phone.as_ref())?;
+        e.opt("mobilePhone", c.mobile_phone.as_ref())?;
+        e.field(
+            "workerType",
+            &Ref {
+                id: &t.type_ids[usize::from(contingent)],
+                descriptor: if contingent {
+                    "Contingent Worker"
+                } else {
+                    "Employee"
+                },
+            },
+        )?;
+        if self.bad {
+            e.field("employmentStatus", &serde_json::json!({"x": 1}))?;
+        } else {
+            e.field("employmentStatus", status.as_str())?;
+        }
+        e.field("jobTitle", job_title)?;
+        e.field(
+            "jobProfile",
+            &Ref {
+                id: &t.job_ids[c.job],
+                descriptor: job_profile,
+            },
+        )?;
+        e.opt(
+            "businessTitle",
+            c.business_title.then_some(Title(job_title, dept)),
+        )?;
+        e.field(
+            "costCenter",
+            &Ref {
+                id: &t.cc_ids[org.dept],
+                descriptor: dept,
+            },
+        )?;
+        e.field("costCenterCode", cc_code)?;
+        e.field("companyCode", COMPANIES[company].0)?;
+        e.field("legalEntity", COMPANIES[company].1)?;
+        if t.opts.flat {
+            e.opt("manager", supervisor.map(|m| &m.manager_wid))?;
+            e.field("primaryWorkerSupervisoryOrganization", &org.wid)?;
+        } else {
+            e.opt(
+                "supervisor",
+                supervisor.map(|m| Ref {
+                    id: &m.manager_wid,
+                    descriptor: &m.manager_name,
+                }),
+            )?;
+            e.field(
+                "primarySupervisoryOrganization",
+                &Ref {
+                    id: &org.wid,
+                    descriptor: &org.name,
+                },
+            )?;
+        }
+        let shown = c.show_location;
+        e.opt(
+            "location",
+            shown.then(|| Ref {
+                id: &t.loc_ids[c.location],
+                descriptor: loc_name,
+            }),
+        )?;
+        e.opt("locationCode", shown.then_some(loc_code))?;
+        e.field("country", country)?;
+        e.opt("region", shown.then_some(region))?;
+        e.field("hireDate", &Date(c.hire_date))?;
+        e.opt("terminationDate", c.termination_date.map(Date))?;
+        if self.bad {
+            e.field("lastUpdatedDateTime", &12345)?;
+        } else {
+            e.field("lastUpdatedDateTime", &MsTime(t.updated[i]))?;
+        }
+        e.field("lastUpdatedBy", c.updater)?;
+        e.opt(
+            "payRate",
+            c.pay_rate.map(|a| PayRate {
+                amount: format!("{a}.00"),
+                currency: "USD",
+                frequency: "Annual",
+            }),
+        )?;
+        e.field("isManager", &t.manages.contains_key(&self.idx))?;
+        e.opt(
+            "customFields",
+            c.badge.map(|(badge_color, remote_eligible)| Custom {
+                badge_color,
+                remote_eligible,
+            }),
+        )?;
+        e.end()
+    }
+}
+
+/// An org ready to serialise.
+pub(crate) struct OrgView<'a> {
+    t: &'a Tenant,
+    org: &'a OrgState,
+    bad: bool,
+}
+
+impl Serialize for OrgView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let t = self.t;
+        let o = self.org;
+        let mut e = Emitter::new(s.serialize_map(None)?, &o.overrides);
+        e.field("id", &o.wid)?;
+        e.field("descriptor", &o.name)?;
+        e.field(
+            "href",
+            &format_args!("{}/supervisoryOrganizations/{}", t.opts.api_base, o.wid),
+        )?;
+        e.field("name", &o.name)?;
+        e.field("code", &o.code)?;
+        let parent = o.parent.map(|p| &t.orgs[p as usize]);
+        if t.opts.flat {
+            e.opt("parentOrganizationId", parent.map(|p| &p.wid))?;
+        } else {
+            e.opt(
+                "parentOrganization",
+                parent.map(|p| Ref {
+                    id: &p.wid,
+                    descriptor: &p.name,
+                }),
+            )?;
+        }
+        e.field(
+            "manager",
+            &Ref {
+                id: &o.manager_wid,
+                descriptor: &o.manager_name,
+            },
+        )?;
+        e.field(
+            "organizationType",
+            &Ref {
+                id: &t.org_type_id,
+                descriptor: "Supervisory",
+            },
+        )?;
+        e.field("staffingModel", o.staffing)?;
+        e.field("inactive", &false)?;
+        if self.bad {
+            e.field("lastUpdatedDateTime", &12345)?;
+        } else {
+            e.field("lastUpdatedDateTime", &MsTime(o.updated))?;
+        }
+        e.end()
+    }
+}
+
+/// Parses `updatedFrom` (ISO 8601; a `+` decoded to a space is tolerated).
+pub(crate) fn parse_instant(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let candidates = [s.to_string(), s.replace(' ', "+")];
+    for c in &candidates {
+        if let Ok(dt) = DateTime::parse_from_rfc3339(c) {
+            return Some(dt.timestamp_millis());
+        }
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(c, "%Y-%m-%dT%H:%M:%S%.f") {
+            return Some(naive.and_utc().timestamp_millis());
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(c, "%Y-%m-%d") {
+            return d
+                .and_hms_opt(0, 0, 0)
+                .map(|n| n.and_utc().timestamp_millis());
+        }
+    }
+    None
+}
+
+fn write_page<T: Serialize>(
+    out: &mut Vec<u8>,
+    total: usize,
+    items: impl Iterator<Item = T>,
+) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(b"{\"total\":");
+    out.extend_from_slice(total.to_string().as_bytes());
+    out.extend_from_slice(b",\"data\":[");
+    for (n, item) in items.enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, &item)?;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(())
+}
+
+impl Tenant {
+    /// Generates the tenant for `workers` workers and `orgs` orgs.
+    pub(crate) fn generate(
+        workers: usize,
+        orgs: usize,
+        opts: RenderOpts,
+    ) -> Result<Tenant, SimError> {
+        if orgs == 0 {
+            return Err(SimError::Config(
+                "at least one supervisory organization is needed".into(),
+            ));
+        }
+        if workers < orgs {
+            return Err(SimError::Config(format!(
+                "{workers} workers cannot manage {orgs} organizations: need workers >= orgs"
+            )));
+        }
+        if workers > u32::MAX as usize / 2 {
+            return Err(SimError::Config("too many workers".into()));
+        }
+        let seed = opts.seed;
+        let mut rng = ChaCha8Rng::seed_from_u64(mix64(seed ^ 0x7465_6e61_6e74));
+        // The org tree: org 0 is the top; parents come from a band of earlier
+        // orgs, giving a bushy tree about log4.5(M) levels deep.
+        let mut parents = vec![None; orgs];
+        for (j, p) in parents.iter_mut().enumerate().skip(1) {
+            *p = Some(rng.random_range((j - 1) / 6..=(j - 1) / 3) as u32);
+        }
+        let managers: Vec<u32> = sample(&mut rng, workers, orgs)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let mut org_of = Vec::with_capacity(workers);
+        let mut updated = Vec::with_capacity(workers);
+        let mut flags = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            org_of.push(rng.random_range(0..orgs) as u32);
+            updated.push(rng.random_range(GEN_FROM_MS..GEN_TO_MS));
+            let roll = rng.random_range(0..1000);
+            let status = if roll < 50 {
+                Status::Terminated
+            } else if roll < 80 {
+                Status::OnLeave
+            } else {
+                Status::Active
+            };
+            let contingent = rng.random_range(0..1000) < 100;
+            flags.push(status as u8 | if contingent { CONTINGENT } else { 0 });
+        }
+        let mut manages = HashMap::with_capacity(orgs);
+        for (j, &m) in managers.iter().enumerate() {
+            manages.insert(m, j as u32);
+            org_of[m as usize] = j as u32;
+            flags[m as usize] = Status::Active as u8;
+        }
+        let mut seen = HashSet::new();
+        let mut org_states = Vec::with_capacity(orgs);
+        let top_name = {
+            let mut c = opts.tenant.chars();
+            match c.next() {
+                Some(f) => format!("{}{} Corporation", f.to_uppercase(), c.as_str()),
+                None => "Corporation".to_string(),
+            }
+        };
+        for (j, &parent) in parents.iter().enumerate() {
+            let dept = rng.random_range(0..DEPTS.len());
+            let qual = rng.random_range(0..QUALIFIERS.len());
+            let name = if j == 0 {
+                top_name.clone()
+            } else {
+                let base = format!("{} – {}", DEPTS[dept].0, QUALIFIERS[qual]);
+                let mut name = base.clone();
+                let mut k = 2;
+                while !seen.insert(name.clone()) {
+                    name = format!("{base} {k}");
+                    k += 1;
+                }
+                name
+            };
+            org_states.push(OrgState {
+                wid: wid(seed, IdKind::Org, j as u64),
+                name,
+                code: format!("SO-{:05}", j + 1),
+                dept,
+                parent,
+                manager: managers[j],
+                manager_wid: wid(seed, IdKind::Worker, u64::from(managers[j])),
+                manager_name: String::new(),
+                updated: rng.random_range(GEN_FROM_MS..GEN_TO_MS),
+                staffing: if rng.random_bool(0.7) {
+                    "Job Management"
+                } else {
+                    "Position Management"
+                },
+                overrides: Map::new(),
+            });
+        }
+        let ref_ids = |kind: IdKind, n: usize| -> Vec<String> {
+            (0..n).map(|k| wid(seed, kind, k as u64)).collect()
+        };
+        let mut t = Tenant {
+            org_of,
+            updated,
+            flags,
+            purged: 0,
+            overlay: HashMap::new(),
+            manages,
+            orgs: org_states,
+            job_ids: ref_ids(IdKind::JobProfile, JOBS.len()),
+            loc_ids: ref_ids(IdKind::Location, LOCATIONS.len()),
+            cc_ids: ref_ids(IdKind::CostCenter, DEPTS.len()),
+            type_ids: [
+                wid(seed, IdKind::WorkerType, 0),
+                wid(seed, IdKind::WorkerType, 1),
+            ],
+            org_type_id: wid(seed, IdKind::OrgType, 0),
+            version: 0,
+            cache: Mutex::new(Vec::new()),
+            rng: ChaCha8Rng::seed_from_u64(mix64(seed ^ 0x6869_7265)),
+            opts,
+        };
+        for j in 0..orgs {
+            t.refresh_manager_name(j);
+        }
+        Ok(t)
+    }
+
+    fn refresh_manager_name(&mut self, org: usize) {
+        let m = self.orgs[org].manager;
+        let name = self.core(m).display_name();
+        self.orgs[org].manager_name = name;
+    }
+
+    fn facts(&self, idx: u32) -> GenFacts {
+        let f = self.flags[idx as usize];
+        GenFacts {
+            status: Status::from_bits(f),
+            contingent: f & CONTINGENT != 0,
+            updated: self.updated[idx as usize],
+            manager_of: self.manages.get(&idx).map(|&o| (o, o == 0)),
+            hired_on: None,
+        }
+    }
+
+    /// The worker's core, from the overlay or regenerated.
+    fn core(&self, idx: u32) -> Cow<'_, WorkerCore> {
+        match self.overlay.get(&idx) {
+            Some(c) => Cow::Borrowed(c),
+            None => Cow::Owned(gen_core(&self.opts, idx, &self.facts(idx))),
+        }
+    }
+
+    fn core_mut(&mut self, idx: u32) -> &mut WorkerCore {
+        let facts = self.facts(idx);
+        let opts = &self.opts;
+        self.overlay
+            .entry(idx)
+            .or_insert_with(|| gen_core(opts, idx, &facts))
+    }
+
+    fn view(&self, idx: u32, bad: bool) -> WorkerView<'_> {
+        WorkerView {
+            t: self,
+            idx,
+            core: self.core(idx),
+            bad,
+        }
+    }
+
+    fn live(&self, idx: u32) -> bool {
+        (idx as usize) < self.flags.len() && self.flags[idx as usize] & PURGED == 0
+    }
+
+    /// The index of a live worker id.
+    pub(crate) fn worker_index(&self, id: &str) -> Option<u32> {
+        let idx = u32::try_from(index_of(self.opts.seed, IdKind::Worker, id)?).ok()?;
+        self.live(idx).then_some(idx)
+    }
+
+    /// The index of an org id.
+    pub(crate) fn org_index(&self, id: &str) -> Option<usize> {
+        let idx = usize::try_from(index_of(self.opts.seed, IdKind::Org, id)?).ok()?;
+        (idx < self.orgs.len()).then_some(idx)
+    }
+
+    fn bump(&mut self) {
+        self.version += 1;
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Live worker indices matching the filter, in API order (cached).
+    fn matching_workers(&self, from: Option<i64>) -> Option<Arc<Vec<u32>>> {
+        if from.is_none() && self.purged == 0 {
+            return None; // identity mapping: index i is position i
+        }
+        let key = CacheKey {
+            from,
+            version: self.version,
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, v)) = cache.iter().find(|(k, _)| *k == key) {
+            return Some(Arc::clone(v));
+        }
+        let v: Vec<u32> = (0..self.flags.len())
+            .filter(|&i| self.flags[i] & PURGED == 0 && from.is_none_or(|f| self.updated[i] >= f))
+            .map(|i| i as u32)
+            .collect();
+        let v = Arc::new(v);
+        if cache.len() >= 4 {
+            cache.remove(0);
+        }
+        cache.push((key, Arc::clone(&v)));
+        Some(v)
+    }
+
+    /// Writes a `{"total","data"}` page of workers into `out`.
+    pub(crate) fn write_worker_page(&self, q: PageQuery, bad: bool, out: &mut Vec<u8>) {
+        let (total, idxs): (usize, Vec<u32>) = match self.matching_workers(q.updated_from) {
+            None => {
+                let n = self.flags.len();
+                let start = q.offset.min(n);
+                let end = q.offset.saturating_add(q.limit).min(n);
+                (n, (start as u32..end as u32).collect())
+            }
+            Some(v) => {
+                let start = q.offset.min(v.len());
+                let end = q.offset.saturating_add(q.limit).min(v.len());
+                (v.len(), v[start..end].to_vec())
+            }
+        };
+        let items = idxs
+            .iter()
+            .enumerate()
+            .map(|(n, &i)| self.view(i, bad && n == 0));
+        // Serialising into a Vec<u8> cannot fail for these types.
+        let _ = write_page(out, total, items);
+    }
+
+    /// Writes a `{"total","data"}` page of orgs into `out`.
+    pub(crate) fn write_org_page(&self, q: PageQuery, bad: bool, out: &mut Vec<u8>) {
+        let matching: Vec<&OrgState> = self
+            .orgs
+            .iter()
+            .filter(|o| q.updated_from.is_none_or(|f| o.updated >= f))
+            .collect();
+        let start = q.offset.min(matching.len());
+        let end = q.offset.saturating_add(q.limit).min(matching.len());
+        let items = matching[start..end]
+            .iter()
+            .enumerate()
+            .map(|(n, o)| OrgView {
+                t: self,
+                org: o,
+                bad: bad && n == 0,
+            });
+        let _ = write_page(out, matching.len(), items);
+    }
+
+    /// One worker as JSON bytes (single-record GET).
+    pub(crate) fn worker_json(&self, idx: u32) -> Vec<u8> {
+        serde_json::to_vec(&self.view(idx, false)).unwrap_or_default()
+    }
+
+    /// One org as JSON bytes.
+    pub(crate) fn org_json(&self, idx: usize) -> Vec<u8> {
+        serde_json::to_vec(&OrgView {
+            t: self,
+            org: &self.orgs[idx],
+            bad: false,
+        })
+        .unwrap_or_default()
+    }
+
+    pub(crate) fn worker_value(&self, idx: u32) -> Value {
+        serde_json::to_value(self.view(idx, false)).unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn org_value(&self, idx: usize) -> Value {
+        serde_json::to_value(OrgView {
+            t: self,
+            org: &self.orgs[idx],
+            bad: false,
+        })
+        .unwrap_or(Value::Null)
+    }
+
+    pub(crate) fn live_workers(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.flags.len() as u32).filter(|&i| self.live(i))
+    }
+
+    pub(crate) fn org_count(&self) -> usize {
+        self.orgs.len()
+    }
+
+    pub(crate) fn worker_wid(&self, idx: u32) -> String {
+        wid(self.opts.seed, IdKind::Worker, u64::from(idx))
+    }
+
+    pub(crate) fn org_wid(&self, idx: usize) -> String {
+        self.orgs[idx].wid.clone()
+    }
+
+    // ---- mutations -------------------------------------------------------
+
+    fn stamp(&mut self, idx: u32, now: i64) {
+        self.updated[idx as usize] = now;
+    }
+
+    fn manager_org(&self, idx: u32) -> Option<u32> {
+        self.manages.get(&idx).copied()
+    }
+
+    /// Sets (or, with `null`, removes) one field of a worker.
+    pub(crate) fn update_worker(
+        &mut self,
+        idx: u32,
+        field: &str,
+        value: Value,
+        now: i64,
+    ) -> Result<(), SimError> {
+        if matches!(field, "id" | "href" | "descriptor") {
+            return Err(SimError::InvalidField(field.to_string()));
+        }
+        if field == "employmentStatus" {
+            if let Some(st) = value.as_str().and_then(Status::parse) {
+                let f = &mut self.flags[idx as usize];
+                *f = (*f & !STATUS_MASK) | st as u8;
+                self.core_mut(idx).overrides.remove(field);
+                self.stamp(idx, now);
+                self.bump();
+                return Ok(());
+            }
+        }
+        self.core_mut(idx)
+            .overrides
+            .insert(field.to_string(), value);
+        self.stamp(idx, now);
+        if let Some(o) = self.manager_org(idx) {
+            if matches!(field, "firstName" | "lastName" | "preferredName") {
+                self.refresh_manager_name(o as usize);
+            }
+        }
+        self.bump();
+        Ok(())
+    }
+
+    /// Sets (or removes) one field of an org.
+    pub(crate) fn update_org(
+        &mut self,
+        org: usize,
+        field: &str,
+        value: Value,
+        now: i64,
+    ) -> Result<(), SimError> {
+        if matches!(field, "id" | "href" | "descriptor") {
+            return Err(SimError::InvalidField(field.to_string()));
+        }
+        let o = &mut self.orgs[org];
+        o.overrides.insert(field.to_string(), value);
+        o.updated = now;
+        self.bump();
+        Ok(())
+    }
+
+    fn push_worker(&mut self, org: u32, flags: u8, now: i64) -> u32 {
+        let idx = self.flags.len() as u32;
+        self.org_of.push(org);
+        self.updated.push(now);
+        self.flags.push(flags);
+        idx
+    }
+
+    /// Hires a new Active worker into `org` (random when `None`).
+    pub(crate) fn hire(&mut self, org: Option<u32>, rng: Option<&mut ChaCha8Rng>, now: i64) -> u32 {
+        let n_orgs = self.orgs.len();
+        let (org, contingent) = {
+            let rng = match rng {
+                Some(r) => r,
+                None => &mut self.rng,
+            };
+            let org = org.unwrap_or_else(|| rng.random_range(0..n_orgs) as u32);
+            (org, rng.random_range(0..1000) < 100)
+        };
+        let flags = Status::Active as u8 | if contingent { CONTINGENT } else { 0 };
+        let idx = self.push_worker(org, flags, now);
+        let facts = GenFacts {
+            status: Status::Active,
+            contingent,
+            updated: now,
+            manager_of: None,
+            hired_on: Some(ms_to_date(now)),
+        };
+        let core = gen_core(&self.opts, idx, &facts);
+        self.overlay.insert(idx, core);
+        self.bump();
+        idx
+    }
+
+    /// Terminates an Active or On Leave worker.
+    pub(crate) fn terminate(&mut self, idx: u32, now: i64) -> Result<(), SimError> {
+        if Status::from_bits(self.flags[idx as usize]) == Status::Terminated {
+            return Err(SimError::Conflict(format!(
+                "worker {} is already terminated",
+                self.worker_wid(idx)
+            )));
+        }
+        let f = &mut self.flags[idx as usize];
+        *f = (*f & !STATUS_MASK) | Status::Terminated as u8;
+        let c = self.core_mut(idx);
+        c.termination_date = Some(ms_to_date(now));
+        c.overrides.remove("terminationDate");
+        c.overrides.remove("employmentStatus");
+        self.stamp(idx, now);
+        self.bump();
+        Ok(())
+    }
+
+    /// Rehires a terminated worker: a new WID, same employeeNumber, Active.
+    pub(crate) fn rehire(&mut self, idx: u32, now: i64) -> Result<u32, SimError> {
+        if Status::from_bits(self.flags[idx as usize]) != Status::Terminated {
+            return Err(SimError::Conflict(format!(
+                "worker {} is not terminated",
+                self.worker_wid(idx)
+            )));
+        }
+        let mut core = self.core(idx).into_owned();
+        let org = self.org_of[idx as usize];
+        let contingent = self.flags[idx as usize] & CONTINGENT;
+        let new = self.push_worker(org, Status::Active as u8 | contingent, now);
+        core.wid = self.worker_wid(new);
+        core.hire_date = ms_to_date(now);
+        core.termination_date = None;
+        for k in ["employmentStatus", "terminationDate", "hireDate"] {
+            core.overrides.remove(k);
+        }
+        if self.manager_org(idx).is_some() {
+            // The old record was a manager; the rehire is an ordinary worker.
+            core.job = 0;
+        }
+        self.overlay.insert(new, core);
+        self.bump();
+        Ok(new)
+    }
+
+    /// Moves a (non-manager) worker to another org.
+    pub(crate) fn move_worker(&mut self, idx: u32, org: u32, now: i64) -> Result<(), SimError> {
+        if let Some(o) = self.manager_org(idx) {
+            return Err(SimError::Conflict(format!(
+                "worker {} manages organization {}; move the org instead",
+                self.worker_wid(idx),
+                self.orgs[o as usize].wid
+            )));
+        }
+        self.org_of[idx as usize] = org;
+        self.stamp(idx, now);
+        self.bump();
+        Ok(())
+    }
+
+    /// Re-parents an org, refusing cycles; the org's manager is re-stamped
+    /// too, since their supervisor changes.
+    pub(crate) fn reparent_org(
+        &mut self,
+        org: usize,
+        parent: usize,
+        now: i64,
+    ) -> Result<(), SimError> {
+        let mut cur = Some(parent as u32);
+        while let Some(c) = cur {
+            if c as usize == org {
+                return Err(SimError::Conflict(format!(
+                    "making {} the parent of {} would create a cycle",
+                    self.orgs[parent].wid, self.orgs[org].wid
+                )));
+            }
+            cur = self.orgs[c as usize].parent;
+        }
+        self.orgs[org].parent = Some(parent as u32);
+        self.orgs[org].updated = now;
+        let m = self.orgs[org].manager;
+        self.stamp(m, now);
+        self.bump();
+        Ok(())
+    }
+
+    /// Removes a (non-manager) worker entirely.
+    pub(crate) fn purge(&mut self, idx: u32) -> Result<(), SimError> {
+        if let Some(o) = self.manager_org(idx) {
+            return Err(SimError::Conflict(format!(
+                "worker {} manages organization {}",
+                self.worker_wid(idx),
+                self.orgs[o as usize].wid
+            )));
+        }
+        self.flags[idx as usize] |= PURGED;
+        self.overlay.remove(&idx);
+        self.purged += 1;
+        self.bump();
+        Ok(())
+    }
+
+    /// A random live non-manager worker (bounded attempts).
+    fn random_worker(&self, rng: &mut ChaCha8Rng, want: impl Fn(Status) -> bool) -> Option<u32> {
+        let n = self.flags.len() as u32;
+        (0..256).find_map(|_| {
+            let i = rng.random_range(0..n);
+            (self.live(i)
+                && !self.manages.contains_key(&i)
+                && want(Status::from_bits(self.flags[i as usize])))
+            .then_some(i)
+        })
+    }
+
+    /// Purges a random live non-manager worker among the first `before`
+    /// (at least one) live workers in unfiltered API order.
+    pub(crate) fn purge_before(&mut self, before: usize) -> Option<u32> {
+        let positions: Vec<u32> = self
+            .live_workers()
+            .take(before.max(1))
+            .filter(|i| !self.manages.contains_key(i))
+            .collect();
+        if positions.is_empty() {
+            return None;
+        }
+        let i = positions[self.rng.random_range(0..positions.len())];
+        self.purge(i).ok().map(|()| i)
+    }
+
+    /// K random mutations of all kinds.
+    pub(crate) fn churn(&mut self, k: usize, seed: u64, now: i64) -> ChurnSummary {
+        let mut rng = ChaCha8Rng::seed_from_u64(mix64(seed ^ 0x0063_6875_726e));
+        let mut s = ChurnSummary::default();
+        let orgs = self.orgs.len();
+        for _ in 0..k {
+            let roll = rng.random_range(0..100);
+            let done = match roll {
+                0..40 => None,
+                40..55 => {
+                    let i = self.hire(None, Some(&mut rng), now);
+                    s.hired.push(self.worker_wid(i));
+                    Some(())
+                }
+                55..67 => self
+                    .random_worker(&mut rng, |st| st != Status::Terminated)
+                    .and_then(|i| {
+                        self.terminate(i, now).ok()?;
+                        s.terminated.push(self.worker_wid(i));
+                        Some(())
+                    }),
+                67..75 => self
+                    .random_worker(&mut rng, |st| st == Status::Terminated)
+                    .and_then(|i| {
+                        let new = self.rehire(i, now).ok()?;
+                        s.rehired.push((self.worker_wid(i), self.worker_wid(new)));
+                        Some(())
+                    }),
+                75..87 => {
+                    let org = rng.random_range(0..orgs) as u32;
+                    self.random_worker(&mut rng, |_| true).and_then(|i| {
+                        self.move_worker(i, org, now).ok()?;
+                        s.moved.push(self.worker_wid(i));
+                        Some(())
+                    })
+                }
+                87..92 => self.random_worker(&mut rng, |_| true).and_then(|i| {
+                    self.purge(i).ok()?;
+                    s.purged.push(self.worker_wid(i));
+                    Some(())
+                }),
+                _ if orgs > 2 => {
+                    let o = rng.random_range(1..orgs);
+                    let p = rng.random_range(0..orgs);
+                    self.reparent_org(o, p, now).ok().map(|()| {
+                        s.reparented.push(self.orgs[o].wid.clone());
+                    })
+                }
+                _ => None,
+            };
+            if done.is_none() {
+                // Field update: the default and the fallback.
+                if let Some(i) = self.random_worker(&mut rng, |_| true) {
+                    let (field, value) = match rng.random_range(0..4) {
+                        0 => (
+                            "businessTitle",
+                            format!("Churned Title {}", rng.random_range(0..1000)),
+                        ),
+                        1 => (
+                            "workPhone",
+                            format!(
+                                "+1 555 {:03} {:04}",
+                                rng.random_range(200..1000),
+                                rng.random_range(0..10_000)
+                            ),
+                        ),
+                        2 => (
+                            "mobilePhone",
+                            format!(
+                                "+1 555 {:03} {:04}",
+                                rng.random_range(200..1000),
+                                rng.random_range(0..10_000)
+                            ),
+                        ),
+                        _ => ("preferredName", pick(&mut rng, WESTERN_FIRST).0.to_string()),
+                    };
+                    if self
+                        .update_worker(i, field, Value::String(value), now)
+                        .is_ok()
+                    {
+                        s.updated.push(self.worker_wid(i));
+                    }
+                }
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,526 @@
+//! An embedded Workday tenant simulator with fault injection.
+//!
+//! [`Simulator::start`] serves, on `127.0.0.1`, the slice of Workday's REST
+//! API the connector uses: the OAuth2 token endpoint (client credentials and
+//! refresh-token grants), and paged `workers` and `supervisoryOrganizations`
+//! collections with `limit`, `offset` and `updatedFrom`. The tenant is
+//! generated deterministically from a seed, streamed record by record (a
+//! million workers are servable without a rendered copy in memory), mutable
+//! through a small API (hire, terminate, rehire, move, re-parent, purge,
+//! churn), and every request is recorded. Faults (429s, 5xx, dropped
+//! connections, truncated bodies, slow replies, expiring tokens, drifting
+//! totals, badly typed records) are scripted per endpoint and per request
+//! number, from tests or from `harness simulate --fault SPEC`.
+//!
+//! See `docs/simulator.md` for the API shapes and the fault syntax.
+
+mod cli;
+mod data;
+mod error;
+mod fault;
+mod ids;
+mod server;
+mod tables;
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio::sync::Mutex as AsyncMutex;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use cli::{run_simulate, SimulateArgs};
+pub use data::ChurnSummary;
+pub use error::SimError;
+pub use fault::{parse_fault, DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter};
+
+use data::{PageQuery, RenderOpts, Tenant};
+
+/// The host in every record's `href` (a reserved `.example` name that never
+/// resolves: hrefs are informational and must not depend on the port).
+pub const HREF_HOST: &str = "https://wd2-impl-services1.workday.example";
+
+/// How the simulated tenant is shaped and which credentials it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Generated workers (default 10,000).
+    pub workers: usize,
+    /// Generated supervisory organizations (default 500; at most `workers`).
+    pub orgs: usize,
+    /// Generation seed (default 42): same seed, same bytes.
+    pub seed: u64,
+    /// The tenant in `/ccx/api/common/v1/{tenant}/...` (default `acme`).
+    pub tenant: String,
+    /// The realm in `/ccx/oauth2/{realm}/token` (default `acme`).
+    pub realm: String,
+    /// The accepted client id (a demo value, not a secret).
+    pub client_id: String,
+    /// The accepted client secret (a demo value, not a secret).
+    pub client_secret: String,
+    /// The accepted refresh token (a demo value, not a secret).
+    pub refresh_token: String,
+    /// Access-token lifetime, measured on the simulator clock (default 1800 s).
+    pub token_lifetime: Duration,
+    /// Latency added to every reply (default none).
+    pub latency: Option<Duration>,
+    /// Flat spellings: `manager`, `primaryWorkerSupervisoryOrganization`,
+    /// `parentOrganizationId` instead of reference objects.
+    pub flat_spellings: bool,
+    /// Port on 127.0.0.1 (0 = ephemeral; after start, the bound port).
+    pub port: u16,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            workers: 10_000,
+            orgs: 500,
+            seed: 42,
+            tenant: "acme".to_string(),
+            realm: "acme".to_string(),
+            client_id: "idmesh-demo-client".to_string(),
+            client_secret: "demo-secret-not-real".to_string(),
+            refresh_token: "demo-refresh-token-not-real".to_string(),
+            token_lifetime: Duration::from_secs(1800),
+            latency: None,
+            flat_spellings: false,
+            port: 0,
+        }
+    }
+}
+
+/// Which credentials a request presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthUsed {
+    /// No credentials.
+    None,
+    /// Client id and secret in HTTP Basic auth.
+    Basic,
+    /// Client id and secret as form fields.
+    Form,
+    /// The refresh-token grant.
+    Refresh,
+    /// An `Authorization: Bearer` access token.
+    Bearer,
+}
+
+/// One request as the simulator saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Status sent; 0 when the connection was closed before a reply.
+    pub status: u16,
+    /// Credentials presented.
+    pub auth: AuthUsed,
+    /// Which endpoint the path addressed.
+    pub endpoint: Endpoint,
+    /// The fault applied, if any (the replacing one if several matched).
+    pub fault: Option<FaultKind>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TokenState {
+    expires_at: DateTime<Utc>,
+    uses_left: Option<u32>,
+}
+
+/// Shared state behind every handle and the server.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    config: SimConfig,
+    base_url: String,
+    tenant: RwLock<Tenant>,
+    clock: Mutex<Option<DateTime<Utc>>>,
+    latency: Mutex<Option<Duration>>,
+    faults: Mutex<Vec<FaultRule>>,
+    counters: Mutex<[usize; 4]>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    tokens: Mutex<HashMap<String, TokenState>>,
+    token_seq: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Inner {
+    fn read(&self) -> RwLockReadGuard<'_, Tenant> {
+        self.tenant.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tenant> {
+        self.tenant.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        lock(&self.clock).unwrap_or_else(Utc::now)
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.now().timestamp_millis()
+    }
+}
+
+#[derive(Debug)]
+struct Guard {
+    cancel: CancellationToken,
+    task: AsyncMutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// A running simulated tenant on 127.0.0.1. Cheap to clone; the server
+/// stops on [`Simulator::shutdown`] or when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+    guard: Arc<Guard>,
+}
+
+impl Simulator {
+    /// Generates the tenant and starts serving it on 127.0.0.1.
+    pub async fn start(mut config: SimConfig) -> Result<Simulator, SimError> {
+        for (what, v) in [("tenant", &config.tenant), ("realm", &config.realm)] {
+            if v.is_empty() || v.contains(['/', '?', '#', ' ']) {
+                return Err(SimError::Config(format!(
+                    "{what} {v:?} is not a path segment"
+                )));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port))
+            .await
+            .map_err(|source| SimError::Bind {
+                port: config.port,
+                source,
+            })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| SimError::Bind {
+                port: config.port,
+                source,
+            })?
+            .port();
+        config.port = port;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let opts = RenderOpts {
+            seed: config.seed,
+            flat: config.flat_spellings,
+            tenant: config.tenant.clone(),
+            api_base: format!("{HREF_HOST}/ccx/api/common/v1/{}", config.tenant),
+        };
+        let (workers, orgs) = (config.workers, config.orgs);
+        let tenant = tokio::task::spawn_blocking(move || Tenant::generate(workers, orgs, opts))
+            .await
+            .map_err(|e| SimError::Config(format!("generation panicked: {e}")))??;
+        let inner = Arc::new(Inner {
+            latency: Mutex::new(config.latency),
+            config,
+            base_url,
+            tenant: RwLock::new(tenant),
+            clock: Mutex::new(None),
+            faults: Mutex::new(Vec::new()),
+            counters: Mutex::new([0; 4]),
+            requests: Mutex::new(Vec::new()),
+            tokens: Mutex::new(HashMap::new()),
+            token_seq: AtomicU64::new(0),
+        });
+        let cancel = CancellationToken::new();
+        let task = server::spawn(listener, Arc::clone(&inner), cancel.clone());
+        Ok(Simulator {
+            inner,
+            guard: Arc::new(Guard {
+                cancel,
+                task: AsyncMutex::new(Some(task)),
+            }),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// `{base_url}/ccx/oauth2/{realm}/token`.
+    pub fn token_url(&self) -> String {
+        format!(
+            "{}/ccx/oauth2/{}/token",
+            self.inner.base_url, self.inner.config.realm
+        )
+    }
+
+    /// `{base_url}/ccx/api/common/v1/{tenant}` (append `/workers` or
+    /// `/supervisoryOrganizations`).
+    pub fn api_base_url(&self) -> String {
+        format!(
+            "{}/ccx/api/common/v1/{}",
+            self.inner.base_url, self.inner.config.tenant
+        )
+    }
+
+    /// The configuration, with `port` set to the bound port.
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// Every request since start or the last [`Simulator::clear_requests`].
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.inner.requests).clone()
+    }
+
+    /// Recorded requests to `endpoint`.
+    pub fn request_count(&self, endpoint: Endpoint) -> usize {
+        lock(&self.inner.requests)
+            .iter()
+            .filter(|r| r.endpoint == endpoint)
+            .count()
+    }
+
+    /// Forgets recorded requests and restarts the per-endpoint fault counters.
+    pub fn clear_requests(&self) {
+        lock(&self.inner.requests).clear();
+        *lock(&self.inner.counters) = [0; 4];
+    }
+
+    /// Adds a fault rule (request numbers count from the last clear).
+    pub fn add_fault(&self, fault: FaultRule) {
+        lock(&self.inner.faults).push(fault);
+    }
+
+    /// Removes every fault rule and restarts the per-endpoint fault counters.
+    pub fn clear_faults(&self) {
+        lock(&self.inner.faults).clear();
+        *lock(&self.inner.counters) = [0; 4];
+    }
+
+    /// Sets (or removes) the latency added to every reply.
+    pub fn set_latency(&self, latency: Option<Duration>) {
+        *lock(&self.inner.latency) = latency;
+    }
+
+    /// Parses a CLI fault spec (see [`parse_fault`]).
+    pub fn parse_fault(spec: &str) -> Result<FaultRule, SimError> {
+        parse_fault(spec)
+    }
+
+    /// Fixes the simulator clock (used for mutation stamps and token expiry).
+    pub fn set_clock(&self, now: DateTime<Utc>) {
+        *lock(&self.inner.clock) = Some(now);
+    }
+
+    /// Moves the clock forward (fixing it first if it followed the system clock).
+    pub fn advance_clock(&self, by: Duration) {
+        let mut c = lock(&self.inner.clock);
+        let now = c.unwrap_or_else(Utc::now);
+        let by = chrono::TimeDelta::from_std(by).unwrap_or(chrono::TimeDelta::MAX);
+        *c = Some(now.checked_add_signed(by).unwrap_or(now));
+    }
+
+    /// Lets the clock follow the system clock again.
+    pub fn release_clock(&self) {
+        *lock(&self.inner.clock) = None;
+    }
+
+    /// The simulator's current time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.now()
+    }
+
+    /// Issues an access token directly (as a successful token request would,
+    /// but without a request being recorded).
+    pub fn issue_token(&self) -> String {
+        server::issue_token(&self.inner, None)
+    }
+
+    fn worker_idx(&self, t: &Tenant, id: &str) -> Result<u32, SimError> {
+        t.worker_index(id)
+            .ok_or_else(|| SimError::UnknownWorker(id.to_string()))
+    }
+
+    fn org_idx(&self, t: &Tenant, id: &str) -> Result<usize, SimError> {
+        t.org_index(id)
+            .ok_or_else(|| SimError::UnknownOrg(id.to_string()))
+    }
+
+    /// Sets one field of a worker (`null` removes it from the record);
+    /// `employmentStatus` with a known status changes the status itself.
+    pub fn update_worker(&self, id: &str, field: &str, value: Value) -> Result<(), SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = self.worker_idx(&t, id)?;
+        t.update_worker(idx, field, value, now)
+    }
+
+    /// Sets one field of an org (`null` removes it from the record).
+    pub fn update_org(&self, id: &str, field: &str, value: Value) -> Result<(), SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = self.org_idx(&t, id)?;
+        t.update_org(idx, field, value, now)
+    }
+
+    /// Hires an Active worker into a random org; returns the new WID.
+    pub fn hire(&self) -> String {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = t.hire(None, None, now);
+        t.worker_wid(idx)
+    }
+
+    /// Hires an Active worker into the given org; returns the new WID.
+    pub fn hire_into(&self, org_id: &str) -> Result<String, SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let org = self.org_idx(&t, org_id)?;
+        let idx = t.hire(Some(org as u32), None, now);
+        Ok(t.worker_wid(idx))
+    }
+
+    /// Sets `employmentStatus` to Terminated with `terminationDate` = today.
+    pub fn terminate(&self, id: &str) -> Result<(), SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = self.worker_idx(&t, id)?;
+        t.terminate(idx, now)
+    }
+
+    /// Rehires a terminated worker as Workday does: a new WID with the same
+    /// `employeeNumber`, Active; the terminated record stays. Returns the new WID.
+    pub fn rehire(&self, terminated_id: &str) -> Result<String, SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = self.worker_idx(&t, terminated_id)?;
+        let new = t.rehire(idx, now)?;
+        Ok(t.worker_wid(new))
+    }
+
+    /// Moves a worker (not an org manager) to another org; the supervisor
+    /// follows.
+    pub fn move_worker(&self, id: &str, org_id: &str) -> Result<(), SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = self.worker_idx(&t, id)?;
+        let org = self.org_idx(&t, org_id)?;
+        t.move_worker(idx, org as u32, now)
+    }
+
+    /// Re-parents an org (cycles are refused). Also stamps the org's manager,
+    /// whose supervisor changes.
+    pub fn reparent_org(&self, org_id: &str, new_parent_id: &str) -> Result<(), SimError> {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let org = self.org_idx(&t, org_id)?;
+        let parent = self.org_idx(&t, new_parent_id)?;
+        t.reparent_org(org, parent, now)
+    }
+
+    /// Removes a worker (not an org manager) entirely: no trace in the API.
+    pub fn purge_worker(&self, id: &str) -> Result<(), SimError> {
+        let mut t = self.inner.write();
+        let idx = self.worker_idx(&t, id)?;
+        t.purge(idx)
+    }
+
+    /// Applies `k` random mutations of all kinds, deterministically from `seed`.
+    pub fn churn(&self, k: usize, seed: u64) -> ChurnSummary {
+        let now = self.inner.now_ms();
+        self.inner.write().churn(k, seed, now)
+    }
+
+    /// Live worker ids in API order.
+    pub fn worker_ids(&self) -> Vec<String> {
+        let t = self.inner.read();
+        t.live_workers().map(|i| t.worker_wid(i)).collect()
+    }
+
+    /// Org ids in API order.
+    pub fn org_ids(&self) -> Vec<String> {
+        let t = self.inner.read();
+        (0..t.org_count()).map(|i| t.org_wid(i)).collect()
+    }
+
+    /// A worker exactly as the API serves it.
+    pub fn worker(&self, id: &str) -> Option<Value> {
+        let t = self.inner.read();
+        t.worker_index(id).map(|i| t.worker_value(i))
+    }
+
+    /// An org exactly as the API serves it.
+    pub fn org(&self, id: &str) -> Option<Value> {
+        let t = self.inner.read();
+        t.org_index(id).map(|i| t.org_value(i))
+    }
+
+    /// Every live worker as the API serves it, in API order.
+    pub fn for_each_worker(&self, mut f: impl FnMut(&Value)) {
+        let t = self.inner.read();
+        for i in t.live_workers() {
+            f(&t.worker_value(i));
+        }
+    }
+
+    /// Every org as the API serves it, in API order.
+    pub fn for_each_org(&self, mut f: impl FnMut(&Value)) {
+        let t = self.inner.read();
+        for i in 0..t.org_count() {
+            f(&t.org_value(i));
+        }
+    }
+
+    /// The body the API would send for a page (no auth, faults or recording):
+    /// what the benchmark and determinism checks use. `limit` must be 1..=100.
+    pub fn page_body(
+        &self,
+        endpoint: Endpoint,
+        limit: usize,
+        offset: usize,
+        updated_from: Option<DateTime<Utc>>,
+    ) -> Result<Vec<u8>, SimError> {
+        if !(1..=100).contains(&limit) {
+            return Err(SimError::BadRequest(format!(
+                "limit {limit} is outside 1..=100"
+            )));
+        }
+        let q = PageQuery {
+            limit,
+            offset,
+            updated_from: updated_from.map(|d| d.timestamp_millis()),
+        };
+        let mut out = Vec::with_capacity(limit * 1500);
+        let t = self.inner.read();
+        match endpoint {
+            Endpoint::Workers => t.write_worker_page(q, false, &mut out),
+            Endpoint::Organizations => t.write_org_page(q, false, &mut out),
+            Endpoint::Token | Endpoint::Other => {
+                return Err(SimError::BadRequest("not a paged endpoint".into()))
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stops the server (waits up to 2 s for in-flight replies).
+    pub async fn shutdown(self) {
+        self.guard.cancel.cancel();
+        let task = self.guard.task.lock().await.take();
+        if let Some(mut task) = task {
+            if tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
