@@ -38,6 +38,7 @@ mod secret;
 
 #[cfg(feature = "contract")]
 pub mod contract;
+pub mod plugin;
 
 pub use change::{Attributes, Change, ChangeKind, ChangeParseError, Value};
 pub use connector::{Connector, ConnectorFactory, ConnectorInfo};

@@ -1,3 +1,20 @@
-//! The idmesh harness (work in progress): the embedded Workday simulator.
+//! The idmesh harness: a sync-engine stand-in that drives connectors, embeds
+//! a simulated Workday tenant ([`sim`]), and keeps state and run history.
+//!
+//! - [`engine`]: runs one import into the [`store`], committing changes and
+//!   the new watermark in one transaction, with purge detection.
+//! - [`store`]: the SQLite mesh store (objects, watermarks, run history).
+//! - [`secrets`]: resolves `secret://` references from a secrets file or the
+//!   environment, and redacts resolved values from every output.
+//! - [`cli`]: the `harness` command line (the binary is a thin wrapper).
+//! - [`simulated`]: `harness import --simulated`, the embedded demo.
 
+pub mod cli;
+pub mod engine;
+pub mod logging;
+pub mod output;
+pub mod progress;
+pub mod secrets;
 pub mod sim;
+pub mod simulated;
+pub mod store;

@@ -1,1 +1,46 @@
-fn main() {}
+//! The `harness` binary: parse, set up logging and a runtime, run, and turn
+//! a failure into one line on stderr and an exit code. See `harness --help`
+//! and docs/harness.md.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use harness::cli::{self, exit, Cli};
+use harness::logging;
+use harness::secrets::Redactor;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version print to stdout and succeed; usage errors
+            // print to stderr and exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            });
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), cli::CliError> {
+    let redactor = Redactor::new();
+    logging::init(cli.log_format, redactor.clone())
+        .map_err(|e| cli::CliError::new(exit::USAGE, e.to_string()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(|e| cli::CliError::new(exit::FAILURE, format!("{e:#}")))?;
+    runtime.block_on(cli::run(cli, redactor))
+}

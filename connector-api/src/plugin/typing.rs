@@ -1,0 +1,188 @@
+//! Reading pages fast: changes are deserialized straight from the line and
+//! typed by a schema index, moving strings instead of copying them. The
+//! result is the same as [`Schema::parse_change_value`], which stays the
+//! reference (and the fallback for lines this fast path does not read).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+
+use crate::{
+    Attributes, Change, ChangeKind, ChangeParseError, MetricsSnapshot, Schema, Value, ValueKind,
+};
+
+/// A change as written on the wire, before typing.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct WireChange {
+    object_type: String,
+    change_type: ChangeKind,
+    external_id: String,
+    #[serde(default)]
+    attributes: WireAttributes,
+}
+
+/// Attributes in wire order, values untyped.
+#[derive(Default)]
+struct WireAttributes(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for WireAttributes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = WireAttributes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    out.push(entry);
+                }
+                Ok(WireAttributes(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// A page as this crate's server writes it: `{"type":"page","changes":[...],...}`.
+#[derive(Deserialize)]
+pub(crate) struct WirePage {
+    pub(crate) changes: Vec<WireChange>,
+    #[serde(default)]
+    pub(crate) metrics: Option<MetricsSnapshot>,
+}
+
+/// Reads a page line when it starts the way pages usually do; `None` sends
+/// the line down the general path.
+pub(crate) fn fast_page(line: &[u8]) -> Option<WirePage> {
+    if !line.starts_with(br#"{"type":"page","#) {
+        return None;
+    }
+    serde_json::from_slice(line).ok()
+}
+
+/// A schema, indexed for typing changes.
+pub(crate) struct SchemaIndex {
+    types: HashMap<String, (String, HashMap<String, ValueKind>)>,
+}
+
+impl SchemaIndex {
+    pub(crate) fn new(schema: &Schema) -> Self {
+        let types = schema
+            .object_types
+            .iter()
+            .map(|t| {
+                let attributes = t
+                    .attributes
+                    .iter()
+                    .map(|a| (a.name.clone(), a.kind.clone()))
+                    .collect();
+                (t.name.clone(), (t.name.clone(), attributes))
+            })
+            .collect();
+        Self { types }
+    }
+
+    /// Types one change, as [`Schema::parse_change_value`] does.
+    pub(crate) fn type_change(&self, raw: WireChange) -> Result<Change, ChangeParseError> {
+        let (type_name, kinds) = self.types.get(&raw.object_type).ok_or_else(|| {
+            ChangeParseError(format!("unknown object type {:?}", raw.object_type))
+        })?;
+        let mut attributes = Attributes::new();
+        for (name, json) in raw.attributes.0 {
+            let kind = kinds.get(&name).ok_or_else(|| {
+                ChangeParseError(format!(
+                    "attribute {name:?} is not in the schema of {type_name}"
+                ))
+            })?;
+            let value = match (kind, json) {
+                (_, serde_json::Value::Null) => Value::Null,
+                (ValueKind::String, serde_json::Value::String(s)) => Value::String(s),
+                (ValueKind::Reference { .. }, serde_json::Value::String(s)) => Value::Reference(s),
+                (ValueKind::Bool, serde_json::Value::Bool(b)) => Value::Bool(b),
+                (kind, json) => Value::from_json(kind, &json)
+                    .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?,
+            };
+            attributes.insert(name, value);
+        }
+        Ok(Change {
+            object_type: raw.object_type,
+            kind: raw.change_type,
+            external_id: raw.external_id,
+            attributes,
+        })
+    }
+
+    /// Types a change in its JSON value form (the general path).
+    pub(crate) fn type_value(&self, json: serde_json::Value) -> Result<Change, ChangeParseError> {
+        let raw: WireChange =
+            serde_json::from_value(json).map_err(|e| ChangeParseError(e.to_string()))?;
+        self.type_change(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::{AttributeSchema, ObjectTypeSchema};
+
+    fn schema() -> Schema {
+        Schema {
+            object_types: vec![ObjectTypeSchema {
+                name: "User".into(),
+                anchor: "id".into(),
+                attributes: vec![
+                    AttributeSchema::new("name", ValueKind::String, ""),
+                    AttributeSchema::new("active", ValueKind::Bool, ""),
+                    AttributeSchema::new("hired", ValueKind::Date, ""),
+                    AttributeSchema::new("seen", ValueKind::DateTime, ""),
+                    AttributeSchema::new(
+                        "manager",
+                        ValueKind::Reference {
+                            object_type: "User".into(),
+                        },
+                        "",
+                    ),
+                ],
+            }],
+        }
+    }
+
+    #[test]
+    fn the_fast_path_types_exactly_like_the_schema() {
+        let schema = schema();
+        let index = SchemaIndex::new(&schema);
+        let cases = [
+            r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"name":"A","active":true,"hired":"2024-02-29","seen":"2024-01-01T10:00:00.000Z","manager":"b"}}"#,
+            r#"{"objectType":"User","changeType":"Delete","externalId":"a","attributes":{"name":null}}"#,
+            r#"{"objectType":"User","changeType":"Delete","externalId":"a"}"#,
+            r#"{"objectType":"Group","changeType":"Upsert","externalId":"a","attributes":{}}"#,
+            r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"salary":"1"}}"#,
+            r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"active":"yes"}}"#,
+            r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"hired":"31.12.2024"}}"#,
+        ];
+        for case in cases {
+            let value: serde_json::Value = serde_json::from_str(case).unwrap();
+            assert_eq!(
+                index.type_value(value.clone()),
+                schema.parse_change_value(value),
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_in_the_usual_form_take_the_fast_path() {
+        let line = br#"{"type":"page","changes":[{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"name":"A"}}],"metrics":{"requests":1,"retries":0,"pages":0,"records":0}}"#;
+        let page = fast_page(line).unwrap();
+        assert_eq!(page.changes.len(), 1);
+        assert_eq!(page.metrics.unwrap().requests, 1);
+        assert!(fast_page(br#"{"changes":[],"type":"page"}"#).is_none());
+    }
+}

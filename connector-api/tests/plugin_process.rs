@@ -1,0 +1,294 @@
+//! Plugins as child processes that misbehave: they crash, hang, write
+//! garbage, speak another version or ignore cancellation. Each is a small
+//! `sh` script speaking just enough of the protocol.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use connector_api::plugin::{PluginFactory, PluginOptions};
+use connector_api::*;
+
+const HELLO: &str = r#"{"type":"hello","protocolVersion":1,"connector":{"name":"fake","version":"0.0.1","objectTypes":["Thing"],"modes":["Full","Delta"]}}"#;
+const SCHEMA: &str = r#"{"type":"schema","schema":{"objectTypes":[{"name":"Thing","anchor":"id","attributes":[{"name":"name","kind":"string","description":"display name"}]}]}}"#;
+const PAGE: &str = r#"{"type":"page","changes":[{"objectType":"Thing","changeType":"Upsert","externalId":"a","attributes":{"name":"A"}}],"metrics":{"requests":1,"retries":0,"pages":0,"records":0}}"#;
+
+/// `sh` answering hello, schema and validate, then running `then` (which
+/// starts right after the engine's next request was read into `$l`).
+fn script(then: &str) -> String {
+    format!(
+        "read l; echo '{HELLO}'; read l; echo '{SCHEMA}'; read l; echo '{{\"type\":\"validated\"}}'; read l; {then}"
+    )
+}
+
+fn options() -> PluginOptions {
+    PluginOptions {
+        handshake_timeout: Duration::from_millis(1500),
+        idle_timeout: Duration::from_millis(500),
+        cancel_grace: Duration::from_millis(300),
+        ..PluginOptions::default()
+    }
+}
+
+async fn spawn_sh(body: &str) -> Result<PluginFactory, ConnectorError> {
+    PluginFactory::spawn("sh", ["-c", body], options()).await
+}
+
+async fn import_through(body: &str, ctx: &RunContext, sink: &mut dyn ChangeSink) -> ConnectorError {
+    let factory = spawn_sh(&script(body)).await.unwrap();
+    let connector = factory
+        .validate("{}", "none", &StaticSecrets::new())
+        .await
+        .unwrap();
+    connector
+        .import(ImportRequest::full(), sink, ctx)
+        .await
+        .expect_err("a misbehaving plugin produced an outcome")
+}
+
+#[tokio::test]
+async fn a_plugin_crashing_at_startup_reports_its_exit_status_and_stderr() {
+    let err = spawn_sh("read l; echo 'fatal: cannot open the config store' >&2; exit 3")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(
+        err.message(),
+        "the plugin sh exited (exit status: 3) while answering hello; its last stderr lines: \
+         fatal: cannot open the config store"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_that_cannot_be_started_is_a_configuration_error() {
+    let err = PluginFactory::spawn(
+        "/nonexistent/connector-plugin",
+        Vec::<String>::new(),
+        options(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(
+        err.message()
+            .starts_with("could not start the plugin /nonexistent/connector-plugin: "),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_crashing_mid_import_yields_an_error_not_a_watermark() {
+    let mut sink = VecSink::default();
+    let body =
+        format!("echo '{PAGE}'; read ack; echo 'panicked at src/mapping.rs:12' >&2; exit 101");
+    let err = import_through(&body, &RunContext::new(), &mut sink).await;
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(
+        err.message(),
+        "the plugin sh exited (exit status: 101) while running an import; its last stderr \
+         lines: panicked at src/mapping.rs:12"
+    );
+    assert_eq!(
+        sink.changes.len(),
+        1,
+        "the page before the crash was applied"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_hanging_at_startup_times_out() {
+    let started = Instant::now();
+    let err = spawn_sh("sleep 30").await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(
+        err.message(),
+        "the plugin sh sent nothing for 1.5s while answering hello; it was stopped"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_hanging_mid_import_times_out_and_stays_unusable() {
+    let factory = spawn_sh(&script(&format!("echo '{PAGE}'; read ack; sleep 30")))
+        .await
+        .unwrap();
+    let connector = factory
+        .validate("{}", "none", &StaticSecrets::new())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut sink = VecSink::default();
+    let err = connector
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(
+        err.message(),
+        "the plugin sh sent nothing for 500ms while running an import; it was stopped"
+    );
+    let again = connector
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::Transport);
+    assert!(
+        again
+            .message()
+            .starts_with("the plugin connection is unusable after an earlier failure: "),
+        "{again}"
+    );
+    let checks = connector.check().await;
+    assert!(!checks[0].passed);
+}
+
+#[tokio::test]
+async fn garbage_on_stdout_is_a_bad_response_naming_the_line() {
+    let err = spawn_sh("read l; echo 'Starting connector v2 (debug build)...'; sleep 30")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadResponse);
+    assert!(
+        err.message().starts_with(
+            "the plugin sh wrote a line that is not a protocol message while answering hello: \
+             \"Starting connector v2 (debug build)...\" ("
+        ),
+        "{err}"
+    );
+
+    let mut sink = VecSink::default();
+    let long = "x".repeat(5000);
+    let err = import_through(
+        &format!("echo '{PAGE}'; read ack; echo '{long}'; sleep 30"),
+        &RunContext::new(),
+        &mut sink,
+    )
+    .await;
+    assert_eq!(err.kind(), ErrorKind::BadResponse);
+    assert!(err.message().contains("while running an import"), "{err}");
+    assert!(
+        err.message().contains(&format!("\"{}…\"", "x".repeat(200))),
+        "{err}"
+    );
+    assert!(err.message().len() < 600, "the line was not truncated");
+}
+
+#[tokio::test]
+async fn a_change_outside_the_plugin_schema_fails_the_run() {
+    let bad_page = PAGE.replace(r#""name":"A""#, r#""salary":"1""#);
+    let mut sink = VecSink::default();
+    let err = import_through(
+        &format!("echo '{bad_page}'; read ack; echo '{{\"type\":\"error\",\"error\":{{\"kind\":\"Sink\",\"retryable\":false,\"message\":\"engine refused\"}}}}'"),
+        &RunContext::new(),
+        &mut sink,
+    )
+    .await;
+    assert_eq!(err.kind(), ErrorKind::BadResponse);
+    assert_eq!(
+        err.message(),
+        "the plugin sent a change its own schema does not allow: invalid change: attribute \
+         \"salary\" is not in the schema of Thing"
+    );
+    assert!(sink.changes.is_empty());
+}
+
+#[tokio::test]
+async fn a_plugin_speaking_another_version_is_refused_naming_both() {
+    let body = format!(
+        "read l; echo '{}'; sleep 30",
+        HELLO.replace(r#""protocolVersion":1"#, r#""protocolVersion":2"#)
+    );
+    let err = spawn_sh(&body).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert!(!err.is_retryable());
+    assert_eq!(
+        err.message(),
+        "protocol version mismatch: this engine speaks plugin protocol version 1, the plugin sh \
+         (fake 0.0.1) speaks version 2; use a build of the plugin for protocol version 1"
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_refusing_the_engine_version_passes_its_reason_on() {
+    let body = r#"read l; echo '{"type":"error","error":{"kind":"Configuration","retryable":false,"message":"protocol version mismatch: the engine speaks plugin protocol version 1, the plugin fake 0.0.1 speaks version 2"}}'; exit 2"#;
+    let err = spawn_sh(body).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Configuration);
+    assert_eq!(
+        err.message(),
+        "protocol version mismatch: the engine speaks plugin protocol version 1, the plugin fake \
+         0.0.1 speaks version 2"
+    );
+}
+
+/// Cancels the run as soon as it applies its first page.
+struct CancelOnFirstPage(RunContext, usize);
+
+#[async_trait]
+impl ChangeSink for CancelOnFirstPage {
+    async fn apply(&mut self, _changes: Vec<Change>) -> Result<(), ConnectorError> {
+        self.1 += 1;
+        self.0.cancel();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_ignoring_cancel_is_stopped_after_the_grace_period() {
+    let ctx = RunContext::new();
+    let mut sink = CancelOnFirstPage(ctx.clone(), 0);
+    let started = Instant::now();
+    // Keeps streaming pages and never reads the cancel.
+    let body = format!("while true; do echo '{PAGE}'; sleep 0.05; done");
+    let err = import_through(&body, &ctx, &mut sink).await;
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(sink.1, 1, "pages were applied after the cancel");
+}
+
+#[tokio::test]
+async fn a_result_after_cancel_is_still_a_cancellation() {
+    let ctx = RunContext::new();
+    let mut sink = CancelOnFirstPage(ctx.clone(), 0);
+    let result = r#"{"type":"result","outcome":{"watermark":"tick:99","complete":true,"counts":{},"recordErrors":[]}}"#;
+    let body = format!("echo '{PAGE}'; read ack; read cancel; echo '{result}'; sleep 30");
+    let err = import_through(&body, &ctx, &mut sink).await;
+    assert_eq!(err.kind(), ErrorKind::Cancelled);
+}
+
+#[tokio::test]
+async fn an_unexpected_message_is_a_bad_response() {
+    let err = spawn_sh(r#"read l; echo '{"type":"validated"}'; sleep 30"#)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadResponse);
+    assert_eq!(
+        err.message(),
+        "the plugin sh answered hello with a validated message, which the protocol does not \
+         allow there; it was stopped"
+    );
+}
+
+struct RefuseFirstPage(usize);
+
+#[async_trait]
+impl ChangeSink for RefuseFirstPage {
+    async fn apply(&mut self, _changes: Vec<Change>) -> Result<(), ConnectorError> {
+        self.0 += 1;
+        Err(ConnectorError::new(ErrorKind::Sink, "the store is full"))
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_ignoring_a_refused_page_is_stopped_and_the_refusal_reported() {
+    let mut sink = RefuseFirstPage(0);
+    let started = Instant::now();
+    // Reads every line (acks, the error ack, the cancel) and streams on.
+    let body = format!("while true; do echo '{PAGE}'; read l; done");
+    let err = import_through(&body, &RunContext::new(), &mut sink).await;
+    assert_eq!(err.kind(), ErrorKind::Sink);
+    assert_eq!(err.message(), "the store is full");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(sink.0, 1, "pages were applied after the refusal");
+}

@@ -1,0 +1,791 @@
+//! The `harness` command line: argument definitions ([`Cli`]) and the
+//! commands behind them ([`run`]). The binary only parses, sets up logging
+//! and a runtime, and turns a [`CliError`] into one line and an exit code.
+//!
+//! Exit codes ([`exit`]): 0 success; 1 any other failure; 2 bad usage,
+//! configuration, secret or watermark; 3 the run finished with per-record
+//! errors; 130 cancelled with Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use connector_api::{
+    CancellationToken, Connector, ConnectorError, ConnectorFactory, ErrorKind, ImportMode,
+    RunContext, SecretResolver,
+};
+use connector_workday::retry::RecordingSleeper;
+use connector_workday::WorkdayFactory;
+
+use crate::engine::{
+    instance_key, Engine, EngineError, RunObserver, RunOptions, RunOutcome, RunReport,
+};
+use crate::logging::LogFormat;
+use crate::output;
+use crate::progress::Progress;
+use crate::secrets::{HarnessSecrets, Redactor};
+use crate::sim::{SimulateArgs, Simulator};
+use crate::simulated;
+use crate::store::{Store, StoreError};
+
+/// The process exit codes, a contract for scripts.
+pub mod exit {
+    /// Success.
+    pub const SUCCESS: u8 = 0;
+    /// Any failure not listed below (source, network, store, purge refused, failed checks).
+    pub const FAILURE: u8 = 1;
+    /// Bad usage, configuration, secret or watermark: fix the input and retry.
+    pub const USAGE: u8 = 2;
+    /// The run finished but some records failed: good records applied,
+    /// watermark not advanced.
+    pub const RECORD_ERRORS: u8 = 3;
+    /// Cancelled with Ctrl-C (128 + SIGINT): nothing committed.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// The environment variable that, set to `1`, makes the Workday connector
+/// skip its retry back-off delays (a test knob; retries still happen).
+pub const NO_RETRY_DELAY_ENV: &str = "IDMESH_TEST_NO_RETRY_DELAY";
+
+const SIM_HEADING: &str = "Simulated tenant (with --simulated)";
+
+/// The default simulated tenant size: workers.
+pub const DEFAULT_SIM_WORKERS: usize = 10_000;
+
+/// The default simulated tenant size: supervisory organizations.
+pub const DEFAULT_SIM_ORGS: usize = 500;
+
+/// The default state store file.
+pub const DEFAULT_STATE: &str = "idmesh-state.db";
+
+/// Run identity-mesh connectors: full and delta imports into a local mesh
+/// store, with safe watermarks and run history.
+#[derive(Debug, Parser)]
+#[command(
+    name = "harness",
+    version,
+    about = "Run identity-mesh connectors: full and delta imports into a local mesh store",
+    long_about = "Run identity-mesh connectors: full and delta imports into a local mesh store \
+                  (SQLite), committing each run's changes and watermark in one transaction, \
+                  with run history.\n\nTry it with no setup at all:\n  \
+                  harness import --simulated\n  harness import --simulated --churn 100",
+    after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage/configuration/secret/watermark, \
+                  3 record errors, 130 cancelled.\nLogs go to stderr; filter them with RUST_LOG \
+                  (default: warn). See docs/harness.md."
+)]
+pub struct Cli {
+    /// Log line format (logs go to stderr, filtered by RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "IDMESH_LOG_FORMAT")]
+    pub log_format: LogFormat,
+
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a full or delta import into the state store.
+    Import(ImportArgs),
+    /// Run the connector's health checks against the source.
+    Check(CheckArgs),
+    /// Show the object types and attributes the connector emits.
+    Schema(SchemaArgs),
+    /// Print the committed watermark (nothing if there is none).
+    Watermark(WatermarkArgs),
+    /// Show the run history, newest first.
+    Runs(RunsArgs),
+    /// Serve a simulated Workday tenant on 127.0.0.1 until Ctrl-C.
+    Simulate(SimulateArgs),
+}
+
+/// Full or delta, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Read every object; a complete full run purges objects it did not see.
+    Full,
+    /// Read what changed since the committed watermark.
+    Delta,
+}
+
+impl From<ModeArg> for ImportMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Full => ImportMode::Full,
+            ModeArg::Delta => ImportMode::Delta,
+        }
+    }
+}
+
+/// Where the connector's configuration and secrets come from.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectorArgs {
+    /// The connector's configJson file.
+    #[arg(long, value_name = "FILE", required_unless_present = "simulated")]
+    pub config: Option<PathBuf>,
+
+    /// A JSON file mapping secret references to values (must not be
+    /// group- or world-readable). Otherwise secrets come from
+    /// IDMESH_SECRET_{PATH} environment variables.
+    #[arg(long, value_name = "FILE", conflicts_with = "simulated")]
+    pub secrets_file: Option<PathBuf>,
+
+    /// The secret reference of the client secret
+    /// [default: secret://workday/{TenantName}/clientsecret].
+    #[arg(long, value_name = "REF", conflicts_with = "simulated")]
+    pub auth_material: Option<String>,
+
+    /// Use the embedded simulated Workday tenant instead of --config (no
+    /// configuration or secrets needed).
+    #[arg(long, conflicts_with = "config")]
+    pub simulated: bool,
+}
+
+/// Arguments of `harness import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// Where the connector and its secrets come from.
+    #[command(flatten)]
+    pub connector: ConnectorArgs,
+
+    /// Full or delta [with --simulated: full, or delta with --churn].
+    #[arg(long, value_enum, required_unless_present = "simulated")]
+    pub mode: Option<ModeArg>,
+
+    /// The mesh state store (SQLite).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE, env = "IDMESH_STATE")]
+    pub state: PathBuf,
+
+    /// Also write every change the connector emitted to FILE, one JSON
+    /// object per line, in emission order.
+    #[arg(long, value_name = "FILE")]
+    pub changes_out: Option<PathBuf>,
+
+    /// Refuse (commit nothing) when a complete full run would mark more than
+    /// P percent of the live objects of any type as deleted.
+    #[arg(long, value_name = "P", default_value_t = 10.0, value_parser = parse_percent)]
+    pub max_purge_percent: f64,
+
+    /// Print the run summary as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// The connector instance key the watermark and objects are stored under
+    /// [default: {connector}:{TenantName}, e.g. workday:acme].
+    #[arg(long, value_name = "KEY")]
+    pub instance: Option<String>,
+
+    /// Simulated tenant: number of workers [default: 10000].
+    #[arg(long, value_name = "N", help_heading = SIM_HEADING)]
+    pub workers: Option<usize>,
+
+    /// Simulated tenant: number of supervisory organizations [default: 500].
+    #[arg(long, value_name = "M", help_heading = SIM_HEADING)]
+    pub orgs: Option<usize>,
+
+    /// Apply K random mutations (updates, hires, terminations, purges,
+    /// moves) before the run; implies --mode delta unless --mode is given.
+    #[arg(long, value_name = "K", help_heading = SIM_HEADING)]
+    pub churn: Option<usize>,
+
+    /// Simulated tenant: generation seed; same seed, same tenant [default: 42].
+    #[arg(long, value_name = "S", help_heading = SIM_HEADING)]
+    pub seed: Option<u64>,
+
+    /// Simulated tenant: seed of the --churn mutations [default: 1].
+    #[arg(long, value_name = "S", requires = "churn", help_heading = SIM_HEADING)]
+    pub churn_seed: Option<u64>,
+}
+
+/// Arguments of `harness check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Where the connector and its secrets come from.
+    #[command(flatten)]
+    pub connector: ConnectorArgs,
+
+    /// Print the checks as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `harness schema`.
+#[derive(Debug, Clone, Args)]
+pub struct SchemaArgs {
+    /// Print the schema as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `harness watermark`.
+#[derive(Debug, Clone, Args)]
+pub struct WatermarkArgs {
+    /// The mesh state store (SQLite).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE, env = "IDMESH_STATE")]
+    pub state: PathBuf,
+
+    /// The connector instance (needed only when the store holds several).
+    #[arg(long, value_name = "KEY")]
+    pub instance: Option<String>,
+}
+
+/// Arguments of `harness runs`.
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    /// The mesh state store (SQLite).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE, env = "IDMESH_STATE")]
+    pub state: PathBuf,
+
+    /// Print the runs as a JSON array.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Show at most N runs.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+
+    /// Only runs of this connector instance.
+    #[arg(long, value_name = "KEY")]
+    pub instance: Option<String>,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let p: f64 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=100.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not between 0 and 100"))
+    }
+}
+
+/// A failure the binary reports as one line on stderr and an exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CliError {
+    /// The process exit code (see [`exit`]).
+    pub code: u8,
+    /// What failed and what to do, on one line.
+    pub message: String,
+}
+
+impl CliError {
+    /// A failure with exit code `code`.
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn usage(message: impl Into<String>) -> Self {
+        Self::new(exit::USAGE, message)
+    }
+
+    fn failure(message: impl Into<String>) -> Self {
+        Self::new(exit::FAILURE, message)
+    }
+}
+
+/// The exit code for a connector error of `kind`.
+pub fn exit_code_for(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::Configuration | ErrorKind::Secret | ErrorKind::Watermark => exit::USAGE,
+        ErrorKind::Cancelled => exit::INTERRUPTED,
+        _ => exit::FAILURE,
+    }
+}
+
+/// The exit code for a finished run.
+pub fn exit_code_for_report(report: &RunReport) -> u8 {
+    match &report.outcome {
+        RunOutcome::Succeeded => exit::SUCCESS,
+        RunOutcome::SucceededWithRecordErrors => exit::RECORD_ERRORS,
+        RunOutcome::Failed { kind, .. } => exit_code_for(*kind),
+        RunOutcome::Cancelled => exit::INTERRUPTED,
+        RunOutcome::PurgeRefused { .. } => exit::FAILURE,
+    }
+}
+
+/// What to do about a failure of `kind`.
+fn advice(kind: ErrorKind) -> &'static str {
+    match kind {
+        ErrorKind::Configuration => "fix the configuration file and try again",
+        ErrorKind::Secret => {
+            "provide the secret in the --secrets-file or the environment variable named above"
+        }
+        ErrorKind::Authentication => {
+            "check ClientId and the client secret, and that the API client is active in Workday"
+        }
+        ErrorKind::Permission => {
+            "grant the integration system user the security groups listed in the connector docs"
+        }
+        ErrorKind::RateLimit => {
+            "wait and run again, or lower MaxRequestsPerHour / ask Workday to raise the tenant's limit"
+        }
+        ErrorKind::Server | ErrorKind::Transport => {
+            "the source or the network failed; run the import again later"
+        }
+        ErrorKind::BadResponse => {
+            "the source answered with something unexpected; run again with RUST_LOG=debug and report it"
+        }
+        ErrorKind::BadRecord => "fix the record in the source and run again",
+        ErrorKind::Watermark => {
+            "the committed watermark is unusable; run `harness import --mode full` to start over"
+        }
+        ErrorKind::Cancelled => "run the import again when ready",
+        ErrorKind::Sink => "check the state store's disk space and permissions, then run again",
+    }
+}
+
+/// The error line for a finished run that did not fully succeed.
+fn report_error(report: &RunReport, max_purge_percent: f64) -> Option<CliError> {
+    let code = exit_code_for_report(report);
+    let message = match &report.outcome {
+        RunOutcome::Succeeded => return None,
+        RunOutcome::SucceededWithRecordErrors => format!(
+            "{} record(s) could not be imported; the other changes were applied but the watermark \
+             was not advanced, so the next run reads them again; fix the records in the source",
+            report.record_errors.len()
+        ),
+        RunOutcome::Failed { kind, message, .. } => format!(
+            "the {} import failed ({kind}): {message}; nothing was committed and the watermark is \
+             unchanged; {}",
+            report.mode.to_string().to_lowercase(),
+            advice(*kind)
+        ),
+        RunOutcome::Cancelled => {
+            "the import was cancelled; nothing was committed and the watermark is unchanged".into()
+        }
+        RunOutcome::PurgeRefused { refusals } => format!(
+            "refusing to purge {}: more than --max-purge-percent {max_purge_percent}; nothing was \
+             committed; if the source really lost these objects, run again with a higher \
+             --max-purge-percent, otherwise check that the source returned complete data",
+            refusals
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Some(CliError::new(code, message))
+}
+
+/// Like [`write_err`], but a closed stdout is simply ignored (the run's own
+/// exit code still applies).
+fn ignore_broken_pipe(e: std::io::Error) -> Result<(), CliError> {
+    match write_err(e) {
+        e if e.code == exit::SUCCESS => Ok(()),
+        e => Err(e),
+    }
+}
+
+/// A closed stdout (`harness runs | head -1`) ends the command quietly and
+/// successfully, like other well-behaved command-line tools.
+fn write_err(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::new(exit::SUCCESS, String::new())
+    } else {
+        CliError::failure(format!("cannot write to stdout: {e}"))
+    }
+}
+
+fn store_err(e: StoreError) -> CliError {
+    CliError::failure(e.to_string())
+}
+
+fn validate_err(e: &ConnectorError, config: Option<&Path>) -> CliError {
+    let code = exit_code_for(e.kind());
+    let what = match (e.kind(), config) {
+        (ErrorKind::Configuration, Some(path)) => format!(
+            "the configuration {} is invalid: {}",
+            path.display(),
+            e.message()
+        ),
+        _ => format!("{}: {}", e.kind(), e.message()),
+    };
+    CliError::new(code, format!("{what}; {}", advice(e.kind())))
+}
+
+/// The connector factory the CLI drives. (One place, so that a later
+/// `--plugin PATH` only changes this.)
+pub fn connector_factory() -> Arc<dyn ConnectorFactory> {
+    let mut factory = WorkdayFactory::new();
+    if std::env::var(NO_RETRY_DELAY_ENV).is_ok_and(|v| v == "1") {
+        factory = factory.with_sleeper(Arc::new(RecordingSleeper::new()));
+    }
+    Arc::new(factory)
+}
+
+/// A validated connector plus what the run needs to know about it.
+struct Loaded {
+    connector: Box<dyn Connector>,
+    connector_name: String,
+    default_instance: String,
+    /// Kept alive for the run (`--simulated`).
+    sim: Option<Simulator>,
+}
+
+/// Reads the configuration and secrets (or starts the simulator) and
+/// validates the connector.
+async fn load_connector(
+    args: &ConnectorArgs,
+    factory: &dyn ConnectorFactory,
+    redactor: &Redactor,
+    sim: Option<Simulator>,
+) -> Result<Loaded, CliError> {
+    let name = factory.info().name;
+    if let Some(sim) = sim {
+        let config = simulated::workday_config(&sim);
+        let secrets = simulated::secrets(&sim, redactor);
+        let connector = factory
+            .validate(&config, &simulated::auth_material(&sim), &secrets)
+            .await
+            .map_err(|e| validate_err(&e, None))?;
+        return Ok(Loaded {
+            connector,
+            default_instance: instance_key(&name, &config),
+            connector_name: name,
+            sim: Some(sim),
+        });
+    }
+    let Some(path) = &args.config else {
+        return Err(CliError::usage(
+            "--config FILE is required (or use --simulated for the embedded demo tenant)",
+        ));
+    };
+    let config = std::fs::read_to_string(path).map_err(|e| {
+        CliError::usage(format!(
+            "cannot read the configuration file {}: {e}; check the path",
+            path.display()
+        ))
+    })?;
+    let mut secrets = HarnessSecrets::new().with_redactor(redactor.clone());
+    if let Some(file) = &args.secrets_file {
+        secrets = secrets
+            .with_file(file)
+            .map_err(|e| CliError::usage(e.to_string()))?;
+    }
+    let auth = args.auth_material.clone().unwrap_or_else(|| {
+        let tenant = serde_json::from_str::<serde_json::Value>(&config)
+            .ok()
+            .and_then(|v| v.get("TenantName")?.as_str().map(str::to_string))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "unknown-tenant".into());
+        format!("secret://{name}/{tenant}/clientsecret")
+    });
+    let resolver: &dyn SecretResolver = &secrets;
+    let connector = factory
+        .validate(&config, &auth, resolver)
+        .await
+        .map_err(|e| {
+            let mut err = validate_err(&e, Some(path));
+            err.message = redactor.redact(&err.message);
+            err
+        })?;
+    Ok(Loaded {
+        connector,
+        default_instance: instance_key(&name, &config),
+        connector_name: name,
+        sim: None,
+    })
+}
+
+/// Cancels `token` on the first Ctrl-C; exits at once (130) on the second.
+fn cancel_on_ctrl_c(token: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "harness: cancelling; nothing will be committed (press Ctrl-C again to exit at once)"
+            );
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(exit::INTERRUPTED));
+            }
+        }
+    })
+}
+
+/// Runs a parsed command line. Prints results on stdout; returns the
+/// failure (already redacted) for the caller to print and exit with.
+///
+/// # Errors
+/// [`CliError`] with the exit code and the line to print.
+pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
+    let result = match cli.command {
+        Command::Import(args) => import(args, &redactor).await,
+        Command::Check(args) => check(args, &redactor).await,
+        Command::Schema(args) => schema(&args),
+        Command::Watermark(args) => watermark(&args),
+        Command::Runs(args) => runs(&args),
+        Command::Simulate(args) => crate::sim::run_simulate(args)
+            .await
+            .map_err(|e| CliError::failure(format!("the simulator failed: {e:#}"))),
+    };
+    match result {
+        Err(e) if e.code == exit::SUCCESS => Ok(()),
+        Err(mut e) => {
+            e.message = redactor.redact(&e.message);
+            Err(e)
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
+async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
+    let factory = connector_factory();
+    let simulated = args.connector.simulated;
+    let mut mode: ImportMode = args.mode.map_or(ImportMode::Full, Into::into);
+    let sim_flag_given = args.workers.is_some()
+        || args.orgs.is_some()
+        || args.churn.is_some()
+        || args.seed.is_some()
+        || args.churn_seed.is_some();
+    if sim_flag_given && !simulated {
+        return Err(CliError::usage(
+            "--workers, --orgs, --churn, --seed and --churn-seed apply only with --simulated",
+        ));
+    }
+    let workers = args.workers.unwrap_or(DEFAULT_SIM_WORKERS);
+    let orgs = args.orgs.unwrap_or(DEFAULT_SIM_ORGS);
+    let seed = args.seed.unwrap_or(simulated::DEFAULT_SEED);
+    let sim = if simulated {
+        let sim = simulated::start(workers, orgs, seed)
+            .await
+            .map_err(|e| CliError::failure(format!("cannot start the simulated tenant: {e}")))?;
+        if !args.json {
+            eprintln!(
+                "harness: simulated Workday tenant with {} workers and {} orgs (seed {}) at {}",
+                workers,
+                orgs,
+                seed,
+                sim.base_url()
+            );
+        }
+        if let Some(k) = args.churn {
+            let s = sim.churn(k, args.churn_seed.unwrap_or(simulated::DEFAULT_CHURN_SEED));
+            if args.mode.is_none() {
+                mode = ImportMode::Delta;
+            }
+            if !args.json {
+                eprintln!(
+                    "harness: applied {} mutations: {} updated, {} hired, {} terminated, {} rehired, \
+                     {} moved, {} purged, {} orgs re-parented",
+                    s.total(),
+                    s.updated.len(),
+                    s.hired.len(),
+                    s.terminated.len(),
+                    s.rehired.len(),
+                    s.moved.len(),
+                    s.purged.len(),
+                    s.reparented.len()
+                );
+            }
+        }
+        Some(sim)
+    } else {
+        None
+    };
+
+    let loaded = load_connector(&args.connector, factory.as_ref(), redactor, sim).await?;
+    let instance = args
+        .instance
+        .clone()
+        .unwrap_or_else(|| loaded.default_instance.clone());
+    let store = Store::open(&args.state).map_err(store_err)?;
+    let mut engine = Engine::new(store);
+
+    let token = CancellationToken::new();
+    let mut options = RunOptions::new(loaded.connector_name.clone(), instance.clone(), mode);
+    options.max_purge_percent = args.max_purge_percent;
+    options.changes_out.clone_from(&args.changes_out);
+    options.context = RunContext::with_cancellation(token.clone());
+    options.redactor = redactor.clone();
+    let progress = Progress::if_terminal(&format!("{mode} import of {instance}"));
+    options.observer = progress.clone().map(|p| p as Arc<dyn RunObserver>);
+
+    let ctrl_c = cancel_on_ctrl_c(token);
+    let result = engine.run(loaded.connector.as_ref(), options).await;
+    ctrl_c.abort();
+    if let Some(p) = &progress {
+        p.finished();
+    }
+    let report = result.map_err(|e| match e {
+        EngineError::Store(e) => store_err(e),
+        EngineError::Connector(e) => validate_err(&e, args.connector.config.as_deref()),
+    })?;
+
+    if args.json {
+        output::json(&report).or_else(ignore_broken_pipe)?;
+    } else {
+        output::report(&report).or_else(ignore_broken_pipe)?;
+        if simulated && report.outcome.committed() {
+            let state = args.state.display().to_string();
+            let state_arg = if state == DEFAULT_STATE {
+                String::new()
+            } else {
+                format!(" --state {state}")
+            };
+            // Under `cargo run` the binary is not on PATH: say how to run it.
+            let harness = if std::env::var_os("CARGO").is_some() {
+                "cargo run --release -p harness --"
+            } else {
+                "harness"
+            };
+            let next = if mode == ImportMode::Full {
+                format!("{harness} import --simulated --churn 100{state_arg}")
+            } else {
+                format!("{harness} runs{state_arg}")
+            };
+            output::line(&format!("next: {next}")).or_else(ignore_broken_pipe)?;
+        }
+    }
+    drop(loaded.sim);
+    match report_error(&report, args.max_purge_percent) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+async fn check(args: CheckArgs, redactor: &Redactor) -> Result<(), CliError> {
+    let factory = connector_factory();
+    let sim = if args.connector.simulated {
+        Some(
+            simulated::start(
+                DEFAULT_SIM_WORKERS,
+                DEFAULT_SIM_ORGS,
+                simulated::DEFAULT_SEED,
+            )
+            .await
+            .map_err(|e| CliError::failure(format!("cannot start the simulated tenant: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let loaded = load_connector(&args.connector, factory.as_ref(), redactor, sim).await?;
+    let checks: Vec<_> = loaded
+        .connector
+        .check()
+        .await
+        .into_iter()
+        .map(|mut c| {
+            c.message = redactor.redact(&c.message);
+            c
+        })
+        .collect();
+    if args.json {
+        output::json(&checks).map_err(write_err)?;
+    } else {
+        output::checks(&checks).map_err(write_err)?;
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    if failed == 0 {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!(
+            "{failed} of {} health checks failed; see the FAIL lines above for what to do",
+            checks.len()
+        )))
+    }
+}
+
+fn schema(args: &SchemaArgs) -> Result<(), CliError> {
+    let schema = connector_factory().schema();
+    if args.json {
+        output::json(&schema).map_err(write_err)
+    } else {
+        output::schema(&schema).map_err(write_err)
+    }
+}
+
+fn watermark(args: &WatermarkArgs) -> Result<(), CliError> {
+    let Some(store) = Store::open_existing(&args.state).map_err(store_err)? else {
+        return Ok(());
+    };
+    let watermark = match &args.instance {
+        Some(instance) => store.watermark(instance).map_err(store_err)?,
+        None => {
+            let all = store.watermarks().map_err(store_err)?;
+            if all.len() > 1 {
+                return Err(CliError::usage(format!(
+                    "the state store holds watermarks of several connector instances ({}); \
+                     pass --instance KEY",
+                    all.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            all.into_values().next()
+        }
+    };
+    match watermark {
+        Some(w) => output::line(&w).map_err(write_err),
+        None => Ok(()),
+    }
+}
+
+fn runs(args: &RunsArgs) -> Result<(), CliError> {
+    let runs = match Store::open_existing(&args.state).map_err(store_err)? {
+        None => Vec::new(),
+        Some(store) => {
+            let mut runs = store.runs(None).map_err(store_err)?;
+            if let Some(instance) = &args.instance {
+                runs.retain(|r| &r.instance == instance);
+            }
+            if let Some(limit) = args.limit {
+                runs.truncate(limit);
+            }
+            runs
+        }
+    };
+    if args.json {
+        output::json(&runs).map_err(write_err)
+    } else {
+        output::runs(&runs).map_err(write_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn simulated_flags_require_simulated() {
+        let ok = Cli::try_parse_from(["harness", "import", "--simulated"]).unwrap();
+        let Command::Import(a) = ok.command else {
+            panic!()
+        };
+        assert!(a.mode.is_none());
+        assert_eq!(a.workers, None);
+        let e = Cli::try_parse_from(["harness", "import", "--config", "c.json"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "--mode is required with --config");
+        let e = Cli::try_parse_from(["harness", "import", "--simulated", "--config", "c.json"])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn percent_parsing() {
+        assert_eq!(parse_percent("10").unwrap(), 10.0);
+        assert_eq!(parse_percent("2.5%").unwrap(), 2.5);
+        assert!(parse_percent("101").is_err());
+        assert!(parse_percent("x").is_err());
+    }
+
+    #[test]
+    fn exit_codes_by_kind() {
+        assert_eq!(exit_code_for(ErrorKind::Configuration), 2);
+        assert_eq!(exit_code_for(ErrorKind::Secret), 2);
+        assert_eq!(exit_code_for(ErrorKind::Watermark), 2);
+        assert_eq!(exit_code_for(ErrorKind::Server), 1);
+        assert_eq!(exit_code_for(ErrorKind::Authentication), 1);
+        assert_eq!(exit_code_for(ErrorKind::Cancelled), 130);
+    }
+}

@@ -1,0 +1,228 @@
+//! Everything the CLI writes to stdout: run summaries, run history, schema,
+//! health checks, JSON. Errors and progress go to stderr elsewhere.
+//!
+//! Every function returns the write error so the caller can treat a closed
+//! pipe (`harness runs | head -1`) as a normal end.
+
+use std::io::{self, Write};
+
+use connector_api::{HealthCheck, Schema, ValueKind};
+use serde::Serialize;
+
+use crate::engine::{RunOutcome, RunReport};
+use crate::store::RunRecord;
+
+/// How many record errors the human summary lists before summarising.
+const RECORD_ERRORS_SHOWN: usize = 10;
+
+fn out() -> io::StdoutLock<'static> {
+    io::stdout().lock()
+}
+
+/// Writes `value` as one line of JSON.
+///
+/// # Errors
+/// The write error.
+pub fn json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
+    let mut o = out();
+    serde_json::to_writer(&mut o, value).map_err(io::Error::from)?;
+    writeln!(o)?;
+    o.flush()
+}
+
+/// Writes `text` and a newline.
+///
+/// # Errors
+/// The write error.
+pub fn line(text: &str) -> io::Result<()> {
+    let mut o = out();
+    writeln!(o, "{text}")?;
+    o.flush()
+}
+
+/// A duration in milliseconds as `850ms`, `3.42s` or `2m05s`.
+pub fn human_duration(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}.{:02}s", ms / 1000, (ms % 1000) / 10)
+    } else {
+        format!("{}m{:02}s", ms / 60_000, (ms % 60_000) / 1000)
+    }
+}
+
+/// The human summary of a run, as printed by `harness import`.
+pub fn render_report(r: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let status = match &r.outcome {
+        RunOutcome::Succeeded => "succeeded".to_string(),
+        RunOutcome::SucceededWithRecordErrors => "finished with record errors".to_string(),
+        RunOutcome::Failed { kind, .. } => format!("FAILED ({kind})"),
+        RunOutcome::Cancelled => "CANCELLED".to_string(),
+        RunOutcome::PurgeRefused { .. } => "REFUSED (purge limit)".to_string(),
+    };
+    let _ = writeln!(
+        s,
+        "{} import of {} {} in {} (run {})",
+        r.mode,
+        r.instance,
+        status,
+        human_duration(r.duration_ms),
+        r.run_id
+    );
+    let applied = if r.outcome.committed() {
+        ""
+    } else {
+        " (rolled back)"
+    };
+    if r.counts.0.is_empty() {
+        let _ = writeln!(s, "  changes:       none{applied}");
+    } else {
+        let width = r.counts.0.keys().map(String::len).max().unwrap_or(0);
+        for (ty, c) in &r.counts.0 {
+            let _ = writeln!(
+                s,
+                "  {ty:<width$}  {:>8} upserts  {:>8} deletes{applied}",
+                c.upserts, c.deletes
+            );
+        }
+    }
+    let m = &r.metrics;
+    let _ = writeln!(
+        s,
+        "  requests {}, retries {}, pages {}, records {}, record errors {}",
+        m.requests,
+        m.retries,
+        m.pages,
+        m.records,
+        r.record_errors.len()
+    );
+    for e in r.record_errors.iter().take(RECORD_ERRORS_SHOWN) {
+        let _ = writeln!(s, "    record error: {e}");
+    }
+    if r.record_errors.len() > RECORD_ERRORS_SHOWN {
+        let _ = writeln!(
+            s,
+            "    ... and {} more (see --json)",
+            r.record_errors.len() - RECORD_ERRORS_SHOWN
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
+    if !r.purged.is_empty() {
+        let list: Vec<String> = r.purged.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        let _ = writeln!(s, "  purged:        {}", list.join(", "));
+    }
+    if let Some(note) = &r.purge_note {
+        let _ = writeln!(s, "  purge:         {note}");
+    }
+    if let RunOutcome::PurgeRefused { refusals } = &r.outcome {
+        for p in refusals {
+            let _ = writeln!(s, "  purge refused: would delete {p}");
+        }
+    }
+    if let RunOutcome::Failed { message, .. } = &r.outcome {
+        let _ = writeln!(s, "  error:         {message}");
+    }
+    match (&r.new_watermark, &r.watermark_note) {
+        (Some(w), _) => {
+            let _ = writeln!(s, "  watermark:     advanced to {w}");
+        }
+        (None, Some(note)) => {
+            let _ = writeln!(s, "  watermark:     not advanced: {note}");
+        }
+        (None, None) => {
+            let _ = writeln!(s, "  watermark:     not advanced");
+        }
+    }
+    let _ = writeln!(s, "  state:         {}", r.state);
+    s
+}
+
+/// Writes the human summary of a run.
+///
+/// # Errors
+/// The write error.
+pub fn report(r: &RunReport) -> io::Result<()> {
+    let mut o = out();
+    o.write_all(render_report(r).as_bytes())?;
+    o.flush()
+}
+
+/// Writes the run history as a table, newest first.
+///
+/// # Errors
+/// The write error.
+pub fn runs(runs: &[RunRecord]) -> io::Result<()> {
+    let mut o = out();
+    if runs.is_empty() {
+        writeln!(o, "no runs yet")?;
+        return o.flush();
+    }
+    writeln!(
+        o,
+        "{:>5}  {:<24}  {:<5}  {:<25}  {:>9}  {:>8}  {:>7}  instance / error",
+        "run", "started", "mode", "status", "duration", "changes", "errors"
+    )?;
+    for r in runs {
+        let duration = r.duration_ms.map_or_else(|| "-".into(), human_duration);
+        let mut tail = r.instance.clone();
+        if let Some(e) = &r.error {
+            tail.push_str(" - ");
+            tail.push_str(e);
+        }
+        writeln!(
+            o,
+            "{:>5}  {:<24}  {:<5}  {:<25}  {:>9}  {:>8}  {:>7}  {}",
+            r.id,
+            r.started_at,
+            r.mode,
+            r.status.as_str(),
+            duration,
+            r.counts.total(),
+            r.record_errors,
+            tail
+        )?;
+    }
+    o.flush()
+}
+
+/// Writes the schema: each object type, its anchor and attributes.
+///
+/// # Errors
+/// The write error.
+pub fn schema(schema: &Schema) -> io::Result<()> {
+    let mut o = out();
+    for (i, t) in schema.object_types.iter().enumerate() {
+        if i > 0 {
+            writeln!(o)?;
+        }
+        writeln!(o, "{} (anchor: {})", t.name, t.anchor)?;
+        let width = t.attributes.iter().map(|a| a.name.len()).max().unwrap_or(0);
+        for a in &t.attributes {
+            let kind = match &a.kind {
+                ValueKind::String => "string".to_string(),
+                ValueKind::Bool => "bool".to_string(),
+                ValueKind::Date => "date".to_string(),
+                ValueKind::DateTime => "datetime".to_string(),
+                ValueKind::Reference { object_type } => format!("ref({object_type})"),
+            };
+            writeln!(o, "  {:<width$}  {:<14}  {}", a.name, kind, a.description)?;
+        }
+    }
+    o.flush()
+}
+
+/// Writes one line per health check.
+///
+/// # Errors
+/// The write error.
+pub fn checks(checks: &[HealthCheck]) -> io::Result<()> {
+    let mut o = out();
+    for c in checks {
+        writeln!(o, "{c}")?;
+    }
+    o.flush()
+}

@@ -1,0 +1,989 @@
+//! The mesh store: SQLite (WAL mode) holding the mesh objects, the committed
+//! watermark per connector instance, and the run history.
+//!
+//! The [`Engine`](crate::engine::Engine) writes it; the query methods here
+//! are for the CLI and for tests.
+//!
+//! Tables:
+//! - `objects(instance, object_type, external_id, attributes, deleted,
+//!   deleted_by, first_seen_run, last_seen_run)`: `attributes` is the
+//!   contract's JSON attributes object; `deleted_by` is `change` (a Delete
+//!   change) or `purge` (not seen by a complete full run).
+//! - `watermarks(instance, watermark, run_id, committed_at)`.
+//! - `runs(id, instance, connector, mode, status, started_at, ended_at, ...)`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use connector_api::{Change, ChangeKind, Counts, ImportMode, MetricsSnapshot};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// How long a statement waits for another process's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+    instance       TEXT    NOT NULL,
+    object_type    TEXT    NOT NULL,
+    external_id    TEXT    NOT NULL,
+    attributes     TEXT    NOT NULL,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    deleted_by     TEXT,
+    first_seen_run INTEGER NOT NULL,
+    last_seen_run  INTEGER NOT NULL,
+    PRIMARY KEY (instance, object_type, external_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS objects_by_seen
+    ON objects (instance, object_type, deleted, last_seen_run);
+CREATE TABLE IF NOT EXISTS watermarks (
+    instance     TEXT    PRIMARY KEY,
+    watermark    TEXT    NOT NULL,
+    run_id       INTEGER NOT NULL,
+    committed_at TEXT    NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    instance           TEXT    NOT NULL,
+    connector          TEXT    NOT NULL,
+    mode               TEXT    NOT NULL,
+    status             TEXT    NOT NULL,
+    started_at         TEXT    NOT NULL,
+    ended_at           TEXT,
+    duration_ms        INTEGER,
+    counts             TEXT    NOT NULL DEFAULT '{}',
+    metrics            TEXT    NOT NULL DEFAULT '{}',
+    record_errors      INTEGER NOT NULL DEFAULT 0,
+    error_kind         TEXT,
+    error              TEXT,
+    old_watermark      TEXT,
+    new_watermark      TEXT,
+    watermark_advanced INTEGER NOT NULL DEFAULT 0,
+    purged             TEXT    NOT NULL DEFAULT '{}',
+    pid                INTEGER
+);
+";
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("the state store {path} failed: {source}")]
+    Sqlite {
+        /// The store's file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Another process holds the store's write lock.
+    #[error(
+        "the state store {path} is locked by another process (is another harness run using it?); \
+         wait for it to finish or use another --state file"
+    )]
+    Busy {
+        /// The store's file.
+        path: PathBuf,
+    },
+    /// The file is a newer or foreign database.
+    #[error("{path} is not a harness state store this version can use: {why}")]
+    Incompatible {
+        /// The store's file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// A stored JSON column could not be read.
+    #[error("the state store {path} holds unreadable data: {why}")]
+    Corrupt {
+        /// The store's file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// How a run ended, as recorded in the run history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunStatus {
+    /// Still running (or killed: see [`RunStatus::Abandoned`]).
+    Running,
+    /// Finished; everything applied and the watermark committed.
+    Succeeded,
+    /// Finished; good records applied, watermark not advanced.
+    SucceededWithRecordErrors,
+    /// Failed; nothing committed.
+    Failed,
+    /// Cancelled (Ctrl-C); nothing committed.
+    Cancelled,
+    /// A full run would have purged more than allowed; nothing committed.
+    PurgeRefused,
+    /// Found still `Running` by a later run: the process died (e.g. `kill -9`).
+    Abandoned,
+}
+
+impl RunStatus {
+    /// The status as stored and printed, e.g. `PurgeRefused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "Running",
+            RunStatus::Succeeded => "Succeeded",
+            RunStatus::SucceededWithRecordErrors => "SucceededWithRecordErrors",
+            RunStatus::Failed => "Failed",
+            RunStatus::Cancelled => "Cancelled",
+            RunStatus::PurgeRefused => "PurgeRefused",
+            RunStatus::Abandoned => "Abandoned",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            RunStatus::Running,
+            RunStatus::Succeeded,
+            RunStatus::SucceededWithRecordErrors,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+            RunStatus::PurgeRefused,
+            RunStatus::Abandoned,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One mesh object as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredObject {
+    /// The connector instance that projected it.
+    pub instance: String,
+    /// E.g. `User`.
+    pub object_type: String,
+    /// Its anchor in the source.
+    pub external_id: String,
+    /// Its attributes in the contract's JSON form.
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    /// Whether it is deleted (a Delete change, or purged).
+    pub deleted: bool,
+    /// `change` or `purge` when deleted.
+    pub deleted_by: Option<String>,
+    /// The run that first saw it.
+    pub first_seen_run: i64,
+    /// The run that last saw it (or purged it).
+    pub last_seen_run: i64,
+}
+
+/// Live and deleted objects of one type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ObjectCounts {
+    /// Objects not deleted.
+    pub live: u64,
+    /// Objects deleted.
+    pub deleted: u64,
+}
+
+/// One row of the run history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    /// The run's id, increasing.
+    pub id: i64,
+    /// The connector instance key, e.g. `workday:acme`.
+    pub instance: String,
+    /// The connector's name.
+    pub connector: String,
+    /// `Full` or `Delta`.
+    pub mode: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// RFC 3339 start time.
+    pub started_at: String,
+    /// RFC 3339 end time, when it ended.
+    pub ended_at: Option<String>,
+    /// Wall time in milliseconds, when it ended.
+    pub duration_ms: Option<u64>,
+    /// Changes applied per object type and kind (rolled back unless it succeeded).
+    pub counts: Counts,
+    /// Requests, retries, pages and records.
+    pub metrics: MetricsSnapshot,
+    /// How many records failed.
+    pub record_errors: u64,
+    /// The error kind, when it failed.
+    pub error_kind: Option<String>,
+    /// The error text, when it failed (secrets redacted).
+    pub error: Option<String>,
+    /// The watermark it started from.
+    pub old_watermark: Option<String>,
+    /// The watermark it committed, when it advanced it.
+    pub new_watermark: Option<String>,
+    /// Whether it committed a new watermark.
+    pub watermark_advanced: bool,
+    /// Objects purged per object type.
+    pub purged: BTreeMap<String, u64>,
+}
+
+/// The final state of a run, written by the engine.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFinish<'a> {
+    pub status: RunStatus,
+    pub ended_at: &'a str,
+    pub duration_ms: u64,
+    pub counts: &'a Counts,
+    pub metrics: &'a MetricsSnapshot,
+    pub record_errors: u64,
+    pub error_kind: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub new_watermark: Option<&'a str>,
+    pub watermark_advanced: bool,
+    pub purged: &'a BTreeMap<String, u64>,
+}
+
+/// The mesh store. Open one per process and state file.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating when missing) the store at `path`, in WAL mode.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the file cannot be opened or is not a harness store.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
+        Self::init(conn, path)
+    }
+
+    /// Opens the store at `path` when the file exists; `Ok(None)` when it does
+    /// not (read-only commands do not create a store).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sqlite(path, e))?;
+        Self::init(conn, path).map(Some)
+    }
+
+    /// A private in-memory store (no WAL), for tests.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let path = Path::new(":memory:");
+        let conn = Connection::open_in_memory().map_err(|e| sqlite(path, e))?;
+        Self::init(conn, path)
+    }
+
+    fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        let store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store
+            .conn
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store.err(e))?;
+        if path != Path::new(":memory:") {
+            let mode: String = store
+                .conn
+                .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+                .map_err(|e| store.err(e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Incompatible {
+                    path: path.to_path_buf(),
+                    why: format!("SQLite refused WAL mode (journal mode is {mode})"),
+                });
+            }
+        }
+        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+        let version: Option<String> = store
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| store.err(e))?;
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                store
+                    .conn
+                    .execute(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
+                        params![SCHEMA_VERSION.to_string()],
+                    )
+                    .map_err(|e| store.err(e))?;
+            }
+            Some(Ok(v)) if v == SCHEMA_VERSION => {}
+            Some(v) => {
+                return Err(StoreError::Incompatible {
+                    path: path.to_path_buf(),
+                    why: format!(
+                        "its schema version is {v:?}, this harness writes {SCHEMA_VERSION}"
+                    ),
+                })
+            }
+        }
+        Ok(store)
+    }
+
+    /// The store's file (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        if is_busy(&e) {
+            StoreError::Busy {
+                path: self.path.clone(),
+            }
+        } else {
+            sqlite(&self.path, e)
+        }
+    }
+
+    fn corrupt(&self, why: String) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            why,
+        }
+    }
+
+    // ----- queries -------------------------------------------------------
+
+    /// The committed watermark of `instance`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails.
+    pub fn watermark(&self, instance: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT watermark FROM watermarks WHERE instance = ?1",
+                params![instance],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every committed watermark, by instance.
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails.
+    pub fn watermarks(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT instance, watermark FROM watermarks ORDER BY instance")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every instance that has objects, a watermark or a run in the store.
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails.
+    pub fn instances(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT instance FROM watermarks UNION SELECT instance FROM runs \
+                 UNION SELECT DISTINCT instance FROM objects ORDER BY 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// One object, deleted or not.
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails or its attributes are unreadable.
+    pub fn object(
+        &self,
+        instance: &str,
+        object_type: &str,
+        external_id: &str,
+    ) -> Result<Option<StoredObject>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                &format!(
+                    "{OBJECT_SELECT} WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3"
+                ),
+                params![instance, object_type, external_id],
+                raw_object,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        row.map(|r| self.object_from_raw(r)).transpose()
+    }
+
+    /// Every live (not deleted) object of a type, ordered by external id.
+    ///
+    /// # Errors
+    /// As [`Store::object`].
+    pub fn live_objects(
+        &self,
+        instance: &str,
+        object_type: &str,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        self.objects_where(instance, object_type, "AND deleted = 0")
+    }
+
+    /// Every object of a type, deleted ones included, ordered by external id.
+    ///
+    /// # Errors
+    /// As [`Store::object`].
+    pub fn all_objects(
+        &self,
+        instance: &str,
+        object_type: &str,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        self.objects_where(instance, object_type, "")
+    }
+
+    fn objects_where(
+        &self,
+        instance: &str,
+        object_type: &str,
+        extra: &str,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "{OBJECT_SELECT} WHERE instance = ?1 AND object_type = ?2 {extra} ORDER BY external_id"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![instance, object_type], raw_object)
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(self.object_from_raw(row.map_err(|e| self.err(e))?)?);
+        }
+        Ok(out)
+    }
+
+    /// Live and deleted counts per object type of `instance`.
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails.
+    pub fn object_counts(
+        &self,
+        instance: &str,
+    ) -> Result<BTreeMap<String, ObjectCounts>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT object_type, deleted, COUNT(*) FROM objects WHERE instance = ?1 \
+                 GROUP BY object_type, deleted",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![instance], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out: BTreeMap<String, ObjectCounts> = BTreeMap::new();
+        for row in rows {
+            let (ty, deleted, n) = row.map_err(|e| self.err(e))?;
+            let entry = out.entry(ty).or_default();
+            let n = u64::try_from(n).unwrap_or(0);
+            if deleted {
+                entry.deleted = n;
+            } else {
+                entry.live = n;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The run history, newest first; at most `limit` rows when given.
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails or a row is unreadable.
+    pub fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>, StoreError> {
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        self.runs_where("ORDER BY id DESC LIMIT ?1", params![limit])
+    }
+
+    /// One run by id.
+    ///
+    /// # Errors
+    /// As [`Store::runs`].
+    pub fn run(&self, id: i64) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.runs_where("WHERE id = ?1", params![id])?.pop())
+    }
+
+    fn runs_where(
+        &self,
+        tail: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT id, instance, connector, mode, status, started_at, ended_at, duration_ms, \
+                 counts, metrics, record_errors, error_kind, error, old_watermark, new_watermark, \
+                 watermark_advanced, purged FROM runs {tail}"
+            ))
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(args, |r| {
+                Ok(RawRun {
+                    id: r.get(0)?,
+                    instance: r.get(1)?,
+                    connector: r.get(2)?,
+                    mode: r.get(3)?,
+                    status: r.get(4)?,
+                    started_at: r.get(5)?,
+                    ended_at: r.get(6)?,
+                    duration_ms: r.get(7)?,
+                    counts: r.get(8)?,
+                    metrics: r.get(9)?,
+                    record_errors: r.get(10)?,
+                    error_kind: r.get(11)?,
+                    error: r.get(12)?,
+                    old_watermark: r.get(13)?,
+                    new_watermark: r.get(14)?,
+                    watermark_advanced: r.get(15)?,
+                    purged: r.get(16)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let raw = row.map_err(|e| self.err(e))?;
+            out.push(self.run_from_raw(raw)?);
+        }
+        Ok(out)
+    }
+
+    fn run_from_raw(&self, raw: RawRun) -> Result<RunRecord, StoreError> {
+        let json = |what: &str, text: &str| -> Result<serde_json::Value, StoreError> {
+            serde_json::from_str(text)
+                .map_err(|e| self.corrupt(format!("run {}: {what}: {e}", raw.id)))
+        };
+        let status = RunStatus::parse(&raw.status).ok_or_else(|| {
+            self.corrupt(format!("run {}: unknown status {:?}", raw.id, raw.status))
+        })?;
+        let counts = serde_json::from_value(json("counts", &raw.counts)?)
+            .map_err(|e| self.corrupt(format!("run {}: counts: {e}", raw.id)))?;
+        let metrics = serde_json::from_value(json("metrics", &raw.metrics)?)
+            .map_err(|e| self.corrupt(format!("run {}: metrics: {e}", raw.id)))?;
+        let purged = serde_json::from_value(json("purged", &raw.purged)?)
+            .map_err(|e| self.corrupt(format!("run {}: purged: {e}", raw.id)))?;
+        Ok(RunRecord {
+            id: raw.id,
+            instance: raw.instance,
+            connector: raw.connector,
+            mode: raw.mode,
+            status,
+            started_at: raw.started_at,
+            ended_at: raw.ended_at,
+            duration_ms: raw.duration_ms.and_then(|d| u64::try_from(d).ok()),
+            counts,
+            metrics,
+            record_errors: u64::try_from(raw.record_errors).unwrap_or(0),
+            error_kind: raw.error_kind,
+            error: raw.error,
+            old_watermark: raw.old_watermark,
+            new_watermark: raw.new_watermark,
+            watermark_advanced: raw.watermark_advanced,
+            purged,
+        })
+    }
+
+    fn object_from_raw(&self, raw: RawObject) -> Result<StoredObject, StoreError> {
+        let attributes = serde_json::from_str(&raw.attributes).map_err(|e| {
+            self.corrupt(format!(
+                "attributes of {} {}: {e}",
+                raw.object_type, raw.external_id
+            ))
+        })?;
+        Ok(StoredObject {
+            instance: raw.instance,
+            object_type: raw.object_type,
+            external_id: raw.external_id,
+            attributes,
+            deleted: raw.deleted,
+            deleted_by: raw.deleted_by,
+            first_seen_run: raw.first_seen_run,
+            last_seen_run: raw.last_seen_run,
+        })
+    }
+
+    // ----- writes, used by the engine -------------------------------------
+
+    /// Marks runs still `Running` as `Abandoned` and records a new running
+    /// run, in one transaction of its own. Returns the new run's id.
+    pub(crate) fn begin_run(
+        &mut self,
+        instance: &str,
+        connector: &str,
+        mode: ImportMode,
+        started_at: &str,
+        old_watermark: Option<&str>,
+    ) -> Result<i64, StoreError> {
+        let path = self.path.clone();
+        let map = |e: rusqlite::Error| {
+            if is_busy(&e) {
+                StoreError::Busy { path: path.clone() }
+            } else {
+                sqlite(&path, e)
+            }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(map)?;
+        tx.execute(
+            "UPDATE runs SET status = 'Abandoned', error = 'the process ended before the run finished \
+             (killed or crashed); nothing it read was committed' WHERE status = 'Running'",
+            [],
+        )
+        .map_err(map)?;
+        tx.execute(
+            "INSERT INTO runs (instance, connector, mode, status, started_at, old_watermark, pid, \
+             metrics) VALUES (?1, ?2, ?3, 'Running', ?4, ?5, ?6, ?7)",
+            params![
+                instance,
+                connector,
+                mode.to_string(),
+                started_at,
+                old_watermark,
+                std::process::id(),
+                serde_json::to_string(&MetricsSnapshot::default()).unwrap_or_else(|_| "{}".into())
+            ],
+        )
+        .map_err(map)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(map)?;
+        Ok(id)
+    }
+
+    /// Opens the run's write transaction (`BEGIN IMMEDIATE`).
+    pub(crate) fn begin(&mut self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| self.err(e))
+    }
+
+    /// Commits the open transaction.
+    pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+    }
+
+    /// Rolls the open transaction back, when one is open.
+    pub(crate) fn rollback(&mut self) -> Result<(), StoreError> {
+        if self.conn.is_autocommit() {
+            return Ok(());
+        }
+        self.conn.execute_batch("ROLLBACK").map_err(|e| self.err(e))
+    }
+
+    /// Applies one change inside the open transaction.
+    pub(crate) fn apply(
+        &mut self,
+        instance: &str,
+        run_id: i64,
+        change: &Change,
+        attributes_json: &str,
+    ) -> Result<(), StoreError> {
+        let result = match change.kind {
+            ChangeKind::Upsert => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
+                     deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
+                     ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
+                     attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
+                     last_seen_run = excluded.last_seen_run",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        instance,
+                        change.object_type,
+                        change.external_id,
+                        attributes_json,
+                        run_id
+                    ])
+                }),
+            ChangeKind::Delete => self
+                .conn
+                .prepare_cached(
+                    "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
+                     deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
+                     ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
+                     attributes = CASE WHEN excluded.attributes = '{}' THEN objects.attributes \
+                     ELSE excluded.attributes END, deleted = 1, deleted_by = 'change', \
+                     last_seen_run = excluded.last_seen_run",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        instance,
+                        change.object_type,
+                        change.external_id,
+                        attributes_json,
+                        run_id
+                    ])
+                }),
+        };
+        result.map(drop).map_err(|e| self.err(e))
+    }
+
+    /// Live objects of a type the run did not see, and all live objects of
+    /// that type: `(unseen, live)`.
+    pub(crate) fn purge_candidates(
+        &self,
+        instance: &str,
+        object_type: &str,
+        run_id: i64,
+    ) -> Result<(u64, u64), StoreError> {
+        let (unseen, live): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(last_seen_run <> ?3), 0), COUNT(*) FROM objects \
+                 WHERE instance = ?1 AND object_type = ?2 AND deleted = 0",
+                params![instance, object_type, run_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((
+            u64::try_from(unseen).unwrap_or(0),
+            u64::try_from(live).unwrap_or(0),
+        ))
+    }
+
+    /// Object types of `instance` with live objects.
+    pub(crate) fn live_object_types(&self, instance: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT object_type FROM objects WHERE instance = ?1 AND deleted = 0 \
+                 ORDER BY 1",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![instance], |r| r.get::<_, String>(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Marks live objects of a type the run did not see as purged.
+    pub(crate) fn purge(
+        &mut self,
+        instance: &str,
+        object_type: &str,
+        run_id: i64,
+    ) -> Result<u64, StoreError> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE objects SET deleted = 1, deleted_by = 'purge', last_seen_run = ?3 \
+                 WHERE instance = ?1 AND object_type = ?2 AND deleted = 0 AND last_seen_run <> ?3",
+                params![instance, object_type, run_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Sets the committed watermark of `instance` (inside the open transaction).
+    pub(crate) fn set_watermark(
+        &mut self,
+        instance: &str,
+        watermark: &str,
+        run_id: i64,
+        committed_at: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO watermarks (instance, watermark, run_id, committed_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (instance) DO UPDATE SET \
+                 watermark = excluded.watermark, run_id = excluded.run_id, \
+                 committed_at = excluded.committed_at",
+                params![instance, watermark, run_id, committed_at],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Writes a run's final state.
+    pub(crate) fn finish_run(&mut self, run_id: i64, f: &RunFinish<'_>) -> Result<(), StoreError> {
+        let counts = serde_json::to_string(f.counts).unwrap_or_else(|_| "{}".into());
+        let metrics = serde_json::to_string(f.metrics).unwrap_or_else(|_| "{}".into());
+        let purged = serde_json::to_string(f.purged).unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute(
+                "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = ?4, counts = ?5, \
+                 metrics = ?6, record_errors = ?7, error_kind = ?8, error = ?9, new_watermark = ?10, \
+                 watermark_advanced = ?11, purged = ?12 WHERE id = ?1",
+                params![
+                    run_id,
+                    f.status.as_str(),
+                    f.ended_at,
+                    i64::try_from(f.duration_ms).unwrap_or(i64::MAX),
+                    counts,
+                    metrics,
+                    i64::try_from(f.record_errors).unwrap_or(i64::MAX),
+                    f.error_kind,
+                    f.error,
+                    f.new_watermark,
+                    f.watermark_advanced,
+                    purged
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.err(e))
+    }
+}
+
+const OBJECT_SELECT: &str = "SELECT instance, object_type, external_id, attributes, deleted, \
+    deleted_by, first_seen_run, last_seen_run FROM objects";
+
+struct RawObject {
+    instance: String,
+    object_type: String,
+    external_id: String,
+    attributes: String,
+    deleted: bool,
+    deleted_by: Option<String>,
+    first_seen_run: i64,
+    last_seen_run: i64,
+}
+
+fn raw_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawObject> {
+    Ok(RawObject {
+        instance: r.get(0)?,
+        object_type: r.get(1)?,
+        external_id: r.get(2)?,
+        attributes: r.get(3)?,
+        deleted: r.get(4)?,
+        deleted_by: r.get(5)?,
+        first_seen_run: r.get(6)?,
+        last_seen_run: r.get(7)?,
+    })
+}
+
+struct RawRun {
+    id: i64,
+    instance: String,
+    connector: String,
+    mode: String,
+    status: String,
+    started_at: String,
+    ended_at: Option<String>,
+    duration_ms: Option<i64>,
+    counts: String,
+    metrics: String,
+    record_errors: i64,
+    error_kind: Option<String>,
+    error: Option<String>,
+    old_watermark: Option<String>,
+    new_watermark: Option<String>,
+    watermark_advanced: bool,
+    purged: String,
+}
+
+fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+    StoreError::Sqlite {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_delete_and_rehire() {
+        let mut s = Store::open_in_memory().unwrap();
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        s.begin().unwrap();
+        let mut c = Change::new("User", "a", ChangeKind::Upsert);
+        s.apply("w:t", run, &c, r#"{"firstName":"Ada"}"#).unwrap();
+        c.kind = ChangeKind::Delete;
+        s.apply("w:t", run, &c, "{}").unwrap();
+        s.commit().unwrap();
+        let o = s.object("w:t", "User", "a").unwrap().unwrap();
+        assert!(o.deleted);
+        assert_eq!(o.deleted_by.as_deref(), Some("change"));
+        assert_eq!(
+            o.attributes["firstName"], "Ada",
+            "a delete keeps the attributes"
+        );
+        assert!(s.live_objects("w:t", "User").unwrap().is_empty());
+        c.kind = ChangeKind::Upsert;
+        s.begin().unwrap();
+        s.apply("w:t", run, &c, r#"{"firstName":"Ada2"}"#).unwrap();
+        s.commit().unwrap();
+        let o = s.object("w:t", "User", "a").unwrap().unwrap();
+        assert!(!o.deleted);
+        assert_eq!(o.attributes["firstName"], "Ada2");
+    }
+
+    #[test]
+    fn stale_running_rows_become_abandoned() {
+        let mut s = Store::open_in_memory().unwrap();
+        let first = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        let second = s
+            .begin_run("w:t", "w", ImportMode::Delta, "2026-01-01T00:01:00Z", None)
+            .unwrap();
+        assert_eq!(s.run(first).unwrap().unwrap().status, RunStatus::Abandoned);
+        assert_eq!(s.run(second).unwrap().unwrap().status, RunStatus::Running);
+        let runs = s.runs(None).unwrap();
+        assert_eq!(runs[0].id, second, "newest first");
+    }
+
+    #[test]
+    fn open_existing_does_not_create() {
+        let p = std::env::temp_dir().join(format!("harness-nostore-{}.db", rand::random::<u64>()));
+        assert!(Store::open_existing(&p).unwrap().is_none());
+        assert!(!p.exists());
+    }
+}
