@@ -1,0 +1,1275 @@
+//! The fault matrix (issue 7): every fault the simulator can inject, at the
+//! first, a middle and the last page, of workers and of organizations, in
+//! full and in delta mode, end to end through the harness engine into a
+//! SQLite store in a temporary directory.
+//!
+//! Every case runs on a fresh simulator (45 workers, 25 orgs, `PageSize` 10)
+//! and a fresh store:
+//!
+//! 1. a clean full run (the previous state and watermark);
+//! 2. deterministic mutations (updates, a termination, a rehire, a move, a
+//!    purge, hires, renamed orgs), so the faulted run has something to change
+//!    and a delta reads several pages of each feed;
+//! 3. the faulted run, with a fresh connector whose back-off sleeps are
+//!    recorded instead of slept. It asserts the exact outcome class, request
+//!    counts per endpoint (token + pages + retries), retries, the recorded
+//!    back-off delays, pages, records, change counts, the record errors, the
+//!    `complete` flag, the purges, the committed watermark string and the
+//!    whole store: unchanged after a failure, the simulator's truth after a
+//!    success (except what the fault explains: a record-error record, a
+//!    record the drift skipped, source purges a delta cannot see);
+//! 4. a clean full run, after which the store equals the simulator's truth
+//!    exactly: every served worker and org under its id with the attributes
+//!    `connector_workday::mapping` derives from the served JSON and the right
+//!    deleted flag, every other object deleted (`purge`), nothing duplicated.
+//!
+//! Request numbering is deterministic with `MaxConcurrentRequests` 1; the
+//! faults whose cost does not depend on which page they hit are also run
+//! with 4 pages in flight. Cases run concurrently (bounded); timeouts use a
+//! 1 s request timeout, every other wait is a recorded, not slept, back-off.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+use connector_api::{ChangeKind, ErrorKind, ImportMode};
+use connector_workday::config::ExternalIdAttribute;
+use connector_workday::mapping::{last_updated, map_org, map_worker};
+use connector_workday::retry::{RecordingSleeper, RetryPolicy};
+use connector_workday::watermark::{decode, encode, Watermark};
+use connector_workday::WorkdayFactory;
+use harness::engine::{Engine, RunOptions, RunOutcome, RunReport};
+use harness::secrets::Redactor;
+use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, SimConfig, Simulator};
+use harness::simulated;
+use harness::store::{RunStatus, Store};
+use serde_json::{json, Value as Json};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+const INSTANCE: &str = "workday:acme";
+const WORKERS: usize = 45;
+const ORGS: usize = 25;
+const PAGE: usize = 10;
+/// The first this many workers (API order) are updated before the faulted
+/// run, so a delta's `drift=purge` (which purges a worker positioned before
+/// the requested offset, counted without the `updatedFrom` filter) always
+/// hits a worker the delta reads.
+const STAMPED_WORKERS: usize = 32;
+const STAMPED_ORGS: usize = 22;
+/// `DeltaOverlapSeconds` (the default).
+const OVERLAP: Duration = Duration::from_secs(300);
+/// The request timeout of the timeout cases, and how late their slow reply is.
+const TIMEOUT: Duration = Duration::from_secs(1);
+const SLOW: Duration = Duration::from_secs(3);
+/// `Retry-After` values the matrix uses (all within the 30 s cap but 120).
+const RETRY_AFTER_SECONDS: u64 = 7;
+const RETRY_AFTER_DATE_IN: Duration = Duration::from_secs(20);
+const RETRY_AFTER_BEYOND_CAP: u64 = 120;
+/// Cases in flight at once per test.
+const PARALLEL: usize = 6;
+/// Bounds on every wait.
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+// ----- the matrix ------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Full,
+    Delta,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    Workers,
+    Orgs,
+}
+
+impl Feed {
+    fn endpoint(self) -> Endpoint {
+        match self {
+            Feed::Workers => Endpoint::Workers,
+            Feed::Orgs => Endpoint::Organizations,
+        }
+    }
+
+    fn object_type(self) -> &'static str {
+        match self {
+            Feed::Workers => "User",
+            Feed::Orgs => "OrgUnit",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pos {
+    First,
+    Middle,
+    Last,
+}
+
+impl Pos {
+    /// The 1-based page of a feed read in `pages` pages.
+    fn page(self, pages: usize) -> usize {
+        match self {
+            Pos::First => 1,
+            Pos::Middle => pages / 2 + 1,
+            Pos::Last => pages,
+        }
+    }
+}
+
+/// A failure the connector retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transient {
+    /// 429, `Retry-After: 7`.
+    RetryAfterSeconds,
+    /// 429, `Retry-After` an HTTP-date 20 s after the reply.
+    RetryAfterDate,
+    /// 429, `Retry-After` an HTTP-date in the past (no wait).
+    RetryAfterPastDate,
+    /// 429 without `Retry-After`.
+    RetryAfterAbsent,
+    /// 500, 502, 503, 504.
+    Status(u16),
+    /// The connection closed before any byte of the reply.
+    Close,
+    /// Headers and half the body, then the connection drops.
+    CloseMidBody,
+    /// The reply comes after the request timeout.
+    Timeout,
+}
+
+impl Transient {
+    const ALL: [Transient; 11] = [
+        Transient::RetryAfterSeconds,
+        Transient::RetryAfterDate,
+        Transient::RetryAfterPastDate,
+        Transient::RetryAfterAbsent,
+        Transient::Status(500),
+        Transient::Status(502),
+        Transient::Status(503),
+        Transient::Status(504),
+        Transient::Close,
+        Transient::CloseMidBody,
+        Transient::Timeout,
+    ];
+
+    fn kind(self) -> FaultKind {
+        match self {
+            Transient::RetryAfterSeconds => {
+                FaultKind::TooManyRequests(RetryAfter::Seconds(RETRY_AFTER_SECONDS))
+            }
+            Transient::RetryAfterDate => {
+                FaultKind::TooManyRequests(RetryAfter::HttpDateIn(RETRY_AFTER_DATE_IN))
+            }
+            Transient::RetryAfterPastDate => FaultKind::TooManyRequests(RetryAfter::HttpDate(
+                UNIX_EPOCH + Duration::from_secs(1_000_000_000),
+            )),
+            Transient::RetryAfterAbsent => FaultKind::TooManyRequests(RetryAfter::Absent),
+            Transient::Status(code) => FaultKind::Status(code),
+            Transient::Close => FaultKind::CloseConnection,
+            Transient::CloseMidBody => FaultKind::CloseMidBody,
+            Transient::Timeout => FaultKind::Slow(SLOW),
+        }
+    }
+
+    /// The back-off before retry `i` (0-based): `Retry-After` when given,
+    /// else the exponential base 1 s, 2 s, 4 s (`RetryPolicy::exact`).
+    fn delay(self, i: u32) -> Delay {
+        match self {
+            Transient::RetryAfterSeconds => Delay::Exact(Duration::from_secs(RETRY_AFTER_SECONDS)),
+            // The gap between the date (whole seconds, 20 s after the reply)
+            // and when the connector read it.
+            Transient::RetryAfterDate => Delay::Within(
+                RETRY_AFTER_DATE_IN - Duration::from_secs(10),
+                RETRY_AFTER_DATE_IN,
+            ),
+            Transient::RetryAfterPastDate => Delay::Exact(Duration::ZERO),
+            _ => Delay::Exact(Duration::from_secs(1 << i)),
+        }
+    }
+
+    /// How a run fails when the fault outlasts the retries.
+    fn exhausted_kind(self) -> ErrorKind {
+        match self {
+            Transient::RetryAfterSeconds
+            | Transient::RetryAfterDate
+            | Transient::RetryAfterPastDate
+            | Transient::RetryAfterAbsent => ErrorKind::RateLimit,
+            Transient::Status(_) => ErrorKind::Server,
+            Transient::Close | Transient::CloseMidBody | Transient::Timeout => ErrorKind::Transport,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// One faulted request: one retry, then success.
+    Once(Transient),
+    /// Four faulted requests in a row: three retries, then the run fails.
+    Exhausted(Transient),
+    /// 429 asking for 120 s, beyond the 30 s cap: the run stops at once.
+    RetryAfterBeyondCap,
+    /// A 200 whose JSON is cut in half.
+    Truncated,
+    /// The token dies right before this page: 401, a new token, the page again.
+    TokenExpiry,
+    /// As `TokenExpiry`, and the new token is refused too: authentication fails.
+    TokenRefused,
+    /// A worker is hired just before the page is served.
+    DriftHire,
+    /// A worker positioned before the page is purged just before it is served.
+    DriftPurge,
+    /// The page's first record carries wrongly typed fields.
+    BadRecord,
+}
+
+impl Fault {
+    fn all() -> Vec<Fault> {
+        let mut v: Vec<Fault> = Transient::ALL.iter().map(|t| Fault::Once(*t)).collect();
+        v.extend(Transient::ALL.iter().map(|t| Fault::Exhausted(*t)));
+        v.extend([
+            Fault::RetryAfterBeyondCap,
+            Fault::Truncated,
+            Fault::TokenExpiry,
+            Fault::TokenRefused,
+            Fault::DriftHire,
+            Fault::DriftPurge,
+            Fault::BadRecord,
+        ]);
+        v
+    }
+
+    /// The simulator drifts `total` on workers only.
+    fn applies_to(self, feed: Feed) -> bool {
+        !matches!(self, Fault::DriftHire | Fault::DriftPurge) || feed == Feed::Workers
+    }
+
+    /// Whether the fault's cost does not depend on which page it hits, so
+    /// the case holds with several pages in flight too.
+    fn position_free(self) -> bool {
+        matches!(self, Fault::Once(_) | Fault::BadRecord)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    mode: Mode,
+    feed: Feed,
+    pos: Pos,
+    fault: Fault,
+    concurrency: u32,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        format!(
+            "{:?}/{:?}/{:?}/{:?}/c{}",
+            self.mode, self.feed, self.pos, self.fault, self.concurrency
+        )
+    }
+}
+
+fn cases(mode: Mode, feed: Feed, concurrency: u32) -> Vec<Case> {
+    let mut out = Vec::new();
+    for fault in Fault::all() {
+        if !fault.applies_to(feed) || (concurrency > 1 && !fault.position_free()) {
+            continue;
+        }
+        for pos in [Pos::First, Pos::Middle, Pos::Last] {
+            // With several pages in flight the first page is still fetched
+            // alone: the first position is the concurrency-1 case again.
+            if concurrency > 1 && pos == Pos::First {
+                continue;
+            }
+            out.push(Case {
+                mode,
+                feed,
+                pos,
+                fault,
+                concurrency,
+            });
+        }
+    }
+    out
+}
+
+// ----- store and truth ---------------------------------------------------------
+
+struct TempDir(PathBuf);
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+impl TempDir {
+    fn new() -> Self {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "idmesh-fault-matrix-{}-{nanos}-{}",
+            std::process::id(),
+            NEXT_DIR.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn db(&self) -> PathBuf {
+        self.0.join("state.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+type Key = (&'static str, String);
+
+/// One mesh object as the store holds it (or should).
+#[derive(Debug, Clone, PartialEq)]
+struct Obj {
+    attributes: Json,
+    deleted: bool,
+    deleted_by: Option<String>,
+}
+
+type State = BTreeMap<Key, Obj>;
+
+/// Every object of the instance in the store; panics on a duplicate id.
+fn store_state(store: &Store) -> State {
+    let mut state = State::new();
+    for ty in ["OrgUnit", "User"] {
+        for o in store.all_objects(INSTANCE, ty).unwrap() {
+            let obj = Obj {
+                attributes: Json::Object(o.attributes),
+                deleted: o.deleted,
+                deleted_by: o.deleted_by,
+            };
+            let key = (ty, o.external_id);
+            assert!(!state.contains_key(&key), "{key:?} is in the store twice");
+            state.insert(key, obj);
+        }
+    }
+    let counts = store.object_counts(INSTANCE).unwrap();
+    let counted: u64 = counts.values().map(|c| c.live + c.deleted).sum();
+    assert_eq!(counted as usize, state.len(), "no objects of other types");
+    state
+}
+
+fn obj_of(change: &connector_api::Change) -> Obj {
+    let deleted = change.kind == ChangeKind::Delete;
+    Obj {
+        attributes: serde_json::to_value(&change.attributes).unwrap(),
+        deleted,
+        deleted_by: deleted.then(|| "change".to_string()),
+    }
+}
+
+/// What the simulator serves now: its records in API order, and its truth
+/// mapped as the connector maps it.
+struct Source {
+    orgs: Vec<Json>,
+    workers: Vec<Json>,
+    truth: State,
+}
+
+fn source(sim: &Simulator) -> Source {
+    let (orgs, workers) = (orgs_of(sim), workers_of(sim));
+    let mut truth = State::new();
+    for o in &orgs {
+        let c = map_org(o).unwrap();
+        assert!(truth
+            .insert(("OrgUnit", c.external_id.clone()), obj_of(&c))
+            .is_none());
+    }
+    for w in &workers {
+        let c = map_worker(w, ExternalIdAttribute::Id).unwrap();
+        assert!(truth
+            .insert(("User", c.external_id.clone()), obj_of(&c))
+            .is_none());
+    }
+    Source {
+        orgs,
+        workers,
+        truth,
+    }
+}
+
+impl Source {
+    /// The watermark a clean full run commits: the newest times served.
+    fn watermark(&self) -> String {
+        encode(&Watermark {
+            workers: newest(&self.workers),
+            organizations: newest(&self.orgs),
+        })
+    }
+}
+
+/// What a complete full run leaves: the truth, and every other object of
+/// `prior` deleted (purged when it was live).
+fn after_complete_full(truth: &State, prior: &State) -> State {
+    let mut out = truth.clone();
+    for (k, o) in prior {
+        if !truth.contains_key(k) {
+            let mut o = o.clone();
+            if !o.deleted {
+                o.deleted = true;
+                o.deleted_by = Some("purge".into());
+            }
+            out.insert(k.clone(), o);
+        }
+    }
+    out
+}
+
+/// Live objects of `prior` per type that `truth` no longer has: what a
+/// complete full run purges.
+fn purgeable(truth: &State, prior: &State) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (k, o) in prior {
+        if !o.deleted && !truth.contains_key(k) {
+            *out.entry(k.0.to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// Compares two states, naming the first few differing keys.
+fn assert_state(actual: &State, expected: &State, what: &str) {
+    if actual == expected {
+        return;
+    }
+    let keys: BTreeSet<&Key> = actual.keys().chain(expected.keys()).collect();
+    let diffs: Vec<String> = keys
+        .into_iter()
+        .filter(|k| actual.get(*k) != expected.get(*k))
+        .take(5)
+        .map(|k| {
+            format!(
+                "{k:?}:\n  store:    {:?}\n  expected: {:?}",
+                actual.get(k),
+                expected.get(k)
+            )
+        })
+        .collect();
+    panic!(
+        "{what}: the store ({} objects) differs from the expected state ({} objects):\n{}",
+        actual.len(),
+        expected.len(),
+        diffs.join("\n")
+    );
+}
+
+fn newest(records: &[Json]) -> Option<DateTime<Utc>> {
+    records.iter().filter_map(last_updated).max()
+}
+
+fn workers_of(sim: &Simulator) -> Vec<Json> {
+    let mut v = Vec::new();
+    sim.for_each_worker(|w| v.push(w.clone()));
+    v
+}
+
+fn orgs_of(sim: &Simulator) -> Vec<Json> {
+    let mut v = Vec::new();
+    sim.for_each_org(|o| v.push(o.clone()));
+    v
+}
+
+fn id_of(record: &Json) -> String {
+    record["id"].as_str().unwrap().to_string()
+}
+
+// ----- running -------------------------------------------------------------------
+
+fn config(sim: &Simulator, concurrency: u32) -> String {
+    let c = sim.config();
+    json!({
+        "BaseUrl": sim.base_url(),
+        "TenantName": c.tenant,
+        "Realm": c.realm,
+        "ClientId": c.client_id,
+        "PageSize": PAGE,
+        "MaxConcurrentRequests": concurrency,
+        "MaxRequestsPerHour": 1_000_000,
+    })
+    .to_string()
+}
+
+/// One import with a fresh connector (as every `harness import` process
+/// has): back-off delays recorded by `sleeper`, never slept.
+async fn import(
+    engine: &mut Engine,
+    sim: &Simulator,
+    mode: ImportMode,
+    sleeper: &RecordingSleeper,
+    concurrency: u32,
+    timeout: Option<Duration>,
+) -> RunReport {
+    let mut factory = WorkdayFactory::new()
+        .with_sleeper(Arc::new(sleeper.clone()))
+        .with_retry_policy(RetryPolicy::exact());
+    if let Some(t) = timeout {
+        factory = factory.with_request_timeout(t);
+    }
+    let secrets = simulated::secrets(sim, &Redactor::new());
+    let connector = factory
+        .connect(
+            &config(sim, concurrency),
+            &simulated::auth_material(sim),
+            &secrets,
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        RUN_TIMEOUT,
+        engine.run(&connector, RunOptions::new("workday", INSTANCE, mode)),
+    )
+    .await
+    .expect("the run finished in time")
+    .expect("the run started")
+}
+
+/// Deterministic changes between the first full run and the faulted run.
+fn mutate(sim: &Simulator) {
+    let managers: BTreeSet<String> = orgs_of(sim)
+        .iter()
+        .filter_map(|o| o["manager"]["id"].as_str().map(str::to_string))
+        .collect();
+    let workers = workers_of(sim);
+    for (i, w) in workers.iter().take(STAMPED_WORKERS).enumerate() {
+        sim.update_worker(
+            &id_of(w),
+            "businessTitle",
+            json!(format!("Fault matrix title {i}")),
+        )
+        .unwrap();
+    }
+    let later: Vec<&Json> = workers[STAMPED_WORKERS..]
+        .iter()
+        .filter(|w| w["employmentStatus"] == "Active" && !managers.contains(&id_of(w)))
+        .collect();
+    assert!(
+        later.len() >= 3,
+        "the tenant has 3 plain active workers late in order"
+    );
+    sim.terminate(&id_of(later[0])).unwrap();
+    let current = later[1]["primarySupervisoryOrganization"]["id"].clone();
+    let target = orgs_of(sim)
+        .iter()
+        .map(id_of)
+        .find(|o| json!(o) != current)
+        .unwrap();
+    sim.move_worker(&id_of(later[1]), &target).unwrap();
+    sim.purge_worker(&id_of(later[2])).unwrap();
+    sim.rehire(&id_of(later[0])).unwrap();
+    sim.hire();
+    sim.hire();
+    for (i, o) in orgs_of(sim).iter().take(STAMPED_ORGS).enumerate() {
+        sim.update_org(&id_of(o), "name", json!(format!("Renamed org {i}")))
+            .unwrap();
+    }
+}
+
+/// Pages and records of one feed read one page at a time, when `total`
+/// changes by `drift.1` just before page `drift.0` is served; and whether
+/// the connector sees the drift.
+fn read_model(n: usize, drift: Option<(usize, isize)>) -> (usize, usize, bool) {
+    let mut n = n as isize;
+    let (mut total, mut offset, mut pages, mut records, mut drifted) =
+        (0isize, 0isize, 0, 0, false);
+    loop {
+        pages += 1;
+        if let Some((k, d)) = drift {
+            if k == pages {
+                n += d;
+            }
+        }
+        if pages == 1 {
+            total = n;
+        } else if n != total {
+            drifted = true;
+            total = n;
+        }
+        let served = (n - offset).clamp(0, PAGE as isize);
+        if served == 0 {
+            drifted |= offset < total;
+            break;
+        }
+        records += served as usize;
+        offset += PAGE as isize;
+        if offset >= total {
+            break;
+        }
+    }
+    (pages, records, drifted)
+}
+
+fn pages_of(n: usize) -> usize {
+    n.div_ceil(PAGE).max(1)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Delay {
+    Exact(Duration),
+    Within(Duration, Duration),
+}
+
+impl Delay {
+    fn matches(self, d: Duration) -> bool {
+        match self {
+            Delay::Exact(e) => d == e,
+            Delay::Within(lo, hi) => lo <= d && d <= hi,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    Succeeded,
+    RecordErrors,
+    Failed(ErrorKind, bool),
+}
+
+fn class_of(outcome: &RunOutcome) -> Class {
+    match outcome {
+        RunOutcome::Succeeded => Class::Succeeded,
+        RunOutcome::SucceededWithRecordErrors => Class::RecordErrors,
+        RunOutcome::Failed {
+            kind, retryable, ..
+        } => Class::Failed(*kind, *retryable),
+        other => panic!("unexpected outcome {other:?}"),
+    }
+}
+
+/// What the faulted run must do, worked out from the records it will read.
+#[derive(Debug)]
+struct Expect {
+    class: Class,
+    token_requests: usize,
+    org_requests: usize,
+    worker_requests: usize,
+    /// Requests the simulator applied a fault to.
+    faulted: usize,
+    retries: u64,
+    delays: Vec<Delay>,
+    pages: u64,
+    records: u64,
+    /// Whether the worker read drifts (its watermark is not advanced).
+    worker_drift: bool,
+}
+
+fn expect(case: &Case, orgs: &[Json], workers: &[Json]) -> Expect {
+    let (n_o, n_w) = (orgs.len(), workers.len());
+    let (pages_o, pages_w) = (pages_of(n_o), pages_of(n_w));
+    let pages_f = match case.feed {
+        Feed::Orgs => pages_o,
+        Feed::Workers => pages_w,
+    };
+    let p = case.pos.page(pages_f);
+    let mut e = Expect {
+        class: Class::Succeeded,
+        token_requests: 1,
+        org_requests: pages_o,
+        worker_requests: pages_w,
+        faulted: 1,
+        retries: 0,
+        delays: Vec::new(),
+        pages: (pages_o + pages_w) as u64,
+        records: (n_o + n_w) as u64,
+        worker_drift: false,
+    };
+    let add = |e: &mut Expect, extra: usize| match case.feed {
+        Feed::Orgs => e.org_requests += extra,
+        Feed::Workers => e.worker_requests += extra,
+    };
+    // A failure at page p: p - 1 pages delivered, later pages and feeds never asked for.
+    let fail_at = |e: &mut Expect, requests_at_p: usize, class: Class| {
+        e.class = class;
+        let delivered = p - 1;
+        match case.feed {
+            Feed::Orgs => {
+                e.org_requests = delivered + requests_at_p;
+                e.worker_requests = 0;
+                e.pages = delivered as u64;
+                e.records = (delivered * PAGE) as u64;
+            }
+            Feed::Workers => {
+                e.worker_requests = delivered + requests_at_p;
+                e.pages = (pages_o + delivered) as u64;
+                e.records = (n_o + delivered * PAGE) as u64;
+            }
+        }
+    };
+    match case.fault {
+        Fault::Once(t) => {
+            add(&mut e, 1);
+            e.retries = 1;
+            e.delays = vec![t.delay(0)];
+        }
+        Fault::Exhausted(t) => {
+            fail_at(&mut e, 4, Class::Failed(t.exhausted_kind(), true));
+            e.faulted = 4;
+            e.retries = 3;
+            e.delays = (0..3).map(|i| t.delay(i)).collect();
+        }
+        Fault::RetryAfterBeyondCap => fail_at(&mut e, 1, Class::Failed(ErrorKind::RateLimit, true)),
+        Fault::Truncated => fail_at(&mut e, 1, Class::Failed(ErrorKind::BadResponse, false)),
+        Fault::TokenExpiry => {
+            e.token_requests = 2;
+            add(&mut e, 1);
+        }
+        Fault::TokenRefused => {
+            e.token_requests = 2;
+            e.faulted = 2;
+            fail_at(&mut e, 2, Class::Failed(ErrorKind::Authentication, false));
+        }
+        Fault::DriftHire | Fault::DriftPurge => {
+            let d = if case.fault == Fault::DriftHire {
+                1
+            } else {
+                -1
+            };
+            let (pages, records, drifted) = read_model(n_w, Some((p, d)));
+            e.worker_requests = pages;
+            e.pages = (pages_o + pages) as u64;
+            e.records = (n_o + records) as u64;
+            e.worker_drift = drifted;
+        }
+        Fault::BadRecord => e.class = Class::RecordErrors,
+    }
+    e
+}
+
+/// The fault rules of a case (request numbers count from the faulted run's start).
+fn rules(case: &Case, e_pages: (usize, usize)) -> Vec<FaultRule> {
+    let (pages_o, pages_w) = e_pages;
+    let endpoint = case.feed.endpoint();
+    let p = case.pos.page(match case.feed {
+        Feed::Orgs => pages_o,
+        Feed::Workers => pages_w,
+    });
+    let page = |kind: FaultKind, times: usize| FaultRule {
+        endpoint,
+        at_request: p,
+        times,
+        kind,
+    };
+    // API calls before page p: the orgs come first.
+    let uses_before = u32::try_from(match case.feed {
+        Feed::Orgs => p - 1,
+        Feed::Workers => pages_o + p - 1,
+    })
+    .unwrap();
+    match case.fault {
+        Fault::Once(t) => vec![page(t.kind(), 1)],
+        Fault::Exhausted(t) => vec![page(t.kind(), 4)],
+        Fault::RetryAfterBeyondCap => vec![page(
+            FaultKind::TooManyRequests(RetryAfter::Seconds(RETRY_AFTER_BEYOND_CAP)),
+            1,
+        )],
+        Fault::Truncated => vec![page(FaultKind::TruncatedBody, 1)],
+        Fault::TokenExpiry => vec![FaultRule::once(
+            Endpoint::Token,
+            1,
+            FaultKind::TokenExpiresAfterUses(uses_before),
+        )],
+        Fault::TokenRefused => vec![
+            FaultRule::once(
+                Endpoint::Token,
+                1,
+                FaultKind::TokenExpiresAfterUses(uses_before),
+            ),
+            FaultRule::once(Endpoint::Token, 2, FaultKind::TokenExpiresAfterUses(0)),
+        ],
+        Fault::DriftHire => vec![page(FaultKind::TotalDrift(DriftKind::Hire), 1)],
+        Fault::DriftPurge => vec![page(FaultKind::TotalDrift(DriftKind::Purge), 1)],
+        Fault::BadRecord => vec![page(FaultKind::BadRecord, 1)],
+    }
+}
+
+fn kinds(records: &[Json], map: impl Fn(&Json) -> connector_api::Change) -> (u64, u64) {
+    let (mut up, mut del) = (0, 0);
+    for r in records {
+        match map(r).kind {
+            ChangeKind::Upsert => up += 1,
+            ChangeKind::Delete => del += 1,
+        }
+    }
+    (up, del)
+}
+
+async fn run_case(case: Case) {
+    let name = case.name();
+    let sim = Simulator::start(SimConfig {
+        workers: WORKERS,
+        orgs: ORGS,
+        port: 0,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = TempDir::new();
+    let mut engine = Engine::new(Store::open(&dir.db()).unwrap());
+    let quiet = RecordingSleeper::new();
+
+    // 1. The previous state: a clean full run.
+    let r = import(&mut engine, &sim, ImportMode::Full, &quiet, 1, None).await;
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{name}: setup run: {r:?}");
+    assert_eq!(
+        r.metrics.requests,
+        1 + 3 + 5,
+        "{name}: 25 orgs and 45 workers at 10 a page"
+    );
+    let src = source(&sim);
+    let before = store_state(engine.store());
+    assert_state(&before, &src.truth, &format!("{name}: setup run"));
+    let w0 = engine.store().watermark(INSTANCE).unwrap().unwrap();
+    assert_eq!(w0, src.watermark(), "{name}: setup watermark");
+
+    // 2. Something for the faulted run to change.
+    mutate(&sim);
+    let pre = source(&sim);
+
+    // 3. The faulted run.
+    let incoming = decode(Some(&w0)).unwrap();
+    let mode = match case.mode {
+        Mode::Full => ImportMode::Full,
+        Mode::Delta => ImportMode::Delta,
+    };
+    // What a run reads of a feed now: everything, or (delta) the records
+    // updated since the watermark minus the overlap, in API order.
+    let readable = |feed: Feed, src: &Source| -> Vec<Json> {
+        let (all, since) = match feed {
+            Feed::Orgs => (&src.orgs, incoming.organizations),
+            Feed::Workers => (&src.workers, incoming.workers),
+        };
+        match case.mode {
+            Mode::Full => all.clone(),
+            Mode::Delta => {
+                let from: DateTime<Utc> = since.unwrap() - OVERLAP;
+                all.iter()
+                    .filter(|r| last_updated(r).unwrap() >= from)
+                    .cloned()
+                    .collect()
+            }
+        }
+    };
+    let (read_orgs, read_workers) = (readable(Feed::Orgs, &pre), readable(Feed::Workers, &pre));
+    let (pages_o, pages_w) = (pages_of(read_orgs.len()), pages_of(read_workers.len()));
+    assert!(
+        pages_o >= 3 && pages_w >= 3,
+        "{name}: several pages per feed ({pages_o}, {pages_w})"
+    );
+    if case.fault == Fault::DriftPurge && case.mode == Mode::Delta {
+        // drift=purge picks a worker before the page's offset, counted without
+        // the filter: it must be one the delta reads.
+        assert!(
+            (pages_w - 1) * PAGE <= STAMPED_WORKERS,
+            "{name}: {pages_w} delta pages"
+        );
+    }
+    let e = expect(&case, &read_orgs, &read_workers);
+    let feed_records: &[Json] = match case.feed {
+        Feed::Orgs => &read_orgs,
+        Feed::Workers => &read_workers,
+    };
+    let p = case.pos.page(pages_of(feed_records.len()));
+    sim.clear_requests();
+    for rule in rules(&case, (pages_o, pages_w)) {
+        sim.add_fault(rule);
+    }
+    let timeout = matches!(
+        case.fault,
+        Fault::Once(Transient::Timeout) | Fault::Exhausted(Transient::Timeout)
+    )
+    .then_some(TIMEOUT);
+    let sleeper = RecordingSleeper::new();
+    let r = import(&mut engine, &sim, mode, &sleeper, case.concurrency, timeout).await;
+    let after_fault = store_state(engine.store());
+    let post = source(&sim);
+    let truth_now = &post.truth;
+
+    // The outcome, the requests and the back-off.
+    assert_eq!(
+        class_of(&r.outcome),
+        e.class,
+        "{name}: outcome {:?}",
+        r.outcome
+    );
+    assert_eq!(
+        (
+            sim.request_count(Endpoint::Token),
+            sim.request_count(Endpoint::Organizations),
+            sim.request_count(Endpoint::Workers),
+        ),
+        (e.token_requests, e.org_requests, e.worker_requests),
+        "{name}: requests (token, orgs, workers)"
+    );
+    assert_eq!(sim.request_count(Endpoint::Other), 0, "{name}");
+    let faulted = sim.requests().iter().filter(|q| q.fault.is_some()).count();
+    assert_eq!(faulted, e.faulted, "{name}: faulted requests");
+    let m = r.metrics;
+    assert_eq!(
+        m.requests as usize,
+        e.token_requests + e.org_requests + e.worker_requests,
+        "{name}: the connector counts every request"
+    );
+    assert_eq!(m.retries, e.retries, "{name}: retries");
+    assert_eq!(
+        (m.pages, m.records),
+        (e.pages, e.records),
+        "{name}: pages, records"
+    );
+    let delays = sleeper.delays();
+    assert!(
+        delays.len() == e.delays.len() && delays.iter().zip(&e.delays).all(|(d, x)| x.matches(*d)),
+        "{name}: back-off delays {delays:?}, expected {:?}",
+        e.delays
+    );
+    let run = engine.store().run(r.run_id).unwrap().unwrap();
+    assert_eq!(run.status, r.outcome.status(), "{name}: the run history");
+
+    match e.class {
+        Class::Failed(kind, _) => {
+            // It says what went wrong.
+            let RunOutcome::Failed { message, .. } = &r.outcome else {
+                unreachable!()
+            };
+            let says = match case.fault {
+                Fault::Exhausted(_) => "(gave up after 3 retries)",
+                Fault::RetryAfterBeyondCap => "asked to wait 120 s (Retry-After)",
+                Fault::Truncated => "the body is not JSON",
+                Fault::TokenRefused => "(401 Unauthorized, twice)",
+                _ => unreachable!("{name}"),
+            };
+            assert!(message.contains(says), "{name}: {message}");
+            // Nothing committed: the previous watermark and objects.
+            assert!(!r.watermark_advanced && r.new_watermark.is_none(), "{name}");
+            assert_eq!(
+                engine.store().watermark(INSTANCE).unwrap().as_deref(),
+                Some(w0.as_str()),
+                "{name}: watermark kept"
+            );
+            assert_state(
+                &after_fault,
+                &before,
+                &format!("{name}: a failed run changes nothing"),
+            );
+            assert_eq!(run.error_kind.as_deref(), Some(kind.as_str()), "{name}");
+            assert!(r.purged.is_empty(), "{name}");
+        }
+        Class::Succeeded | Class::RecordErrors => {
+            let records_now = readable(case.feed, &post);
+            // The one record this run could not apply: the bad one, or the one
+            // a purge shifted from the page's offset to before it.
+            let mut skipped: Option<Key> = None;
+            let mut bad_positions = Vec::new();
+            if case.fault == Fault::BadRecord {
+                assert_eq!(r.record_errors.len(), 1, "{name}: {:?}", r.record_errors);
+                let re = &r.record_errors[0];
+                let position = usize::try_from(re.position).unwrap();
+                let id = id_of(&feed_records[position]);
+                if case.concurrency == 1 {
+                    assert_eq!(
+                        position,
+                        (p - 1) * PAGE,
+                        "{name}: the first record of page {p}"
+                    );
+                } else {
+                    assert_eq!(position % PAGE, 0, "{name}: the first record of a page");
+                }
+                assert_eq!(re.object_type, case.feed.object_type(), "{name}");
+                assert_eq!(re.external_id.as_deref(), Some(id.as_str()), "{name}");
+                assert_eq!(
+                    re.field.as_deref(),
+                    Some(match case.feed {
+                        Feed::Orgs => "lastUpdatedDateTime",
+                        Feed::Workers => "employmentStatus",
+                    }),
+                    "{name}: {re:?}"
+                );
+                bad_positions.push(position);
+                skipped = Some((case.feed.object_type(), id));
+            } else {
+                assert!(r.record_errors.is_empty(), "{name}: {:?}", r.record_errors);
+            }
+            if case.fault == Fault::DriftPurge && e.worker_drift {
+                let shifted = &records_now[(p - 1) * PAGE - 1];
+                skipped = Some(("User", id_of(shifted)));
+            }
+            let complete =
+                case.mode == Mode::Full && !e.worker_drift && case.fault != Fault::BadRecord;
+            assert_eq!(r.complete, complete, "{name}: complete ({:?})", r.warnings);
+            assert_eq!(
+                r.warnings.iter().any(|w| w.contains("total changed")),
+                e.worker_drift,
+                "{name}: drift warning {:?}",
+                r.warnings
+            );
+
+            // Changes emitted: one per record read (none for the bad one).
+            let drift = matches!(case.fault, Fault::DriftHire | Fault::DriftPurge);
+            if drift {
+                assert_eq!(r.counts.total(), m.records, "{name}: one change per record");
+            } else {
+                let skip = |records: &[Json], feed: Feed| -> Vec<Json> {
+                    records
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !(feed == case.feed && bad_positions.contains(i)))
+                        .map(|(_, r)| r.clone())
+                        .collect()
+                };
+                let o = r.counts.of("OrgUnit");
+                assert_eq!(
+                    (o.upserts, o.deletes),
+                    kinds(&skip(&read_orgs, Feed::Orgs), |r| map_org(r).unwrap()),
+                    "{name}: OrgUnit changes"
+                );
+                let u = r.counts.of("User");
+                assert_eq!(
+                    (u.upserts, u.deletes),
+                    kinds(&skip(&read_workers, Feed::Workers), |r| map_worker(
+                        r,
+                        ExternalIdAttribute::Id
+                    )
+                    .unwrap()),
+                    "{name}: User changes"
+                );
+            }
+
+            // The watermark: advanced per feed, except a drifted feed; none
+            // with record errors.
+            let stored = engine.store().watermark(INSTANCE).unwrap();
+            if e.class == Class::RecordErrors {
+                assert!(!r.watermark_advanced && r.new_watermark.is_none(), "{name}");
+                assert_eq!(
+                    stored.as_deref(),
+                    Some(w0.as_str()),
+                    "{name}: watermark kept"
+                );
+            } else {
+                let (in_w, in_o) = match case.mode {
+                    Mode::Full => (None, None),
+                    Mode::Delta => (incoming.workers, incoming.organizations),
+                };
+                let expected = encode(&Watermark {
+                    workers: if e.worker_drift {
+                        in_w
+                    } else {
+                        in_w.max(newest(&post.workers))
+                    },
+                    organizations: in_o.max(newest(&post.orgs)),
+                });
+                assert!(r.watermark_advanced, "{name}");
+                assert_eq!(
+                    stored.as_deref(),
+                    Some(expected.as_str()),
+                    "{name}: watermark"
+                );
+                assert_eq!(
+                    r.new_watermark.as_deref(),
+                    Some(expected.as_str()),
+                    "{name}"
+                );
+            }
+
+            // The store: the truth, but for the skipped record (as before)
+            // and objects gone at the source (purged only by a complete full run).
+            let mut expected = if complete {
+                after_complete_full(truth_now, &before)
+            } else {
+                let mut s = truth_now.clone();
+                for (k, o) in &before {
+                    if !truth_now.contains_key(k) {
+                        s.insert(k.clone(), o.clone());
+                    }
+                }
+                s
+            };
+            if case.fault == Fault::DriftPurge && p > 1 {
+                // The worker purged mid-read sat before the page: it was read
+                // (as served then) before it was purged.
+                for (k, o) in &pre.truth {
+                    if !truth_now.contains_key(k) {
+                        expected.insert(k.clone(), o.clone());
+                    }
+                }
+            }
+            if let Some(k) = &skipped {
+                match before.get(k) {
+                    Some(o) => expected.insert(k.clone(), o.clone()),
+                    None => expected.remove(k),
+                };
+            }
+            assert_state(
+                &after_fault,
+                &expected,
+                &format!("{name}: after the faulted run"),
+            );
+            let purged = if complete {
+                purgeable(truth_now, &before)
+            } else {
+                BTreeMap::new()
+            };
+            assert_eq!(r.purged, purged, "{name}: purges");
+        }
+    }
+
+    // 4. A clean full run converges to the truth: every served object with
+    // the served attributes, every other one deleted, nothing twice.
+    sim.clear_faults();
+    let prior = after_fault;
+    let r = import(&mut engine, &sim, ImportMode::Full, &quiet, 1, None).await;
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{name}: clean run: {r:?}");
+    assert!(r.complete && r.watermark_advanced, "{name}: clean run");
+    assert_eq!(
+        r.purged,
+        purgeable(truth_now, &prior),
+        "{name}: clean run purges"
+    );
+    let last = store_state(engine.store());
+    assert_state(
+        &last,
+        &after_complete_full(truth_now, &prior),
+        &format!("{name}: after the clean run"),
+    );
+    for (k, o) in &last {
+        if !truth_now.contains_key(k) {
+            assert!(
+                o.deleted,
+                "{name}: {k:?} is gone at the source but live in the store"
+            );
+        }
+    }
+    assert_eq!(
+        engine.store().watermark(INSTANCE).unwrap(),
+        Some(post.watermark()),
+        "{name}: clean run watermark"
+    );
+    let statuses: Vec<RunStatus> = engine
+        .store()
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(|r| r.status)
+        .collect();
+    let faulted_status = match e.class {
+        Class::Succeeded => RunStatus::Succeeded,
+        Class::RecordErrors => RunStatus::SucceededWithRecordErrors,
+        Class::Failed(..) => RunStatus::Failed,
+    };
+    assert_eq!(
+        statuses,
+        [RunStatus::Succeeded, faulted_status, RunStatus::Succeeded],
+        "{name}: run history, newest first"
+    );
+    drop(engine);
+    drop(dir);
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return e.to_string();
+    }
+    let p = e.into_panic();
+    p.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_string()))
+        .unwrap_or_else(|| "a panic".into())
+}
+
+/// Runs `cases` at most `PARALLEL` at a time; fails listing every failed case.
+async fn run_matrix(cases: Vec<Case>) {
+    let total = cases.len();
+    let permits = Arc::new(Semaphore::new(PARALLEL));
+    let mut set = JoinSet::new();
+    for case in cases {
+        let permits = Arc::clone(&permits);
+        set.spawn(async move {
+            let _permit = permits.acquire_owned().await.unwrap();
+            let name = case.name();
+            let result = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(run_case(case))).await;
+            let failure = match result {
+                Err(_) => Some(format!("did not finish within {CASE_TIMEOUT:?}")),
+                Ok(Err(e)) => Some(panic_text(e)),
+                Ok(Ok(())) => None,
+            };
+            (name, failure)
+        });
+    }
+    let mut failed = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        let (name, failure) = joined.unwrap();
+        if let Some(f) = failure {
+            failed.push(format!("{name}: {f}"));
+        }
+    }
+    failed.sort();
+    assert!(
+        failed.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n\n")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_runs_with_faults_on_the_worker_pages() {
+    run_matrix(cases(Mode::Full, Feed::Workers, 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_runs_with_faults_on_the_org_pages() {
+    run_matrix(cases(Mode::Full, Feed::Orgs, 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_runs_with_faults_on_the_worker_pages() {
+    run_matrix(cases(Mode::Delta, Feed::Workers, 1)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delta_runs_with_faults_on_the_org_pages() {
+    run_matrix(cases(Mode::Delta, Feed::Orgs, 1)).await;
+}
+
+/// The faults whose cost does not depend on the page they hit, with four
+/// pages in flight: the same exact counts, delays and truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_with_four_pages_in_flight() {
+    let mut all = Vec::new();
+    for mode in [Mode::Full, Mode::Delta] {
+        for feed in [Feed::Workers, Feed::Orgs] {
+            all.extend(cases(mode, feed, 4));
+        }
+    }
+    run_matrix(all).await;
+}
+
+#[test]
+fn the_read_model_matches_the_pager() {
+    // 47 records, 10 a page: 5 pages.
+    assert_eq!(read_model(47, None), (5, 47, false));
+    // A hire before the first page: a consistent total.
+    assert_eq!(read_model(47, Some((1, 1))), (5, 48, false));
+    // A hire at page 3: drift; the last page holds the extra record.
+    assert_eq!(read_model(47, Some((3, 1))), (5, 48, true));
+    // 40 records, a hire at the last page: drift and one more page.
+    assert_eq!(read_model(40, Some((4, 1))), (5, 41, true));
+    // A purge at page 3: drift; one record shifted out of sight.
+    assert_eq!(read_model(47, Some((3, -1))), (5, 46, true));
+    // 41 records, a purge on the first page: consistent, one page fewer.
+    assert_eq!(read_model(41, Some((1, -1))), (4, 40, false));
+}
