@@ -124,7 +124,7 @@ pub struct WorkdayConfig {
     pub external_id_attribute: ExternalIdAttribute,
     /// `MaxConcurrentRequests`, 1..=16, default 4.
     pub max_concurrent_requests: u32,
-    /// `MaxRequestsPerHour`, 1..=1,000,000, default 1000.
+    /// `MaxRequestsPerHour`, 1..=10,000,000, default 1000.
     pub max_requests_per_hour: u32,
     /// `RequestTimeoutSeconds`, 1..=600, default 30.
     pub request_timeout: Duration,
@@ -528,7 +528,7 @@ impl WorkdayConfig {
             },
         };
         let max_concurrent_requests = r.number("MaxConcurrentRequests", 4, 1, 16);
-        let max_requests_per_hour = r.number("MaxRequestsPerHour", 1000, 1, 1_000_000);
+        let max_requests_per_hour = r.number("MaxRequestsPerHour", 1000, 1, 10_000_000);
         let request_timeout = r.number("RequestTimeoutSeconds", 30, 1, 600);
         let delta_overlap = r.number("DeltaOverlapSeconds", 300, 0, 86_400);
 

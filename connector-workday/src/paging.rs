@@ -6,6 +6,11 @@
 //! The read stops at `offset >= total` or at an empty page. A `total` that
 //! changes between pages is drift: the read follows the newest `total` and
 //! reports it.
+//!
+//! Each page is prepared (filtered and mapped to changes, by the run's
+//! [`Prepare`]) inside its fetch task, so that parsing, mapping and freeing
+//! the raw JSON of the pages in flight run in parallel, off the path that
+//! hands pages to the sink in order.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,24 +28,55 @@ use crate::endpoint::Feed;
 use crate::error::WorkdayError;
 use crate::retry::RetryPolicy;
 
-/// One page of records.
+/// Turns one raw record, at `position` in the collection, into what the run
+/// needs: `None` to skip it, or its mapped change (or mapping error).
+pub(crate) type Prepare<T> = Arc<dyn Fn(u64, &Json) -> Option<T> + Send + Sync>;
+
+/// One page, prepared.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Page {
+pub(crate) struct Page<T> {
     /// The page's offset in the collection.
     pub offset: u64,
-    /// The records.
-    pub records: Vec<Json>,
+    /// How many records the page held (prepared or skipped).
+    pub records: u64,
+    /// The prepared records, in order, each with its position.
+    pub items: Vec<(u64, T)>,
+}
+
+/// A fetched page: its `total`, its record count, its prepared records.
+struct Fetched<T> {
+    total: u64,
+    records: u64,
+    items: Vec<(u64, T)>,
+}
+
+fn prepare<T>(offset: u64, page: PageResponse, prepare: &Prepare<T>) -> Fetched<T> {
+    let records = page.data.len() as u64;
+    let items = page
+        .data
+        .iter()
+        .enumerate()
+        .filter_map(|(i, record)| {
+            let position = offset + i as u64;
+            prepare(position, record).map(|item| (position, item))
+        })
+        .collect();
+    Fetched {
+        total: page.total,
+        records,
+        items,
+    }
 }
 
 /// A spawned page fetch, aborted when dropped (a failed or cancelled run
 /// leaves nothing running).
-struct Fetch {
+struct Fetch<T> {
     offset: u64,
-    handle: JoinHandle<Result<PageResponse, WorkdayError>>,
+    handle: JoinHandle<Result<Fetched<T>, WorkdayError>>,
 }
 
-impl Future for Fetch {
-    type Output = (u64, Result<PageResponse, WorkdayError>);
+impl<T> Future for Fetch<T> {
+    type Output = (u64, Result<Fetched<T>, WorkdayError>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let offset = self.offset;
@@ -56,15 +92,16 @@ impl Future for Fetch {
     }
 }
 
-impl Drop for Fetch {
+impl<T> Drop for Fetch<T> {
     fn drop(&mut self) {
         self.handle.abort();
     }
 }
 
 /// Reads one feed page by page.
-pub(crate) struct Pager {
+pub(crate) struct Pager<T> {
     client: Arc<WorkdayClient>,
+    prepare: Prepare<T>,
     feed: Feed,
     page_size: u32,
     updated_from: Option<DateTime<Utc>>,
@@ -75,13 +112,15 @@ pub(crate) struct Pager {
     done: bool,
     total: u64,
     next_offset: u64,
-    in_flight: FuturesOrdered<Fetch>,
+    in_flight: FuturesOrdered<Fetch<T>>,
     drift: Vec<String>,
 }
 
-impl Pager {
+impl<T: Send + 'static> Pager<T> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         client: Arc<WorkdayClient>,
+        prepare: Prepare<T>,
         feed: Feed,
         page_size: u32,
         updated_from: Option<DateTime<Utc>>,
@@ -91,6 +130,7 @@ impl Pager {
     ) -> Self {
         Self {
             client,
+            prepare,
             feed,
             page_size: page_size.max(1),
             updated_from,
@@ -114,10 +154,13 @@ impl Pager {
     fn spawn(&mut self, offset: u64) {
         let client = Arc::clone(&self.client);
         let ctx = self.ctx.clone();
+        let prep = Arc::clone(&self.prepare);
         let (feed, limit, from, policy) =
             (self.feed, self.page_size, self.updated_from, self.policy);
-        let handle =
-            tokio::spawn(async move { client.list(feed, offset, limit, from, &ctx, policy).await });
+        let handle = tokio::spawn(async move {
+            let page = client.list(feed, offset, limit, from, &ctx, policy).await?;
+            Ok(prepare(offset, page, &prep))
+        });
         self.in_flight.push_back(Fetch { offset, handle });
     }
 
@@ -125,7 +168,7 @@ impl Pager {
     ///
     /// # Errors
     /// The first failed page's error (after its retries).
-    pub(crate) async fn next_page(&mut self) -> Result<Option<Page>, WorkdayError> {
+    pub(crate) async fn next_page(&mut self) -> Result<Option<Page<T>>, WorkdayError> {
         if self.done {
             return Ok(None);
         }
@@ -142,6 +185,7 @@ impl Pager {
                     self.policy,
                 )
                 .await?;
+            let first = prepare(0, first, &self.prepare);
             self.total = first.total;
             self.next_offset = u64::from(self.page_size);
             return Ok(self.accept(0, first));
@@ -168,8 +212,8 @@ impl Pager {
         Ok(self.accept(offset, page))
     }
 
-    fn accept(&mut self, offset: u64, page: PageResponse) -> Option<Page> {
-        if page.data.is_empty() {
+    fn accept(&mut self, offset: u64, page: Fetched<T>) -> Option<Page<T>> {
+        if page.records == 0 {
             self.done = true;
             self.in_flight = FuturesOrdered::new();
             if offset < self.total {
@@ -183,7 +227,8 @@ impl Pager {
         }
         Some(Page {
             offset,
-            records: page.data,
+            records: page.records,
+            items: page.items,
         })
     }
 }

@@ -8,15 +8,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use connector_api::{
-    ChangeSink, ConnectorError, ImportMode, ImportOutcome, ImportRequest, RunContext, Value,
+    Change, ChangeSink, ConnectorError, ImportMode, ImportOutcome, ImportRequest, RunContext, Value,
 };
-use serde_json::Value as Json;
 
 use crate::client::WorkdayClient;
 use crate::config::ExternalIdAttribute;
 use crate::endpoint::Feed;
-use crate::mapping::{self, LAST_UPDATED};
-use crate::paging::Pager;
+use crate::mapping::{self, MappingError, LAST_UPDATED};
+use crate::paging::{Pager, Prepare};
 use crate::retry::RetryPolicy;
 use crate::watermark::{self, Watermark};
 
@@ -117,6 +116,7 @@ pub(crate) async fn run_import(
         let from = since.map(|t| t - settings.overlap);
         let mut pager = Pager::new(
             Arc::clone(client),
+            preparer(feed, from, settings.external_id),
             feed,
             settings.page_size,
             from,
@@ -124,7 +124,7 @@ pub(crate) async fn run_import(
             settings.policy,
             ctx.clone(),
         );
-        let result = read_feed(&mut pager, settings, feed, from, sink, ctx, &mut outcome).await?;
+        let result = read_feed(&mut pager, feed, from, sink, ctx, &mut outcome).await?;
         if !pager.drift().is_empty() || result.duplicates > 0 {
             // Records may have shifted between pages (a hire or purge during
             // the read), so one may have been skipped: keep this feed's
@@ -157,19 +157,37 @@ pub(crate) async fn run_import(
     Ok(outcome)
 }
 
+/// A record as the run receives it from the pager: mapped, or why not.
+type Mapped = Result<Change, MappingError>;
+
+/// Filters (a delta skips records older than `from`) and maps each record;
+/// runs inside the pager's fetch tasks, in parallel.
+fn preparer(
+    feed: Feed,
+    from: Option<DateTime<Utc>>,
+    external_id: ExternalIdAttribute,
+) -> Prepare<Mapped> {
+    Arc::new(move |_position, record| {
+        if let (Some(from), Some(updated)) = (from, mapping::last_updated(record)) {
+            if updated < from {
+                return None;
+            }
+        }
+        Some(match feed {
+            Feed::Workers => mapping::map_worker(record, external_id),
+            Feed::Organizations => mapping::map_org(record),
+        })
+    })
+}
+
 async fn read_feed(
-    pager: &mut Pager,
-    settings: &RunSettings,
+    pager: &mut Pager<Mapped>,
     feed: Feed,
     from: Option<DateTime<Utc>>,
     sink: &mut dyn ChangeSink,
     ctx: &RunContext,
     outcome: &mut ImportOutcome,
 ) -> Result<FeedResult, ConnectorError> {
-    let map = |record: &Json| match feed {
-        Feed::Workers => mapping::map_worker(record, settings.external_id),
-        Feed::Organizations => mapping::map_org(record),
-    };
     let mut seen: HashSet<u64> = HashSet::new();
     let mut duplicates: Vec<String> = Vec::new();
     let mut duplicate_count = 0u64;
@@ -182,15 +200,9 @@ async fn read_feed(
         let Some(page) = pager.next_page().await? else {
             break;
         };
-        let mut changes = Vec::with_capacity(page.records.len());
-        for (i, record) in page.records.iter().enumerate() {
-            let position = page.offset + i as u64;
-            if let (Some(from), Some(updated)) = (from, mapping::last_updated(record)) {
-                if updated < from {
-                    continue;
-                }
-            }
-            match map(record) {
+        let mut changes = Vec::with_capacity(page.items.len());
+        for (position, mapped) in page.items {
+            match mapped {
                 Ok(change) => {
                     if !seen.insert(id_hash(&change.external_id)) {
                         duplicate_count += 1;
@@ -223,8 +235,7 @@ async fn read_feed(
         if ctx.is_cancelled() {
             return Err(ConnectorError::cancelled());
         }
-        let records = page.records.len() as u64;
-        drop(page);
+        let records = page.records;
         sink.apply(changes).await?;
         ctx.metrics().add_page(records);
     }

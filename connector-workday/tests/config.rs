@@ -159,7 +159,7 @@ fn ranges() {
         ("PageSize", json!(101), "1 and 100"),
         ("PageSize", json!(-5), "1 and 100"),
         ("MaxConcurrentRequests", json!(0), "1 and 16"),
-        ("MaxRequestsPerHour", json!(0), "1 and 1000000"),
+        ("MaxRequestsPerHour", json!(0), "1 and 10000000"),
         ("RequestTimeoutSeconds", json!(601), "1 and 600"),
         ("DeltaOverlapSeconds", json!(86401), "0 and 86400"),
     ] {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use connector_api::plugin::{PluginFactory, PluginOptions};
 use connector_api::{
     CancellationToken, Connector, ConnectorError, ConnectorFactory, ErrorKind, ImportMode,
     RunContext, SecretResolver,
@@ -17,6 +18,7 @@ use connector_api::{
 use connector_workday::retry::RecordingSleeper;
 use connector_workday::WorkdayFactory;
 
+use crate::bench::BenchArgs;
 use crate::engine::{
     instance_key, Engine, EngineError, RunObserver, RunOptions, RunOutcome, RunReport,
 };
@@ -98,6 +100,9 @@ pub enum Command {
     Runs(RunsArgs),
     /// Serve a simulated Workday tenant on 127.0.0.1 until Ctrl-C.
     Simulate(SimulateArgs),
+    /// Benchmark a full import from the embedded simulator into a fresh,
+    /// temporary store: time, requests, records per second, peak memory.
+    Bench(BenchArgs),
 }
 
 /// Full or delta, on the command line.
@@ -118,9 +123,34 @@ impl From<ModeArg> for ImportMode {
     }
 }
 
+/// Which connector runs: the built-in Workday connector in process (the
+/// default), or a plugin executable over the plugin protocol.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PluginArgs {
+    /// Run the connector out of process: start the plugin executable PATH
+    /// and drive it over the plugin protocol (docs/plugin-protocol.md), e.g.
+    /// target/release/connector-workday [default: the built-in Workday
+    /// connector, in process].
+    #[arg(long, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+
+    /// An argument for the plugin executable (repeat for several).
+    #[arg(
+        long = "plugin-arg",
+        value_name = "ARG",
+        requires = "plugin",
+        allow_hyphen_values = true
+    )]
+    pub plugin_args: Vec<String>,
+}
+
 /// Where the connector's configuration and secrets come from.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectorArgs {
+    /// The connector: in process, or a plugin.
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
     /// The connector's configJson file.
     #[arg(long, value_name = "FILE", required_unless_present = "simulated")]
     pub config: Option<PathBuf>,
@@ -213,6 +243,10 @@ pub struct CheckArgs {
 /// Arguments of `harness schema`.
 #[derive(Debug, Clone, Args)]
 pub struct SchemaArgs {
+    /// The connector: in process, or a plugin.
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+
     /// Print the schema as JSON.
     #[arg(long)]
     pub json: bool,
@@ -410,14 +444,36 @@ fn validate_err(e: &ConnectorError, config: Option<&Path>) -> CliError {
     CliError::new(code, format!("{what}; {}", advice(e.kind())))
 }
 
-/// The connector factory the CLI drives. (One place, so that a later
-/// `--plugin PATH` only changes this.)
-pub fn connector_factory() -> Arc<dyn ConnectorFactory> {
+/// The connector factory the CLI drives — the one place it is chosen: the
+/// built-in Workday connector in process, or with `--plugin PATH` the plugin
+/// executable, started and driven over the plugin protocol
+/// ([`PluginFactory::spawn`]).
+///
+/// # Errors
+/// [`CliError`] when the plugin cannot be started or fails its handshake
+/// (exit 2 for a missing executable or a protocol version mismatch).
+pub async fn connector_factory(plugin: &PluginArgs) -> Result<Arc<dyn ConnectorFactory>, CliError> {
+    if let Some(path) = &plugin.plugin {
+        let factory = PluginFactory::spawn(path, &plugin.plugin_args, PluginOptions::default())
+            .await
+            .map_err(|e| {
+                CliError::new(
+                    exit_code_for(e.kind()),
+                    format!(
+                        "cannot load the plugin {}: {}; check --plugin (an executable speaking \
+                         the plugin protocol, see docs/plugin-protocol.md)",
+                        path.display(),
+                        e.message()
+                    ),
+                )
+            })?;
+        return Ok(Arc::new(factory));
+    }
     let mut factory = WorkdayFactory::new();
     if std::env::var(NO_RETRY_DELAY_ENV).is_ok_and(|v| v == "1") {
         factory = factory.with_sleeper(Arc::new(RecordingSleeper::new()));
     }
-    Arc::new(factory)
+    Ok(Arc::new(factory))
 }
 
 /// A validated connector plus what the run needs to know about it.
@@ -518,12 +574,13 @@ pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
     let result = match cli.command {
         Command::Import(args) => import(args, &redactor).await,
         Command::Check(args) => check(args, &redactor).await,
-        Command::Schema(args) => schema(&args),
+        Command::Schema(args) => schema(&args).await,
         Command::Watermark(args) => watermark(&args),
         Command::Runs(args) => runs(&args),
         Command::Simulate(args) => crate::sim::run_simulate(args)
             .await
             .map_err(|e| CliError::failure(format!("the simulator failed: {e:#}"))),
+        Command::Bench(args) => crate::bench::run(args, &redactor).await,
     };
     match result {
         Err(e) if e.code == exit::SUCCESS => Ok(()),
@@ -536,7 +593,7 @@ pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
 }
 
 async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
-    let factory = connector_factory();
+    let factory = connector_factory(&args.connector.plugin).await?;
     let simulated = args.connector.simulated;
     let mut mode: ImportMode = args.mode.map_or(ImportMode::Full, Into::into);
     let sim_flag_given = args.workers.is_some()
@@ -651,7 +708,7 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
 }
 
 async fn check(args: CheckArgs, redactor: &Redactor) -> Result<(), CliError> {
-    let factory = connector_factory();
+    let factory = connector_factory(&args.connector.plugin).await?;
     let sim = if args.connector.simulated {
         Some(
             simulated::start(
@@ -692,8 +749,8 @@ async fn check(args: CheckArgs, redactor: &Redactor) -> Result<(), CliError> {
     }
 }
 
-fn schema(args: &SchemaArgs) -> Result<(), CliError> {
-    let schema = connector_factory().schema();
+async fn schema(args: &SchemaArgs) -> Result<(), CliError> {
+    let schema = connector_factory(&args.plugin).await?.schema();
     if args.json {
         output::json(&schema).map_err(write_err)
     } else {

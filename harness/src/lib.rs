@@ -8,7 +8,9 @@
 //!   environment, and redacts resolved values from every output.
 //! - [`cli`]: the `harness` command line (the binary is a thin wrapper).
 //! - [`simulated`]: `harness import --simulated`, the embedded demo.
+//! - [`bench`]: `harness bench`, a timed full import from the simulator.
 
+pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod logging;

@@ -26,6 +26,13 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// How long a statement waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// `objects` is a rowid table: rows (attributes of ~1 KiB) are appended in
+/// arrival order and only the small primary-key index takes the random
+/// external ids. (As `WITHOUT ROWID` every upsert landed on a random leaf of
+/// the whole table, which outgrew SQLite's page cache: a 100,000-worker run
+/// spent most of its time spilling and re-reading pages; see
+/// docs/benchmarks.md.) Stores created with the earlier layout work
+/// unchanged: the two are the same schema to every query.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -41,7 +48,7 @@ CREATE TABLE IF NOT EXISTS objects (
     first_seen_run INTEGER NOT NULL,
     last_seen_run  INTEGER NOT NULL,
     PRIMARY KEY (instance, object_type, external_id)
-) WITHOUT ROWID;
+);
 CREATE INDEX IF NOT EXISTS objects_by_seen
     ON objects (instance, object_type, deleted, last_seen_run);
 CREATE TABLE IF NOT EXISTS watermarks (

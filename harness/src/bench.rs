@@ -1,0 +1,396 @@
+//! `harness bench`: a full import from the embedded simulator (in this
+//! process) into a fresh, temporary state store, timed, with the request
+//! count and the process's peak memory. A benchmark, not a test: it prints
+//! numbers; `docs/benchmarks.md` records them.
+//!
+//! What it measures is the connector, the protocol (with `--plugin`) and the
+//! store — not the client-side rate limiter: the connector is configured
+//! with `MaxRequestsPerHour` [`BENCH_REQUESTS_PER_HOUR`], far above what a
+//! run can use.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use connector_api::ImportMode;
+use serde::Serialize;
+use serde_json::json;
+
+use crate::cli::{connector_factory, CliError, PluginArgs};
+use crate::engine::{instance_key, Engine, RunOptions, RunOutcome, RunReport};
+use crate::output;
+use crate::secrets::Redactor;
+use crate::sim::{Endpoint, SimConfig, Simulator};
+use crate::simulated;
+use crate::store::Store;
+
+/// The request budget the benchmark gives the connector: high enough never
+/// to bind (the limiter is not what `bench` measures).
+pub const BENCH_REQUESTS_PER_HOUR: u32 = 10_000_000;
+
+/// The page size the benchmark uses (Workday's maximum).
+pub const BENCH_PAGE_SIZE: u32 = 100;
+
+/// Arguments of `harness bench`.
+#[derive(Debug, Clone, Args)]
+pub struct BenchArgs {
+    /// Simulated tenant: number of workers.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub workers: usize,
+
+    /// Simulated tenant: number of supervisory organizations.
+    #[arg(long, value_name = "M", default_value_t = 5_000)]
+    pub orgs: usize,
+
+    /// Latency the simulator adds to every reply, in milliseconds.
+    #[arg(long, value_name = "L", default_value_t = 0)]
+    pub latency_ms: u64,
+
+    /// Pages in flight at once (the connector's MaxConcurrentRequests, 1-16).
+    #[arg(long, value_name = "C", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub concurrency: u32,
+
+    /// Simulated tenant: generation seed.
+    #[arg(long, value_name = "S", default_value_t = simulated::DEFAULT_SEED)]
+    pub seed: u64,
+
+    /// Print exactly one JSON object: workers, orgs, requests, retries,
+    /// seconds, records_per_second, peak_rss_bytes.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Run the connector out of process (see `harness import --help`).
+    #[command(flatten)]
+    pub plugin: PluginArgs,
+}
+
+/// The `--json` form: exactly these keys.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchJson {
+    /// Workers in the simulated tenant.
+    pub workers: usize,
+    /// Organizations in the simulated tenant.
+    pub orgs: usize,
+    /// HTTP requests the simulator served (token + pages).
+    pub requests: u64,
+    /// Retries the connector made.
+    pub retries: u64,
+    /// Wall time of the import, in seconds.
+    pub seconds: f64,
+    /// Records imported per second of wall time.
+    pub records_per_second: f64,
+    /// The harness process's peak resident set (`VmHWM`), in bytes.
+    pub peak_rss_bytes: u64,
+}
+
+/// Everything one benchmark run measured.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    /// The `--json` figures.
+    pub summary: BenchJson,
+    /// Records the connector read.
+    pub records: u64,
+    /// Changes applied to the store.
+    pub changes: u64,
+    /// Token requests the simulator served.
+    pub token_requests: u64,
+    /// Worker pages the simulator served.
+    pub worker_pages: u64,
+    /// Organization pages the simulator served.
+    pub org_pages: u64,
+    /// The plugin process's peak resident set, when run with `--plugin` and
+    /// it could be read.
+    pub plugin_peak_rss_bytes: Option<u64>,
+    /// The connector, as loaded (`workday`, or the plugin's path).
+    pub connector: String,
+}
+
+/// A temporary state store file, removed (with its WAL files) when dropped.
+struct TempStore(PathBuf);
+
+impl TempStore {
+    fn new() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        Self(std::env::temp_dir().join(format!(
+            "harness-bench-{}-{nanos:09}.db",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(p));
+        }
+    }
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` file, in bytes.
+fn vm_hwm(status: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(status).ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// This process's peak resident set (`VmHWM`), in bytes (0 when unreadable,
+/// e.g. not on Linux).
+pub fn peak_rss_bytes() -> u64 {
+    vm_hwm(Path::new("/proc/self/status")).unwrap_or(0)
+}
+
+/// The largest `VmHWM` among this process's live child processes (the
+/// plugin), read from `/proc`.
+fn children_peak_rss_bytes() -> Option<u64> {
+    let me = std::process::id().to_string();
+    let mut peak = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+        if ppid == Some(me.as_str()) && pid != me {
+            if let Some(hwm) = vm_hwm(&entry.path().join("status")) {
+                peak = Some(peak.map_or(hwm, |p: u64| p.max(hwm)));
+            }
+        }
+    }
+    peak
+}
+
+/// The Workday configuration the benchmark uses against `sim`.
+pub fn bench_config(sim: &Simulator, concurrency: u32) -> String {
+    let c = sim.config();
+    json!({
+        "BaseUrl": sim.base_url(),
+        "TenantName": c.tenant,
+        "Realm": c.realm,
+        "ClientId": c.client_id,
+        "PageSize": BENCH_PAGE_SIZE,
+        "ImportWorkers": true,
+        "ImportOrganizations": true,
+        "ImportPositions": false,
+        "ExternalIdAttribute": "id",
+        "MaxConcurrentRequests": concurrency,
+        "MaxRequestsPerHour": BENCH_REQUESTS_PER_HOUR,
+    })
+    .to_string()
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> CliError {
+    CliError::new(
+        crate::cli::exit::FAILURE,
+        format!("the benchmark {what}: {e}"),
+    )
+}
+
+/// Runs one benchmark: simulator, connector (in process or `--plugin`),
+/// a fresh temporary store, one full import.
+///
+/// # Errors
+/// [`CliError`] when the simulator, the connector or the store cannot be
+/// set up, or the import does not succeed.
+pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResult, CliError> {
+    let factory = connector_factory(&args.plugin).await?;
+    let sim = Simulator::start(SimConfig {
+        workers: args.workers,
+        orgs: args.orgs,
+        seed: args.seed,
+        port: 0,
+        latency: (args.latency_ms > 0).then(|| Duration::from_millis(args.latency_ms)),
+        ..SimConfig::default()
+    })
+    .await
+    .map_err(|e| failed("cannot start the simulated tenant", e))?;
+
+    let config = bench_config(&sim, args.concurrency);
+    let secrets = simulated::secrets(&sim, redactor);
+    let name = factory.info().name;
+    let connector = factory
+        .validate(&config, &simulated::auth_material(&sim), &secrets)
+        .await
+        .map_err(|e| failed("could not load the connector", e))?;
+
+    let state = TempStore::new();
+    let store = Store::open(&state.0).map_err(|e| failed("cannot open its state store", e))?;
+    let mut engine = Engine::new(store);
+    let mut options = RunOptions::new(name.clone(), instance_key(&name, &config), ImportMode::Full);
+    options.redactor = redactor.clone();
+
+    let t0 = Instant::now();
+    let report: RunReport = engine
+        .run(connector.as_ref(), options)
+        .await
+        .map_err(|e| failed("could not run", e))?;
+    let elapsed = t0.elapsed();
+    // Read before the connector (and with it the plugin process) goes away.
+    let plugin_peak_rss_bytes = if args.plugin.plugin.is_some() {
+        children_peak_rss_bytes()
+    } else {
+        None
+    };
+    drop(connector);
+    drop(engine);
+    if report.outcome != RunOutcome::Succeeded {
+        return Err(failed(
+            "import did not succeed",
+            serde_json::to_string(&report.outcome).unwrap_or_default(),
+        ));
+    }
+
+    let count = |e: Endpoint| sim.request_count(e) as u64;
+    let (token_requests, worker_pages, org_pages) = (
+        count(Endpoint::Token),
+        count(Endpoint::Workers),
+        count(Endpoint::Organizations),
+    );
+    let records = report.metrics.records;
+    let changes = report
+        .counts
+        .0
+        .values()
+        .map(|c| c.upserts + c.deletes)
+        .sum();
+    let seconds = elapsed.as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let records_per_second = if seconds > 0.0 {
+        records as f64 / seconds
+    } else {
+        0.0
+    };
+    Ok(BenchResult {
+        summary: BenchJson {
+            workers: args.workers,
+            orgs: args.orgs,
+            requests: token_requests + worker_pages + org_pages,
+            retries: report.metrics.retries,
+            seconds,
+            records_per_second,
+            peak_rss_bytes: peak_rss_bytes(),
+        },
+        records,
+        changes,
+        token_requests,
+        worker_pages,
+        org_pages,
+        plugin_peak_rss_bytes,
+        connector: args.plugin.plugin.as_ref().map_or_else(
+            || format!("{name} (in process)"),
+            |p| format!("{name} via plugin {}", p.display()),
+        ),
+    })
+}
+
+fn mib(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let m = bytes as f64 / (1024.0 * 1024.0);
+    format!("{m:.1} MiB ({bytes} bytes)")
+}
+
+/// The human report of a benchmark run.
+pub fn render(args: &BenchArgs, r: &BenchResult) -> String {
+    let s = &r.summary;
+    let mut lines = vec![
+        format!(
+            "bench: full import of {} workers + {} orgs from the embedded simulator into a fresh store",
+            s.workers, s.orgs
+        ),
+        format!("  connector          {}", r.connector),
+        format!(
+            "  settings           PageSize {BENCH_PAGE_SIZE}, MaxConcurrentRequests {}, latency {} ms, \
+             MaxRequestsPerHour {BENCH_REQUESTS_PER_HOUR} (set so the rate limiter never binds: it is \
+             not what this measures)",
+            args.concurrency, args.latency_ms
+        ),
+        format!("  records            {} ({} changes applied)", r.records, r.changes),
+        format!(
+            "  requests           {} ({} token + {} worker pages + {} org pages)",
+            s.requests, r.token_requests, r.worker_pages, r.org_pages
+        ),
+        format!("  retries            {}", s.retries),
+        format!("  wall time          {:.3} s", s.seconds),
+        format!("  records/second     {:.0}", s.records_per_second),
+        format!("  peak RSS           {} (harness process, VmHWM)", mib(s.peak_rss_bytes)),
+    ];
+    if args.plugin.plugin.is_some() {
+        lines.push(match r.plugin_peak_rss_bytes {
+            Some(b) => format!("  plugin peak RSS    {}", mib(b)),
+            None => "  plugin peak RSS    (could not be read)".to_string(),
+        });
+    }
+    lines.join("\n")
+}
+
+/// `harness bench`.
+///
+/// # Errors
+/// As [`measure`], or when stdout cannot be written.
+pub async fn run(args: BenchArgs, redactor: &Redactor) -> Result<(), CliError> {
+    let result = measure(&args, redactor).await?;
+    let written = if args.json {
+        output::json(&result.summary)
+    } else {
+        output::line(&render(&args, &result))
+    };
+    written.map_err(|e| failed("cannot write to stdout", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_has_exactly_the_documented_keys() {
+        let j = serde_json::to_value(BenchJson {
+            workers: 1,
+            orgs: 2,
+            requests: 3,
+            retries: 0,
+            seconds: 0.5,
+            records_per_second: 6.0,
+            peak_rss_bytes: 7,
+        })
+        .unwrap();
+        let keys: Vec<&String> = j.as_object().unwrap().keys().collect();
+        let mut expected = [
+            "workers",
+            "orgs",
+            "requests",
+            "retries",
+            "seconds",
+            "records_per_second",
+            "peak_rss_bytes",
+        ];
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn peak_rss_is_read_from_proc() {
+        if Path::new("/proc/self/status").exists() {
+            assert!(peak_rss_bytes() > 1024 * 1024);
+        }
+    }
+}

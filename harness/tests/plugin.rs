@@ -1,0 +1,484 @@
+//! `harness ... --plugin PATH`: the real `harness` binary loading real plugin
+//! executables over the plugin protocol — the `connector-workday` binary
+//! against the embedded simulator (the same store as in process), and the
+//! Python example plugin `docs/examples/memory_plugin.py` (exact counts).
+//! Every wait is bounded.
+//!
+//! The `connector-workday` binary is looked up next to the `harness` binary:
+//! `cargo test --workspace` builds it; `cargo test -p harness` alone may not,
+//! and then those tests are skipped with a message.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use harness::store::{Store, StoredObject};
+
+const BIN: &str = env!("CARGO_BIN_EXE_harness");
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+const INSTANCE: &str = "workday:acme";
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "harness-plugin-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `connector-workday` plugin binary, built next to `harness`.
+fn workday_plugin() -> Option<PathBuf> {
+    let path =
+        Path::new(BIN).with_file_name(format!("connector-workday{}", std::env::consts::EXE_SUFFIX));
+    if path.is_file() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is not built (run `cargo test --workspace`, or `cargo build -p \
+             connector-workday` first); the connector-workday plugin was not run",
+            path.display()
+        );
+        None
+    }
+}
+
+fn python_example() -> Option<PathBuf> {
+    let ok = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("SKIPPED: python3 is not installed; the Python example plugin was not run");
+        return None;
+    }
+    Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/memory_plugin.py"))
+}
+
+async fn harness(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .current_dir(&dir.0)
+        .env_remove("RUST_LOG")
+        .env_remove("CARGO")
+        .env_remove("IDMESH_STATE")
+        .env_remove("IDMESH_LOG_FORMAT")
+        .env("IDMESH_TEST_NO_RETRY_DELAY", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn harness");
+    tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("harness finished in time")
+        .expect("harness output")
+}
+
+fn show(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Runs and expects exit 0 and one JSON object on stdout.
+async fn json_ok(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
+    let o = harness(dir, args, env).await;
+    assert_eq!(o.status.code(), Some(0), "{args:?}\n{}", show(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", show(&o)))
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Every object of the instance, of both types, without the run ids.
+fn objects(state: &Path) -> Vec<StoredObject> {
+    let store = Store::open_existing(state)
+        .unwrap()
+        .expect("the store exists");
+    let mut all = Vec::new();
+    for ty in ["OrgUnit", "User"] {
+        all.extend(
+            store
+                .all_objects(INSTANCE, ty)
+                .unwrap()
+                .into_iter()
+                .map(|mut o| {
+                    o.first_seen_run = 0;
+                    o.last_seen_run = 0;
+                    o
+                }),
+        );
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_import_through_the_workday_plugin_matches_in_process() {
+    let Some(plugin) = workday_plugin() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let (direct, remote) = (dir.path("direct.db"), dir.path("plugin.db"));
+    let sim = ["--simulated", "--workers", "1050", "--orgs", "30", "--json"];
+
+    let run = |state: &Path, plugin: Option<&Path>, churn: bool| {
+        let mut args = vec!["import".to_string()];
+        args.extend(sim.iter().map(ToString::to_string));
+        args.extend(["--state".to_string(), p(state).to_string()]);
+        if churn {
+            args.extend(["--churn".to_string(), "40".to_string()]);
+        }
+        if let Some(plugin) = plugin {
+            args.extend(["--plugin".to_string(), p(plugin).to_string()]);
+        }
+        args
+    };
+    let args = run(&direct, None, false);
+    let a = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    )
+    .await;
+    let args = run(&remote, Some(&plugin), false);
+    let b = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    )
+    .await;
+
+    for r in [&a, &b] {
+        assert_eq!(r["outcome"]["status"], "Succeeded", "{r}");
+        assert_eq!(r["connector"], "workday");
+        assert_eq!(r["instance"], INSTANCE);
+        assert_eq!(r["complete"], true);
+        assert_eq!(r["purged"], serde_json::json!({}));
+    }
+    for key in [
+        "counts",
+        "metrics",
+        "newWatermark",
+        "recordErrors",
+        "warnings",
+    ] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(
+        b["metrics"],
+        serde_json::json!({"requests": 13, "retries": 0, "pages": 12, "records": 1080})
+    );
+    let users = &b["counts"]["User"];
+    assert_eq!(
+        users["Upsert"].as_u64().unwrap() + users["Delete"].as_u64().unwrap_or(0),
+        1050
+    );
+    assert_eq!(b["counts"]["OrgUnit"]["Upsert"], 30);
+
+    let wm = |state: &Path| {
+        Store::open_existing(state)
+            .unwrap()
+            .unwrap()
+            .watermark(INSTANCE)
+            .unwrap()
+    };
+    assert_eq!(wm(&remote), wm(&direct));
+    assert_eq!(wm(&remote).as_deref(), b["newWatermark"].as_str());
+    let (oa, ob) = (objects(&direct), objects(&remote));
+    assert_eq!(ob.len(), 1080);
+    assert_eq!(oa, ob, "the same objects, attributes and deleted flags");
+
+    // A churned delta through the plugin: again the same as in process —
+    // but for the times the mutations were stamped with (each process's
+    // simulator stamps its own clock), so those are compared as present.
+    let args = run(&direct, None, true);
+    let a = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    )
+    .await;
+    let args = run(&remote, Some(&plugin), true);
+    let b = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    )
+    .await;
+    assert_eq!(b["mode"], "Delta");
+    assert_eq!(b["outcome"]["status"], "Succeeded", "{b}");
+    for key in ["counts", "metrics", "oldWatermark", "watermarkAdvanced"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert!(b["counts"]["User"]["Upsert"].as_u64().unwrap() > 0);
+    let unstamped = |state: &Path| {
+        let mut all = objects(state);
+        for o in &mut all {
+            let stamped = o.attributes.remove("lastUpdatedDateTime");
+            assert!(stamped.is_some(), "{}", o.external_id);
+        }
+        all
+    };
+    assert_eq!(unstamped(&direct), unstamped(&remote));
+    assert_eq!(wm(&remote).as_deref(), b["newWatermark"].as_str());
+    assert_ne!(wm(&remote), b["oldWatermark"].as_str().map(str::to_string));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_schema_and_bench_through_the_workday_plugin() {
+    let Some(plugin) = workday_plugin() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let plugin = p(&plugin);
+
+    let o = harness(&dir, &["check", "--simulated", "--plugin", plugin], &[]).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("PASS ")).count(),
+        3,
+        "{out}"
+    );
+
+    let direct = json_ok(&dir, &["schema", "--json"], &[]).await;
+    let remote = json_ok(&dir, &["schema", "--json", "--plugin", plugin], &[]).await;
+    assert_eq!(direct, remote);
+
+    let bench = [
+        "bench",
+        "--workers",
+        "2000",
+        "--orgs",
+        "50",
+        "--json",
+        "--plugin",
+        plugin,
+    ];
+    let b = json_ok(&dir, &bench, &[]).await;
+    assert_eq!(b["requests"], 1 + 20 + 1, "{b}");
+    assert_eq!(b["retries"], 0);
+    assert_eq!(
+        (b["workers"].as_u64(), b["orgs"].as_u64()),
+        (Some(2000), Some(50))
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_that_cannot_start_is_a_clear_error() {
+    let dir = TempDir::new();
+    let missing = dir.path("no-such-plugin");
+    let o = harness(
+        &dir,
+        &[
+            "import",
+            "--simulated",
+            "--plugin",
+            p(&missing),
+            "--state",
+            p(&dir.path("s.db")),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(o.stdout.is_empty());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: cannot load the plugin") && last.contains("no-such-plugin"),
+        "{err}"
+    );
+    assert!(!dir.path("s.db").exists(), "nothing was run");
+
+    // --plugin-arg needs --plugin.
+    let o = harness(&dir, &["schema", "--plugin-arg", "x"], &[]).await;
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+}
+
+/// The Python example's data file.
+fn things(objects: &[(&str, u64, bool)], broken: bool) -> String {
+    let objects: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|(id, updated, deleted)| {
+            serde_json::json!({"id": id, "name": format!("Thing {id}"), "updated": updated, "deleted": deleted})
+        })
+        .collect();
+    serde_json::json!({"broken": broken, "objects": objects}).to_string()
+}
+
+#[tokio::test]
+async fn the_python_example_plugin_runs_through_the_harness() {
+    let Some(example) = python_example() else {
+        return;
+    };
+    let dir = TempDir::new();
+    let data = dir.path("things.json");
+    let config = dir.path("config.json");
+    let state = dir.path("state.db");
+    std::fs::write(
+        &config,
+        serde_json::json!({"DataFile": p(&data), "PageSize": 2}).to_string(),
+    )
+    .unwrap();
+    let secret = [("IDMESH_SECRET_MEMORY_PYTHON_PASSWORD", "hunter2")];
+    let import = |mode: &'static str, more: &'static [&'static str]| {
+        let mut args = vec![
+            "import".to_string(),
+            "--plugin".to_string(),
+            p(&example).to_string(),
+            "--config".to_string(),
+            p(&config).to_string(),
+            "--auth-material".to_string(),
+            "secret://memory/python/password".to_string(),
+            "--mode".to_string(),
+            mode.to_string(),
+            "--state".to_string(),
+            p(&state).to_string(),
+            "--json".to_string(),
+        ];
+        args.extend(more.iter().map(ToString::to_string));
+        args
+    };
+    let strs = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
+
+    // Full: 5 things, 3 pages of at most 2.
+    let five: Vec<(&str, u64, bool)> = vec![
+        ("a", 1, false),
+        ("b", 2, false),
+        ("c", 3, false),
+        ("d", 4, false),
+        ("e", 5, false),
+    ];
+    std::fs::write(&data, things(&five, false)).unwrap();
+    let args = strs(&import("full", &[]));
+    let r = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &secret,
+    )
+    .await;
+    assert_eq!(r["outcome"]["status"], "Succeeded", "{r}");
+    assert_eq!(r["connector"], "memory-python");
+    assert_eq!(r["instance"], "memory-python");
+    assert_eq!(
+        r["counts"],
+        serde_json::json!({"Thing": {"Upsert": 5, "Delete": 0}})
+    );
+    assert_eq!(
+        r["metrics"],
+        serde_json::json!({"requests": 4, "retries": 0, "pages": 3, "records": 5})
+    );
+    assert_eq!(r["newWatermark"], "tick:5");
+    assert_eq!(r["complete"], true);
+
+    // Delta: "b" deleted at tick 6 (the delta reads updated >= 5: "e" and "b").
+    let mut changed = five.clone();
+    changed[1] = ("b", 6, true);
+    std::fs::write(&data, things(&changed, false)).unwrap();
+    let args = strs(&import("delta", &[]));
+    let r = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &secret,
+    )
+    .await;
+    assert_eq!(r["outcome"]["status"], "Succeeded", "{r}");
+    assert_eq!(r["oldWatermark"], "tick:5");
+    assert_eq!(r["newWatermark"], "tick:6");
+    assert_eq!(
+        r["counts"],
+        serde_json::json!({"Thing": {"Upsert": 1, "Delete": 1}})
+    );
+
+    // Full with "e" gone from the source: purged (1 of 4 live: 25 %).
+    changed.remove(4);
+    std::fs::write(&data, things(&changed, false)).unwrap();
+    let args = strs(&import("full", &["--max-purge-percent", "30"]));
+    let r = json_ok(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &secret,
+    )
+    .await;
+    assert_eq!(r["outcome"]["status"], "Succeeded", "{r}");
+    assert_eq!(
+        r["counts"],
+        serde_json::json!({"Thing": {"Upsert": 3, "Delete": 1}})
+    );
+    assert_eq!(r["purged"], serde_json::json!({"Thing": 1}));
+
+    let store = Store::open_existing(&state).unwrap().unwrap();
+    let all = store.all_objects("memory-python", "Thing").unwrap();
+    let flags: Vec<(&str, bool, Option<&str>)> = all
+        .iter()
+        .map(|o| (o.external_id.as_str(), o.deleted, o.deleted_by.as_deref()))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("a", false, None),
+            ("b", true, Some("change")),
+            ("c", false, None),
+            ("d", false, None),
+            ("e", true, Some("purge")),
+        ]
+    );
+
+    // A broken source: a failure of the right kind, the watermark kept.
+    std::fs::write(&data, things(&changed, true)).unwrap();
+    let args = strs(&import("delta", &[]));
+    let o = harness(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &secret,
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["outcome"]["status"], "Failed");
+    assert_eq!(r["outcome"]["kind"], "Server");
+    assert_eq!(
+        store.watermark("memory-python").unwrap().as_deref(),
+        Some("tick:6")
+    );
+
+    // No secret: exit 2 naming the reference, before any run.
+    let args = strs(&import("full", &[]));
+    let o = harness(
+        &dir,
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("secret://memory/python/password"),
+        "{}",
+        show(&o)
+    );
+}

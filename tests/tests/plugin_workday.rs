@@ -1,0 +1,328 @@
+//! The Workday connector through the plugin protocol, in one process: the
+//! engine side is a `PluginFactory::connect` whose sessions are
+//! `serve(WorkdayFactory, ...)` tasks over `tokio::io::duplex`, against the
+//! embedded simulator. The contract kit passes through the protocol exactly
+//! as it does in process (`connector_sim.rs`), and the protocol changes
+//! nothing: same changes, same order, same requests, same metrics.
+//!
+//! Back-off delays are recorded, not slept: the `RecordingSleeper` sits in
+//! the plugin side's factory, where the connector runs.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use connector_api::contract::{run_all, ContractFixture};
+use connector_api::plugin::{serve, PluginFactory, PluginOptions, PluginTransport};
+use connector_api::{
+    Connector, ConnectorFactory, ErrorKind, ImportMode, ImportOutcome, ImportRequest, RunContext,
+    StaticSecrets, VecSink,
+};
+use connector_workday::retry::{RecordingSleeper, RetryPolicy};
+use connector_workday::WorkdayFactory;
+use harness::sim::{Endpoint, FaultKind, FaultRule, SimConfig, Simulator};
+use serde_json::json;
+
+const SECRET_REF: &str = "secret://workday/acme/clientsecret";
+
+/// Every wait in this file is bounded by this.
+const BOUND: Duration = Duration::from_secs(60);
+
+async fn sim(workers: usize, orgs: usize) -> Simulator {
+    Simulator::start(SimConfig {
+        workers,
+        orgs,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+fn config(sim: &Simulator, extra: serde_json::Value) -> String {
+    let mut c = json!({
+        "BaseUrl": sim.base_url(),
+        "TenantName": sim.config().tenant,
+        "Realm": sim.config().realm,
+        "ClientId": sim.config().client_id,
+    });
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        c[k] = v;
+    }
+    c.to_string()
+}
+
+fn secrets(sim: &Simulator) -> StaticSecrets {
+    StaticSecrets::new().with(SECRET_REF, &sim.config().client_secret)
+}
+
+/// The plugin side's factory: records back-off delays in `sleeper` instead
+/// of sleeping, with exact (jitter-free) delays.
+fn plugin_side_factory(sleeper: &RecordingSleeper) -> WorkdayFactory {
+    WorkdayFactory::new()
+        .with_sleeper(Arc::new(sleeper.clone()))
+        .with_retry_policy(RetryPolicy::exact())
+}
+
+/// A plugin factory whose sessions serve the Workday connector over
+/// in-memory pipes; `sleeper` records the plugin side's back-off delays.
+async fn plugin(sleeper: &RecordingSleeper) -> PluginFactory {
+    let sleeper = sleeper.clone();
+    PluginFactory::connect(
+        "workday-over-duplex",
+        move || {
+            let (engine_end, plugin_end) = tokio::io::duplex(256 * 1024);
+            let (plugin_read, plugin_write) = tokio::io::split(plugin_end);
+            let (engine_read, engine_write) = tokio::io::split(engine_end);
+            let factory = plugin_side_factory(&sleeper);
+            tokio::spawn(async move {
+                if let Err(e) = serve(factory, plugin_read, plugin_write).await {
+                    eprintln!("workday plugin stopped: {e}");
+                }
+            });
+            Ok(PluginTransport::new(engine_read, engine_write))
+        },
+        PluginOptions {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            ..PluginOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn import(
+    connector: &dyn Connector,
+    request: ImportRequest,
+) -> (
+    Result<ImportOutcome, connector_api::ConnectorError>,
+    VecSink,
+    RunContext,
+) {
+    let ctx = RunContext::new();
+    let mut sink = VecSink::default();
+    let result = tokio::time::timeout(BOUND, connector.import(request, &mut sink, &ctx))
+        .await
+        .expect("the import ends in time");
+    (result, sink, ctx)
+}
+
+fn counts(sim: &Simulator) -> (usize, usize, usize) {
+    (
+        sim.request_count(Endpoint::Token),
+        sim.request_count(Endpoint::Workers),
+        sim.request_count(Endpoint::Organizations),
+    )
+}
+
+/// Org managers may not be moved or purged by the simulator.
+fn an_active_non_manager(sim: &Simulator, skip: usize) -> String {
+    let mut managers = HashSet::new();
+    sim.for_each_org(|o| {
+        if let Some(m) = o.get("manager") {
+            let id = m.get("id").and_then(|v| v.as_str()).or_else(|| m.as_str());
+            if let Some(id) = id {
+                managers.insert(id.to_string());
+            }
+        }
+    });
+    sim.worker_ids()
+        .into_iter()
+        .filter(|id| !managers.contains(id))
+        .filter(|id| {
+            sim.worker(id)
+                .is_some_and(|w| w["employmentStatus"] == "Active")
+        })
+        .nth(skip)
+        .expect("an active worker who manages no org")
+}
+
+/// The simulator fixture of `connector_sim.rs`, with the connector behind
+/// the plugin protocol.
+struct PluginSimFixture {
+    sim: Simulator,
+    factory: PluginFactory,
+}
+
+type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+// Written out by hand: this crate does not depend on async-trait.
+impl ContractFixture for PluginSimFixture {
+    fn connector<'a, 'b>(&'a self) -> Fut<'b, Box<dyn Connector>>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async move {
+            self.factory
+                .validate(
+                    &config(&self.sim, json!({"PageSize": 40})),
+                    SECRET_REF,
+                    &secrets(&self.sim),
+                )
+                .await
+                .unwrap()
+        })
+    }
+
+    fn delete_one<'a, 'b>(&'a self) -> Fut<'b, (String, String)>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async move {
+            let id = an_active_non_manager(&self.sim, 0);
+            self.sim.terminate(&id).expect("terminate");
+            ("User".to_string(), id)
+        })
+    }
+
+    fn break_source<'a, 'b>(&'a self) -> Fut<'b, ()>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async move {
+            self.sim.clear_requests();
+            self.sim.add_fault(FaultRule {
+                endpoint: Endpoint::Workers,
+                at_request: 1,
+                times: usize::MAX,
+                kind: FaultKind::Status(400),
+            });
+        })
+    }
+
+    fn heal<'a, 'b>(&'a self) -> Fut<'b, ()>
+    where
+        'a: 'b,
+        Self: 'b,
+    {
+        Box::pin(async move {
+            self.sim.clear_faults();
+        })
+    }
+}
+
+#[tokio::test]
+async fn the_workday_plugin_passes_the_contract_kit_against_the_simulator() {
+    let sleeper = RecordingSleeper::new();
+    let fixture = PluginSimFixture {
+        sim: sim(200, 12).await,
+        factory: plugin(&sleeper).await,
+    };
+    let info = fixture.factory.info();
+    assert_eq!(info.name, "workday");
+    assert_eq!(info.modes, vec![ImportMode::Full, ImportMode::Delta]);
+    assert_eq!(fixture.factory.schema(), WorkdayFactory::new().schema());
+    run_all(&fixture).await;
+    assert!(
+        sleeper.delays().is_empty(),
+        "the kit's faults are not retried"
+    );
+}
+
+#[tokio::test]
+async fn through_the_protocol_the_import_is_the_same_as_in_process() {
+    let sim = sim(1_050, 30).await;
+    let cfg = config(&sim, json!({}));
+
+    let in_process = WorkdayFactory::new()
+        .validate(&cfg, SECRET_REF, &secrets(&sim))
+        .await
+        .unwrap();
+    let (direct, direct_sink, direct_ctx) =
+        import(in_process.as_ref(), ImportRequest::full()).await;
+    let direct = direct.unwrap();
+    assert_eq!(counts(&sim), (1, 11, 1));
+
+    sim.clear_requests();
+    let sleeper = RecordingSleeper::new();
+    let factory = plugin(&sleeper).await;
+    let via_plugin = factory
+        .validate(&cfg, SECRET_REF, &secrets(&sim))
+        .await
+        .unwrap();
+    let (remote, remote_sink, remote_ctx) =
+        import(via_plugin.as_ref(), ImportRequest::full()).await;
+    let remote = remote.unwrap();
+    assert_eq!(counts(&sim), (1, 11, 1), "the same requests");
+
+    assert_eq!(
+        remote_sink.changes, direct_sink.changes,
+        "same changes, same order"
+    );
+    assert_eq!(remote_sink.changes.len(), 1_080);
+    assert_eq!(
+        remote, direct,
+        "same outcome: watermark, counts, completeness"
+    );
+    assert!(remote.complete);
+    assert_eq!(
+        remote_ctx.metrics().snapshot(),
+        direct_ctx.metrics().snapshot(),
+        "the plugin's metrics reach the engine's context"
+    );
+
+    // A delta through the plugin after a mutation sees it.
+    let moved = an_active_non_manager(&sim, 1);
+    sim.terminate(&moved).unwrap();
+    let (delta, sink, _) = import(
+        via_plugin.as_ref(),
+        ImportRequest::delta(remote.watermark.clone()),
+    )
+    .await;
+    let delta = delta.unwrap();
+    assert!(sink
+        .changes
+        .iter()
+        .any(|c| c.external_id == moved && c.kind == connector_api::ChangeKind::Delete));
+    assert!(delta.watermark.is_some());
+}
+
+#[tokio::test]
+async fn retries_happen_in_the_plugin_with_its_injected_sleeper() {
+    let sim = sim(300, 10).await;
+    sim.add_fault(FaultRule {
+        endpoint: Endpoint::Workers,
+        at_request: 2,
+        times: 3,
+        kind: FaultKind::Status(503),
+    });
+    let sleeper = RecordingSleeper::new();
+    let factory = plugin(&sleeper).await;
+    let connector = factory
+        .validate(
+            &config(&sim, json!({"MaxConcurrentRequests": 1})),
+            SECRET_REF,
+            &secrets(&sim),
+        )
+        .await
+        .unwrap();
+    let (outcome, sink, ctx) = import(connector.as_ref(), ImportRequest::full()).await;
+    let outcome = outcome.unwrap();
+    assert!(outcome.complete);
+    assert_eq!(sink.changes.len(), 310);
+    assert_eq!(sleeper.delays(), [1, 2, 4].map(Duration::from_secs));
+    assert_eq!(ctx.metrics().snapshot().retries, 3);
+    assert_eq!(counts(&sim), (1, 3 + 3, 1));
+
+    // Past the retries: the error's axes cross the protocol, no watermark.
+    sim.clear_requests();
+    sleeper.clear();
+    sim.add_fault(FaultRule {
+        endpoint: Endpoint::Workers,
+        at_request: 1,
+        times: usize::MAX,
+        kind: FaultKind::Status(503),
+    });
+    let (result, _, _) = import(connector.as_ref(), ImportRequest::full()).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server);
+    assert!(err.is_retryable());
+    assert_eq!(sleeper.delays(), [1, 2, 4].map(Duration::from_secs));
+}
