@@ -4,50 +4,20 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_api::contract::{run_all, ContractFixture};
+use connector_api::contract::run_all;
 use connector_api::{
-    ChangeKind, Connector, ErrorKind, ImportOutcome, ImportRequest, RunContext, StaticSecrets,
-    Value, VecSink,
+    ChangeKind, Connector, ErrorKind, ImportOutcome, ImportRequest, RunContext, Value, VecSink,
 };
 use connector_workday::retry::{RecordingSleeper, RetryPolicy};
 use connector_workday::{WorkdayConnector, WorkdayFactory};
-use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, SimConfig, Simulator};
+use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, Simulator};
 use serde_json::json;
 
-const SECRET_REF: &str = "secret://workday/acme/clientsecret";
-
-async fn sim(workers: usize, orgs: usize) -> Simulator {
-    Simulator::start(SimConfig {
-        workers,
-        orgs,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts")
-}
-
-fn config(sim: &Simulator, extra: serde_json::Value) -> String {
-    let mut c = json!({
-        "BaseUrl": sim.base_url(),
-        "TenantName": sim.config().tenant,
-        "Realm": sim.config().realm,
-        "ClientId": sim.config().client_id,
-    });
-    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-        c[k] = v;
-    }
-    c.to_string()
-}
-
-fn secrets(sim: &Simulator) -> StaticSecrets {
-    StaticSecrets::new().with(SECRET_REF, &sim.config().client_secret)
-}
+mod support;
+use support::{an_active_non_manager, config, counts, secrets, sim, SimFixture, SECRET_REF};
 
 /// A connector that records back-off delays instead of sleeping.
 async fn connector(
@@ -72,36 +42,6 @@ async fn run(c: &WorkdayConnector, request: ImportRequest) -> (ImportOutcome, Ve
         .await
         .expect("import succeeds");
     (out, sink, ctx)
-}
-
-fn counts(sim: &Simulator) -> (usize, usize, usize) {
-    (
-        sim.request_count(Endpoint::Token),
-        sim.request_count(Endpoint::Workers),
-        sim.request_count(Endpoint::Organizations),
-    )
-}
-
-/// Org managers may not be moved or purged by the simulator.
-fn an_active_non_manager(sim: &Simulator, skip: usize) -> String {
-    let mut managers = HashSet::new();
-    sim.for_each_org(|o| {
-        if let Some(m) = o.get("manager") {
-            let id = m.get("id").and_then(|v| v.as_str()).or_else(|| m.as_str());
-            if let Some(id) = id {
-                managers.insert(id.to_string());
-            }
-        }
-    });
-    sim.worker_ids()
-        .into_iter()
-        .filter(|id| !managers.contains(id))
-        .filter(|id| {
-            sim.worker(id)
-                .is_some_and(|w| w["employmentStatus"] == "Active")
-        })
-        .nth(skip)
-        .expect("an active worker who manages no org")
 }
 
 #[tokio::test]
@@ -436,68 +376,16 @@ async fn delta_after_each_kind_of_mutation() {
     assert!(sink.changes.iter().all(|c| c.external_id != purged));
 }
 
-struct SimFixture {
-    sim: Simulator,
-}
-
-type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-// Written out by hand: this crate does not depend on async-trait.
-impl ContractFixture for SimFixture {
-    fn connector<'a, 'b>(&'a self) -> Fut<'b, Box<dyn Connector>>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            let (c, _) = connector(&self.sim, json!({"PageSize": 40})).await;
-            Box::new(c) as Box<dyn Connector>
-        })
-    }
-
-    fn delete_one<'a, 'b>(&'a self) -> Fut<'b, (String, String)>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            let id = an_active_non_manager(&self.sim, 0);
-            self.sim.terminate(&id).expect("terminate");
-            ("User".to_string(), id)
-        })
-    }
-
-    fn break_source<'a, 'b>(&'a self) -> Fut<'b, ()>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            self.sim.clear_requests();
-            self.sim.add_fault(FaultRule {
-                endpoint: Endpoint::Workers,
-                at_request: 1,
-                times: usize::MAX,
-                kind: FaultKind::Status(400),
-            });
-        })
-    }
-
-    fn heal<'a, 'b>(&'a self) -> Fut<'b, ()>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            self.sim.clear_faults();
-        })
-    }
-}
-
 #[tokio::test]
 async fn the_connector_passes_the_contract_kit_against_the_simulator() {
     let fixture = SimFixture {
         sim: sim(200, 12).await,
+        make: Box::new(|sim| {
+            Box::pin(async move {
+                let (c, _) = connector(&sim, json!({"PageSize": 40})).await;
+                Box::new(c) as Box<dyn Connector>
+            })
+        }),
     };
     run_all(&fixture).await;
 }

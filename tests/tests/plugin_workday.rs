@@ -10,54 +10,25 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::collections::HashSet;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use connector_api::contract::{run_all, ContractFixture};
+use connector_api::contract::run_all;
 use connector_api::plugin::{serve, PluginFactory, PluginOptions, PluginTransport};
 use connector_api::{
     Connector, ConnectorFactory, ErrorKind, ImportMode, ImportOutcome, ImportRequest, RunContext,
-    StaticSecrets, VecSink,
+    VecSink,
 };
 use connector_workday::retry::{RecordingSleeper, RetryPolicy};
 use connector_workday::WorkdayFactory;
-use harness::sim::{Endpoint, FaultKind, FaultRule, SimConfig, Simulator};
+use harness::sim::{Endpoint, FaultKind, FaultRule};
 use serde_json::json;
 
-const SECRET_REF: &str = "secret://workday/acme/clientsecret";
+mod support;
+use support::{an_active_non_manager, config, counts, secrets, sim, SimFixture, SECRET_REF};
 
 /// Every wait in this file is bounded by this.
 const BOUND: Duration = Duration::from_secs(60);
-
-async fn sim(workers: usize, orgs: usize) -> Simulator {
-    Simulator::start(SimConfig {
-        workers,
-        orgs,
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts")
-}
-
-fn config(sim: &Simulator, extra: serde_json::Value) -> String {
-    let mut c = json!({
-        "BaseUrl": sim.base_url(),
-        "TenantName": sim.config().tenant,
-        "Realm": sim.config().realm,
-        "ClientId": sim.config().client_id,
-    });
-    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-        c[k] = v;
-    }
-    c.to_string()
-}
-
-fn secrets(sim: &Simulator) -> StaticSecrets {
-    StaticSecrets::new().with(SECRET_REF, &sim.config().client_secret)
-}
 
 /// The plugin side's factory: records back-off delays in `sleeper` instead
 /// of sleeping, with exact (jitter-free) delays.
@@ -111,114 +82,30 @@ async fn import(
     (result, sink, ctx)
 }
 
-fn counts(sim: &Simulator) -> (usize, usize, usize) {
-    (
-        sim.request_count(Endpoint::Token),
-        sim.request_count(Endpoint::Workers),
-        sim.request_count(Endpoint::Organizations),
-    )
-}
-
-/// Org managers may not be moved or purged by the simulator.
-fn an_active_non_manager(sim: &Simulator, skip: usize) -> String {
-    let mut managers = HashSet::new();
-    sim.for_each_org(|o| {
-        if let Some(m) = o.get("manager") {
-            let id = m.get("id").and_then(|v| v.as_str()).or_else(|| m.as_str());
-            if let Some(id) = id {
-                managers.insert(id.to_string());
-            }
-        }
-    });
-    sim.worker_ids()
-        .into_iter()
-        .filter(|id| !managers.contains(id))
-        .filter(|id| {
-            sim.worker(id)
-                .is_some_and(|w| w["employmentStatus"] == "Active")
-        })
-        .nth(skip)
-        .expect("an active worker who manages no org")
-}
-
-/// The simulator fixture of `connector_sim.rs`, with the connector behind
-/// the plugin protocol.
-struct PluginSimFixture {
-    sim: Simulator,
-    factory: PluginFactory,
-}
-
-type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-// Written out by hand: this crate does not depend on async-trait.
-impl ContractFixture for PluginSimFixture {
-    fn connector<'a, 'b>(&'a self) -> Fut<'b, Box<dyn Connector>>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            self.factory
-                .validate(
-                    &config(&self.sim, json!({"PageSize": 40})),
-                    SECRET_REF,
-                    &secrets(&self.sim),
-                )
-                .await
-                .unwrap()
-        })
-    }
-
-    fn delete_one<'a, 'b>(&'a self) -> Fut<'b, (String, String)>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            let id = an_active_non_manager(&self.sim, 0);
-            self.sim.terminate(&id).expect("terminate");
-            ("User".to_string(), id)
-        })
-    }
-
-    fn break_source<'a, 'b>(&'a self) -> Fut<'b, ()>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            self.sim.clear_requests();
-            self.sim.add_fault(FaultRule {
-                endpoint: Endpoint::Workers,
-                at_request: 1,
-                times: usize::MAX,
-                kind: FaultKind::Status(400),
-            });
-        })
-    }
-
-    fn heal<'a, 'b>(&'a self) -> Fut<'b, ()>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(async move {
-            self.sim.clear_faults();
-        })
-    }
-}
-
 #[tokio::test]
 async fn the_workday_plugin_passes_the_contract_kit_against_the_simulator() {
     let sleeper = RecordingSleeper::new();
-    let fixture = PluginSimFixture {
-        sim: sim(200, 12).await,
-        factory: plugin(&sleeper).await,
-    };
-    let info = fixture.factory.info();
+    let factory = Arc::new(plugin(&sleeper).await);
+    let info = factory.info();
     assert_eq!(info.name, "workday");
     assert_eq!(info.modes, vec![ImportMode::Full, ImportMode::Delta]);
-    assert_eq!(fixture.factory.schema(), WorkdayFactory::new().schema());
+    assert_eq!(factory.schema(), WorkdayFactory::new().schema());
+    let fixture = SimFixture {
+        sim: sim(200, 12).await,
+        make: Box::new(move |sim| {
+            let factory = Arc::clone(&factory);
+            Box::pin(async move {
+                factory
+                    .validate(
+                        &config(&sim, json!({"PageSize": 40})),
+                        SECRET_REF,
+                        &secrets(&sim),
+                    )
+                    .await
+                    .unwrap()
+            })
+        }),
+    };
     run_all(&fixture).await;
     assert!(
         sleeper.delays().is_empty(),
