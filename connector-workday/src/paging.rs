@@ -151,6 +151,11 @@ impl<T: Send + 'static> Pager<T> {
         &self.drift
     }
 
+    /// The collection's `total` as the first page reported it (0 before it).
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
     fn spawn(&mut self, offset: u64) {
         let client = Arc::clone(&self.client);
         let ctx = self.ctx.clone();

@@ -69,6 +69,11 @@ struct FeedResult {
     duplicates: u64,
 }
 
+/// The most records the duplicate-id set is sized for up front (~9 MiB of
+/// table); a larger `total` (or one a broken server made up) grows it as
+/// records actually arrive.
+const PRESIZE_SEEN_LIMIT: u64 = 1 << 19;
+
 fn id_hash(id: &str) -> u64 {
     let mut h = DefaultHasher::new();
     id.hash(&mut h);
@@ -200,6 +205,12 @@ async fn read_feed(
         let Some(page) = pager.next_page().await? else {
             break;
         };
+        if seen.capacity() == 0 {
+            // Sized once from the first page's `total`: growing by doubling
+            // would briefly hold the old and the new table (1.5x the memory).
+            let expected = pager.total().min(PRESIZE_SEEN_LIMIT);
+            seen.reserve(usize::try_from(expected).unwrap_or(0));
+        }
         let mut changes = Vec::with_capacity(page.items.len());
         for (position, mapped) in page.items {
             match mapped {

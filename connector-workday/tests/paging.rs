@@ -313,6 +313,46 @@ async fn an_empty_page_ends_the_read() {
 }
 
 #[tokio::test]
+async fn an_absurd_total_is_an_incomplete_read_not_an_allocation() {
+    // The duplicate-id set is sized from the first page's `total`; a server
+    // that reports u64::MAX must not make the connector reserve that much.
+    let t = Tenant::start(100, 0).await;
+    for (offset, body) in [
+        (
+            "0",
+            json!({"total": u64::MAX, "data": (0..100).map(worker).collect::<Vec<_>>()}),
+        ),
+        ("100", json!({"total": u64::MAX, "data": []})),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(WORKERS_PATH))
+            .and(query_param("offset", offset))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .with_priority(1)
+            .mount(&t.server)
+            .await;
+    }
+    let (c, _) = t
+        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 1}))
+        .await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert_eq!(sink.changes.len(), 100);
+    assert_eq!(t.counts().await.1, 2);
+    assert!(!out.complete);
+    assert_eq!(
+        out.warnings[0],
+        format!(
+            "Workday returned an empty workers page at offset 100 although it reported {} records",
+            u64::MAX
+        )
+    );
+}
+
+#[tokio::test]
 async fn an_empty_tenant_is_one_page_and_complete() {
     let t = Tenant::start(0, 0).await;
     let (c, _) = t.connector(json!({})).await;

@@ -874,6 +874,17 @@ async fn data_invariants() {
         assert!(o["lastUpdatedDateTime"].as_str().unwrap() < "2026");
     }
     assert!((3..=12).contains(&max_depth), "depth {max_depth}");
+    // Names are unique (a repeated department/qualifier pair gets " 2", " 3"
+    // ...), codes are SO-00001..SO-00500 with no gaps.
+    let names: HashSet<&str> = orgs.values().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 500);
+    assert!(names.iter().any(|n| n.ends_with(" 2")), "no repeated name");
+    let mut codes: Vec<&str> = orgs.values().map(|o| o["code"].as_str().unwrap()).collect();
+    codes.sort_unstable();
+    assert_eq!(codes.first(), Some(&"SO-00001"));
+    assert_eq!(codes.last(), Some(&"SO-00500"));
+    codes.dedup();
+    assert_eq!(codes.len(), 500);
 
     let mut status: HashMap<String, usize> = HashMap::new();
     let (mut contingent, mut emp_nums, mut emails) = (0, HashSet::new(), HashSet::new());
@@ -922,6 +933,12 @@ async fn data_invariants() {
             Some(org["manager"]["id"].clone())
         };
         assert_eq!(w.get("supervisor").map(|s| s["id"].clone()), expected);
+        if let Some(s) = w.get("supervisor") {
+            assert_eq!(
+                s["descriptor"],
+                workers[s["id"].as_str().unwrap()]["descriptor"]
+            );
+        }
         assert!(w["href"].as_str().unwrap().ends_with(id));
     }
     let pct = |n: usize| n as f64 / 100.0;
@@ -1142,6 +1159,33 @@ async fn mutations() {
         sim.org(&orgs[0]).unwrap()["manager"]["id"]
     );
     assert_eq!(boss["lastUpdatedDateTime"], stamp);
+
+    // Renaming a manager shows in their org's `manager` and their reports'
+    // `supervisor` descriptors.
+    let boss_id = lo["manager"]["id"].as_str().unwrap().to_string();
+    sim.update_worker(&boss_id, "preferredName", json!("Zed"))
+        .unwrap();
+    let renamed = format!("Zed {}", boss["lastName"].as_str().unwrap());
+    assert_eq!(
+        sim.worker(&boss_id).unwrap()["descriptor"],
+        renamed.as_str()
+    );
+    assert_eq!(
+        sim.org(&leaf).unwrap()["manager"]["descriptor"],
+        renamed.as_str()
+    );
+    let report = sim
+        .worker_ids()
+        .into_iter()
+        .find(|w| {
+            *w != boss_id
+                && sim.worker(w).unwrap()["primarySupervisoryOrganization"]["id"] == leaf.as_str()
+        })
+        .expect("the leaf org has a worker besides its manager");
+    assert_eq!(
+        sim.worker(&report).unwrap()["supervisor"]["descriptor"],
+        renamed.as_str()
+    );
 
     // Purge: gone entirely.
     let (_, before) = get(&c, &workers_url(&sim, "?limit=1"), &tok).await;

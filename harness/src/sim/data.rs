@@ -1,13 +1,15 @@
 //! The simulated tenant: deterministic generation from a seed, an overlay of
 //! mutations, and streaming rendering of records in Workday's REST shape.
 //!
-//! Generated workers are never stored as records: only a few compact
-//! per-index facts (org, last update, status flags) live in memory, and each
-//! record is regenerated on demand from `(seed, index)`. Mutated and hired
-//! workers live in an overlay.
+//! Generated workers are never stored: every record, and the few facts the
+//! paging and the mutations need (org, last update, status flags), are
+//! derived on demand from `(seed, index)`. Only mutated and hired workers
+//! take memory (two overlays), and each org keeps a few small numbers, so
+//! the simulator's memory does not grow with the tenant's size, only with
+//! its mutations and org count (see `docs/benchmarks.md`).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -96,20 +98,57 @@ pub(crate) struct WorkerCore {
     overrides: Map<String, Value>,
 }
 
-/// One supervisory organization (all kept in memory: there are few).
+/// One supervisory organization: a few numbers each (its WID, code, name
+/// and manager's name are derived when rendered).
 #[derive(Debug, Clone)]
 pub(crate) struct OrgState {
-    wid: String,
-    name: String,
-    code: String,
-    dept: usize,
+    /// Index into [`DEPTS`].
+    dept: u8,
+    /// Index into [`QUALIFIERS`].
+    qualifier: u8,
+    /// `0` for the first org with its name; `k` appends `" {k + 1}"`.
+    repeat: u16,
     parent: Option<u32>,
     manager: u32,
-    manager_wid: String,
-    manager_name: String,
     updated: i64,
     staffing: &'static str,
     overrides: Map<String, Value>,
+}
+
+/// The per-worker facts paging and mutations need. Derived from the seed
+/// for a generated worker that was never mutated; stored (in
+/// `Tenant::changed`) once it is, and for every hire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    org: u32,
+    updated: i64,
+    flags: u8,
+}
+
+/// The generated facts of worker `idx` (before any mutation), for a tenant
+/// of `orgs` orgs. Managers' org and status are fixed up by the caller.
+fn generated_facts(seed: u64, idx: u32, orgs: usize) -> Facts {
+    let h1 = mix64(seed.rotate_left(29) ^ mix64(u64::from(idx) ^ 0x0066_6163_7473));
+    let h2 = mix64(h1);
+    let h3 = mix64(h2);
+    let span = (GEN_TO_MS - GEN_FROM_MS).unsigned_abs();
+    // Both remainders fit their targets: `< orgs <= u32::MAX` and `< span`.
+    let org = (h1 % orgs as u64) as u32;
+    let updated = GEN_FROM_MS + (h2 % span) as i64;
+    let roll = h3 % 1000;
+    let status = if roll < 50 {
+        Status::Terminated
+    } else if roll < 80 {
+        Status::OnLeave
+    } else {
+        Status::Active
+    };
+    let contingent = (h3 >> 32) % 1000 < 100;
+    Facts {
+        org,
+        updated,
+        flags: status as u8 | if contingent { CONTINGENT } else { 0 },
+    }
 }
 
 /// Static knobs that shape rendering.
@@ -173,13 +212,15 @@ impl ChurnSummary {
 #[derive(Debug)]
 pub(crate) struct Tenant {
     pub(crate) opts: RenderOpts,
-    org_of: Vec<u32>,
-    updated: Vec<i64>,
-    flags: Vec<u8>,
+    /// Workers ever created (generated + hired); indices are `0..count`.
+    count: u32,
+    /// Facts of workers mutated or hired since generation.
+    changed: HashMap<u32, Facts>,
     purged: usize,
     overlay: HashMap<u32, WorkerCore>,
     manages: HashMap<u32, u32>,
     orgs: Vec<OrgState>,
+    top_name: String,
     job_ids: Vec<String>,
     loc_ids: Vec<String>,
     cc_ids: Vec<String>,
@@ -225,9 +266,40 @@ impl Serialize for Title<'_> {
 }
 
 #[derive(Serialize)]
-struct Ref<'a> {
+struct Ref<'a, D: Serialize = &'a str> {
     id: &'a str,
-    descriptor: &'a str,
+    descriptor: D,
+}
+
+/// An org's name, rendered from its few numbers without storing a string.
+struct OrgName<'a> {
+    t: &'a Tenant,
+    org: usize,
+}
+
+impl std::fmt::Display for OrgName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.org == 0 {
+            return f.write_str(&self.t.top_name);
+        }
+        let o = &self.t.orgs[self.org];
+        write!(
+            f,
+            "{} – {}",
+            DEPTS[usize::from(o.dept)].0,
+            QUALIFIERS[usize::from(o.qualifier)]
+        )?;
+        if o.repeat > 0 {
+            write!(f, " {}", u32::from(o.repeat) + 1)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for OrgName<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Serialize)]
@@ -272,19 +344,39 @@ struct GenFacts {
     hired_on: Option<NaiveDate>,
 }
 
-fn gen_core(opts: &RenderOpts, idx: u32, f: &GenFacts) -> WorkerCore {
-    let mut r = record_rng(opts.seed, idx);
+/// A generated worker's names: the first draws of its record stream.
+struct GenName {
+    first: (&'static str, &'static str),
+    last: (&'static str, &'static str),
+    preferred: Option<&'static str>,
+}
+
+fn gen_name(r: &mut ChaCha8Rng) -> GenName {
     let cjk = r.random_range(0..100) < 18;
     let (first, last) = if cjk {
-        (pick(&mut r, CJK_FIRST), pick(&mut r, CJK_LAST))
+        (pick(r, CJK_FIRST), pick(r, CJK_LAST))
     } else {
-        (pick(&mut r, WESTERN_FIRST), pick(&mut r, WESTERN_LAST))
+        (pick(r, WESTERN_FIRST), pick(r, WESTERN_LAST))
     };
-    let preferred_name = if r.random_bool(0.15) {
-        Some(pick(&mut r, WESTERN_FIRST).0)
+    let preferred = if r.random_bool(0.15) {
+        Some(pick(r, WESTERN_FIRST).0)
     } else {
         None
     };
+    GenName {
+        first,
+        last,
+        preferred,
+    }
+}
+
+fn gen_core(opts: &RenderOpts, idx: u32, f: &GenFacts) -> WorkerCore {
+    let mut r = record_rng(opts.seed, idx);
+    let GenName {
+        first,
+        last,
+        preferred: preferred_name,
+    } = gen_name(&mut r);
     let location = r.random_range(0..LOCATIONS.len());
     let show_location = r.random_bool(0.92);
     let (_, _, _, _, dial, company) = LOCATIONS[location];
@@ -436,22 +528,25 @@ impl Serialize for WorkerView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.t;
         let c = &*self.core;
-        let i = self.idx as usize;
-        let flags = t.flags[i];
-        let status = Status::from_bits(flags);
-        let contingent = flags & CONTINGENT != 0;
-        let org_idx = t.org_of[i];
-        let org = &t.orgs[org_idx as usize];
-        let supervisor = match t.manages.get(&self.idx) {
-            Some(&o) => t.orgs[o as usize]
-                .parent
-                .map(|p| &t.orgs[p as usize])
-                .filter(|p| p.manager != self.idx),
-            None => Some(org).filter(|o| o.manager != self.idx),
-        };
+        let facts = t.facts_of(self.idx);
+        let status = Status::from_bits(facts.flags);
+        let contingent = facts.flags & CONTINGENT != 0;
+        let org_idx = facts.org as usize;
+        let org = &t.orgs[org_idx];
+        // The org whose manager supervises this worker: the parent org's
+        // for a manager, their own org's otherwise (never themselves).
+        let supervisor_org = match t.manages.get(&self.idx) {
+            Some(&o) => t.orgs[o as usize].parent,
+            None => Some(facts.org),
+        }
+        .map(|o| t.orgs[o as usize].manager)
+        .filter(|&m| m != self.idx);
+        let supervisor = supervisor_org.map(|m| (t.worker_wid(m), t.display_name(m)));
+        let org_wid = t.org_wid(org_idx);
         let (loc_name, loc_code, country, region, _, company) = LOCATIONS[c.location];
         let (job_title, job_profile) = JOBS[c.job];
-        let (dept, cc_code) = DEPTS[org.dept];
+        let dept_idx = usize::from(org.dept);
+        let (dept, cc_code) = DEPTS[dept_idx];
         let mut e = Emitter::new(s.serialize_map(None)?, &c.overrides);
         e.field("id", &c.wid)?;
         e.field("descriptor", &c.display_name())?;
@@ -499,7 +594,7 @@ impl Serialize for WorkerView<'_> {
         e.field(
             "costCenter",
             &Ref {
-                id: &t.cc_ids[org.dept],
+                id: &t.cc_ids[dept_idx],
                 descriptor: dept,
             },
         )?;
@@ -507,21 +602,21 @@ impl Serialize for WorkerView<'_> {
         e.field("companyCode", COMPANIES[company].0)?;
         e.field("legalEntity", COMPANIES[company].1)?;
         if t.opts.flat {
-            e.opt("manager", supervisor.map(|m| &m.manager_wid))?;
-            e.field("primaryWorkerSupervisoryOrganization", &org.wid)?;
+            e.opt("manager", supervisor.as_ref().map(|(id, _)| id))?;
+            e.field("primaryWorkerSupervisoryOrganization", &org_wid)?;
         } else {
             e.opt(
                 "supervisor",
-                supervisor.map(|m| Ref {
-                    id: &m.manager_wid,
-                    descriptor: &m.manager_name,
+                supervisor.as_ref().map(|(id, name)| Ref {
+                    id,
+                    descriptor: name.as_str(),
                 }),
             )?;
             e.field(
                 "primarySupervisoryOrganization",
                 &Ref {
-                    id: &org.wid,
-                    descriptor: &org.name,
+                    id: &org_wid,
+                    descriptor: OrgName { t, org: org_idx },
                 },
             )?;
         }
@@ -541,7 +636,7 @@ impl Serialize for WorkerView<'_> {
         if self.bad {
             e.field("lastUpdatedDateTime", &12345)?;
         } else {
-            e.field("lastUpdatedDateTime", &MsTime(t.updated[i]))?;
+            e.field("lastUpdatedDateTime", &MsTime(facts.updated))?;
         }
         e.field("lastUpdatedBy", c.updater)?;
         e.opt(
@@ -567,40 +662,43 @@ impl Serialize for WorkerView<'_> {
 /// An org ready to serialise.
 pub(crate) struct OrgView<'a> {
     t: &'a Tenant,
-    org: &'a OrgState,
+    org: usize,
     bad: bool,
 }
 
 impl Serialize for OrgView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.t;
-        let o = self.org;
+        let o = &t.orgs[self.org];
+        let wid = t.org_wid(self.org);
+        let name = OrgName { t, org: self.org };
         let mut e = Emitter::new(s.serialize_map(None)?, &o.overrides);
-        e.field("id", &o.wid)?;
-        e.field("descriptor", &o.name)?;
+        e.field("id", &wid)?;
+        e.field("descriptor", &name)?;
         e.field(
             "href",
-            &format_args!("{}/supervisoryOrganizations/{}", t.opts.api_base, o.wid),
+            &format_args!("{}/supervisoryOrganizations/{wid}", t.opts.api_base),
         )?;
-        e.field("name", &o.name)?;
-        e.field("code", &o.code)?;
-        let parent = o.parent.map(|p| &t.orgs[p as usize]);
+        e.field("name", &name)?;
+        e.field("code", &format_args!("SO-{:05}", self.org + 1))?;
+        let parent = o.parent.map(|p| p as usize);
         if t.opts.flat {
-            e.opt("parentOrganizationId", parent.map(|p| &p.wid))?;
+            e.opt("parentOrganizationId", parent.map(|p| t.org_wid(p)))?;
         } else {
+            let parent_wid = parent.map(|p| t.org_wid(p));
             e.opt(
                 "parentOrganization",
-                parent.map(|p| Ref {
-                    id: &p.wid,
-                    descriptor: &p.name,
+                parent.zip(parent_wid.as_deref()).map(|(p, id)| Ref {
+                    id,
+                    descriptor: OrgName { t, org: p },
                 }),
             )?;
         }
         e.field(
             "manager",
             &Ref {
-                id: &o.manager_wid,
-                descriptor: &o.manager_name,
+                id: &t.worker_wid(o.manager),
+                descriptor: t.display_name(o.manager),
             },
         )?;
         e.field(
@@ -691,62 +789,31 @@ impl Tenant {
             .into_iter()
             .map(|i| i as u32)
             .collect();
-        let mut org_of = Vec::with_capacity(workers);
-        let mut updated = Vec::with_capacity(workers);
-        let mut flags = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            org_of.push(rng.random_range(0..orgs) as u32);
-            updated.push(rng.random_range(GEN_FROM_MS..GEN_TO_MS));
-            let roll = rng.random_range(0..1000);
-            let status = if roll < 50 {
-                Status::Terminated
-            } else if roll < 80 {
-                Status::OnLeave
-            } else {
-                Status::Active
-            };
-            let contingent = rng.random_range(0..1000) < 100;
-            flags.push(status as u8 | if contingent { CONTINGENT } else { 0 });
-        }
         let mut manages = HashMap::with_capacity(orgs);
         for (j, &m) in managers.iter().enumerate() {
             manages.insert(m, j as u32);
-            org_of[m as usize] = j as u32;
-            flags[m as usize] = Status::Active as u8;
         }
-        let mut seen = HashSet::new();
+        // Names repeat when a (department, qualifier) pair comes up again:
+        // the k-th repeat gets the suffix " {k + 1}".
+        let mut repeats: HashMap<(u8, u8), u16> = HashMap::new();
         let mut org_states = Vec::with_capacity(orgs);
-        let top_name = {
-            let mut c = opts.tenant.chars();
-            match c.next() {
-                Some(f) => format!("{}{} Corporation", f.to_uppercase(), c.as_str()),
-                None => "Corporation".to_string(),
-            }
-        };
         for (j, &parent) in parents.iter().enumerate() {
-            let dept = rng.random_range(0..DEPTS.len());
-            let qual = rng.random_range(0..QUALIFIERS.len());
-            let name = if j == 0 {
-                top_name.clone()
+            // The tables are far smaller than 256 entries.
+            let dept = rng.random_range(0..DEPTS.len()) as u8;
+            let qualifier = rng.random_range(0..QUALIFIERS.len()) as u8;
+            let repeat = if j == 0 {
+                0
             } else {
-                let base = format!("{} – {}", DEPTS[dept].0, QUALIFIERS[qual]);
-                let mut name = base.clone();
-                let mut k = 2;
-                while !seen.insert(name.clone()) {
-                    name = format!("{base} {k}");
-                    k += 1;
-                }
-                name
+                let n = repeats.entry((dept, qualifier)).or_insert(0);
+                *n = n.saturating_add(1);
+                *n - 1
             };
             org_states.push(OrgState {
-                wid: wid(seed, IdKind::Org, j as u64),
-                name,
-                code: format!("SO-{:05}", j + 1),
                 dept,
+                qualifier,
+                repeat,
                 parent,
                 manager: managers[j],
-                manager_wid: wid(seed, IdKind::Worker, u64::from(managers[j])),
-                manager_name: String::new(),
                 updated: rng.random_range(GEN_FROM_MS..GEN_TO_MS),
                 staffing: if rng.random_bool(0.7) {
                     "Job Management"
@@ -756,17 +823,24 @@ impl Tenant {
                 overrides: Map::new(),
             });
         }
+        let top_name = {
+            let mut c = opts.tenant.chars();
+            match c.next() {
+                Some(f) => format!("{}{} Corporation", f.to_uppercase(), c.as_str()),
+                None => "Corporation".to_string(),
+            }
+        };
         let ref_ids = |kind: IdKind, n: usize| -> Vec<String> {
             (0..n).map(|k| wid(seed, kind, k as u64)).collect()
         };
-        let mut t = Tenant {
-            org_of,
-            updated,
-            flags,
+        Ok(Tenant {
+            count: workers as u32,
+            changed: HashMap::new(),
             purged: 0,
             overlay: HashMap::new(),
             manages,
             orgs: org_states,
+            top_name,
             job_ids: ref_ids(IdKind::JobProfile, JOBS.len()),
             loc_ids: ref_ids(IdKind::Location, LOCATIONS.len()),
             cc_ids: ref_ids(IdKind::CostCenter, DEPTS.len()),
@@ -779,25 +853,51 @@ impl Tenant {
             cache: Mutex::new(Vec::new()),
             rng: ChaCha8Rng::seed_from_u64(mix64(seed ^ 0x6869_7265)),
             opts,
-        };
-        for j in 0..orgs {
-            t.refresh_manager_name(j);
-        }
-        Ok(t)
+        })
     }
 
-    fn refresh_manager_name(&mut self, org: usize) {
-        let m = self.orgs[org].manager;
-        let name = self.core(m).display_name();
-        self.orgs[org].manager_name = name;
+    /// Worker `idx`'s current facts: stored if it was mutated or hired,
+    /// derived otherwise (a manager is always Active, in the org it manages).
+    fn facts_of(&self, idx: u32) -> Facts {
+        if let Some(f) = self.changed.get(&idx) {
+            return *f;
+        }
+        let f = generated_facts(self.opts.seed, idx, self.orgs.len());
+        match self.manages.get(&idx) {
+            Some(&org) => Facts {
+                org,
+                updated: f.updated,
+                flags: Status::Active as u8,
+            },
+            None => f,
+        }
+    }
+
+    /// Worker `idx`'s facts, to change (stored from now on).
+    fn facts_mut(&mut self, idx: u32) -> &mut Facts {
+        let f = self.facts_of(idx);
+        self.changed.entry(idx).or_insert(f)
+    }
+
+    /// The label Workday puts in a worker reference's `descriptor`.
+    fn display_name(&self, idx: u32) -> String {
+        match self.overlay.get(&idx) {
+            Some(c) => c.display_name(),
+            None => {
+                let n = gen_name(&mut record_rng(self.opts.seed, idx));
+                format!("{} {}", n.preferred.unwrap_or(n.first.0), n.last.0)
+            }
+        }
     }
 
     fn facts(&self, idx: u32) -> GenFacts {
-        let f = self.flags[idx as usize];
+        let Facts {
+            flags: f, updated, ..
+        } = self.facts_of(idx);
         GenFacts {
             status: Status::from_bits(f),
             contingent: f & CONTINGENT != 0,
-            updated: self.updated[idx as usize],
+            updated,
             manager_of: self.manages.get(&idx).map(|&o| (o, o == 0)),
             hired_on: None,
         }
@@ -829,7 +929,7 @@ impl Tenant {
     }
 
     fn live(&self, idx: u32) -> bool {
-        (idx as usize) < self.flags.len() && self.flags[idx as usize] & PURGED == 0
+        idx < self.count && self.facts_of(idx).flags & PURGED == 0
     }
 
     /// The index of a live worker id.
@@ -862,9 +962,11 @@ impl Tenant {
         if let Some((_, v)) = cache.iter().find(|(k, _)| *k == key) {
             return Some(Arc::clone(v));
         }
-        let v: Vec<u32> = (0..self.flags.len())
-            .filter(|&i| self.flags[i] & PURGED == 0 && from.is_none_or(|f| self.updated[i] >= f))
-            .map(|i| i as u32)
+        let v: Vec<u32> = (0..self.count)
+            .filter(|&i| {
+                let f = self.facts_of(i);
+                f.flags & PURGED == 0 && from.is_none_or(|from| f.updated >= from)
+            })
             .collect();
         let v = Arc::new(v);
         if cache.len() >= 4 {
@@ -878,7 +980,7 @@ impl Tenant {
     pub(crate) fn write_worker_page(&self, q: PageQuery, bad: bool, out: &mut Vec<u8>) {
         let (total, idxs): (usize, Vec<u32>) = match self.matching_workers(q.updated_from) {
             None => {
-                let n = self.flags.len();
+                let n = self.count as usize;
                 let start = q.offset.min(n);
                 let end = q.offset.saturating_add(q.limit).min(n);
                 (n, (start as u32..end as u32).collect())
@@ -899,19 +1001,17 @@ impl Tenant {
 
     /// Writes a `{"total","data"}` page of orgs into `out`.
     pub(crate) fn write_org_page(&self, q: PageQuery, bad: bool, out: &mut Vec<u8>) {
-        let matching: Vec<&OrgState> = self
-            .orgs
-            .iter()
-            .filter(|o| q.updated_from.is_none_or(|f| o.updated >= f))
+        let matching: Vec<usize> = (0..self.orgs.len())
+            .filter(|&j| q.updated_from.is_none_or(|f| self.orgs[j].updated >= f))
             .collect();
         let start = q.offset.min(matching.len());
         let end = q.offset.saturating_add(q.limit).min(matching.len());
         let items = matching[start..end]
             .iter()
             .enumerate()
-            .map(|(n, o)| OrgView {
+            .map(|(n, &org)| OrgView {
                 t: self,
-                org: o,
+                org,
                 bad: bad && n == 0,
             });
         let _ = write_page(out, matching.len(), items);
@@ -926,7 +1026,7 @@ impl Tenant {
     pub(crate) fn org_json(&self, idx: usize) -> Vec<u8> {
         serde_json::to_vec(&OrgView {
             t: self,
-            org: &self.orgs[idx],
+            org: idx,
             bad: false,
         })
         .unwrap_or_default()
@@ -939,14 +1039,14 @@ impl Tenant {
     pub(crate) fn org_value(&self, idx: usize) -> Value {
         serde_json::to_value(OrgView {
             t: self,
-            org: &self.orgs[idx],
+            org: idx,
             bad: false,
         })
         .unwrap_or(Value::Null)
     }
 
     pub(crate) fn live_workers(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.flags.len() as u32).filter(|&i| self.live(i))
+        (0..self.count).filter(|&i| self.live(i))
     }
 
     pub(crate) fn org_count(&self) -> usize {
@@ -958,13 +1058,13 @@ impl Tenant {
     }
 
     pub(crate) fn org_wid(&self, idx: usize) -> String {
-        self.orgs[idx].wid.clone()
+        wid(self.opts.seed, IdKind::Org, idx as u64)
     }
 
     // ---- mutations -------------------------------------------------------
 
     fn stamp(&mut self, idx: u32, now: i64) {
-        self.updated[idx as usize] = now;
+        self.facts_mut(idx).updated = now;
     }
 
     fn manager_org(&self, idx: u32) -> Option<u32> {
@@ -984,7 +1084,7 @@ impl Tenant {
         }
         if field == "employmentStatus" {
             if let Some(st) = value.as_str().and_then(Status::parse) {
-                let f = &mut self.flags[idx as usize];
+                let f = &mut self.facts_mut(idx).flags;
                 *f = (*f & !STATUS_MASK) | st as u8;
                 self.core_mut(idx).overrides.remove(field);
                 self.stamp(idx, now);
@@ -996,11 +1096,6 @@ impl Tenant {
             .overrides
             .insert(field.to_string(), value);
         self.stamp(idx, now);
-        if let Some(o) = self.manager_org(idx) {
-            if matches!(field, "firstName" | "lastName" | "preferredName") {
-                self.refresh_manager_name(o as usize);
-            }
-        }
         self.bump();
         Ok(())
     }
@@ -1024,10 +1119,16 @@ impl Tenant {
     }
 
     fn push_worker(&mut self, org: u32, flags: u8, now: i64) -> u32 {
-        let idx = self.flags.len() as u32;
-        self.org_of.push(org);
-        self.updated.push(now);
-        self.flags.push(flags);
+        let idx = self.count;
+        self.count += 1;
+        self.changed.insert(
+            idx,
+            Facts {
+                org,
+                updated: now,
+                flags,
+            },
+        );
         idx
     }
 
@@ -1059,13 +1160,13 @@ impl Tenant {
 
     /// Terminates an Active or On Leave worker.
     pub(crate) fn terminate(&mut self, idx: u32, now: i64) -> Result<(), SimError> {
-        if Status::from_bits(self.flags[idx as usize]) == Status::Terminated {
+        if Status::from_bits(self.facts_of(idx).flags) == Status::Terminated {
             return Err(SimError::Conflict(format!(
                 "worker {} is already terminated",
                 self.worker_wid(idx)
             )));
         }
-        let f = &mut self.flags[idx as usize];
+        let f = &mut self.facts_mut(idx).flags;
         *f = (*f & !STATUS_MASK) | Status::Terminated as u8;
         let c = self.core_mut(idx);
         c.termination_date = Some(ms_to_date(now));
@@ -1078,15 +1179,15 @@ impl Tenant {
 
     /// Rehires a terminated worker: a new WID, same employeeNumber, Active.
     pub(crate) fn rehire(&mut self, idx: u32, now: i64) -> Result<u32, SimError> {
-        if Status::from_bits(self.flags[idx as usize]) != Status::Terminated {
+        if Status::from_bits(self.facts_of(idx).flags) != Status::Terminated {
             return Err(SimError::Conflict(format!(
                 "worker {} is not terminated",
                 self.worker_wid(idx)
             )));
         }
         let mut core = self.core(idx).into_owned();
-        let org = self.org_of[idx as usize];
-        let contingent = self.flags[idx as usize] & CONTINGENT;
+        let Facts { org, flags, .. } = self.facts_of(idx);
+        let contingent = flags & CONTINGENT;
         let new = self.push_worker(org, Status::Active as u8 | contingent, now);
         core.wid = self.worker_wid(new);
         core.hire_date = ms_to_date(now);
@@ -1109,10 +1210,10 @@ impl Tenant {
             return Err(SimError::Conflict(format!(
                 "worker {} manages organization {}; move the org instead",
                 self.worker_wid(idx),
-                self.orgs[o as usize].wid
+                self.org_wid(o as usize)
             )));
         }
-        self.org_of[idx as usize] = org;
+        self.facts_mut(idx).org = org;
         self.stamp(idx, now);
         self.bump();
         Ok(())
@@ -1131,7 +1232,8 @@ impl Tenant {
             if c as usize == org {
                 return Err(SimError::Conflict(format!(
                     "making {} the parent of {} would create a cycle",
-                    self.orgs[parent].wid, self.orgs[org].wid
+                    self.org_wid(parent),
+                    self.org_wid(org)
                 )));
             }
             cur = self.orgs[c as usize].parent;
@@ -1150,10 +1252,10 @@ impl Tenant {
             return Err(SimError::Conflict(format!(
                 "worker {} manages organization {}",
                 self.worker_wid(idx),
-                self.orgs[o as usize].wid
+                self.org_wid(o as usize)
             )));
         }
-        self.flags[idx as usize] |= PURGED;
+        self.facts_mut(idx).flags |= PURGED;
         self.overlay.remove(&idx);
         self.purged += 1;
         self.bump();
@@ -1162,12 +1264,12 @@ impl Tenant {
 
     /// A random live non-manager worker (bounded attempts).
     fn random_worker(&self, rng: &mut ChaCha8Rng, want: impl Fn(Status) -> bool) -> Option<u32> {
-        let n = self.flags.len() as u32;
+        let n = self.count;
         (0..256).find_map(|_| {
             let i = rng.random_range(0..n);
             (self.live(i)
                 && !self.manages.contains_key(&i)
-                && want(Status::from_bits(self.flags[i as usize])))
+                && want(Status::from_bits(self.facts_of(i).flags)))
             .then_some(i)
         })
     }
@@ -1232,7 +1334,7 @@ impl Tenant {
                     let o = rng.random_range(1..orgs);
                     let p = rng.random_range(0..orgs);
                     self.reparent_org(o, p, now).ok().map(|()| {
-                        s.reparented.push(self.orgs[o].wid.clone());
+                        s.reparented.push(self.org_wid(o));
                     })
                 }
                 _ => None,
