@@ -275,59 +275,18 @@ async fn a_repeated_record_id_makes_the_run_incomplete() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_page_ends_the_read() {
+/// 100 workers on the first page, then an empty page at offset 100, both
+/// claiming `total`; read one page at a time. Asserts the read stopped there
+/// (2 worker requests, 100 changes, incomplete) and returns the first warning.
+async fn read_until_an_empty_second_page(total: u64) -> String {
     let t = Tenant::start(100, 0).await;
-    Mock::given(method("GET"))
-        .and(path(WORKERS_PATH))
-        .and(query_param("offset", "100"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total": 400, "data": []})))
-        .with_priority(1)
-        .mount(&t.server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path(WORKERS_PATH))
-        .and(query_param("offset", "0"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "total": 400,
-            "data": (0..100).map(worker).collect::<Vec<_>>()
-        })))
-        .with_priority(1)
-        .mount(&t.server)
-        .await;
-    let (c, _) = t
-        .connector(json!({"ImportOrganizations": false, "MaxConcurrentRequests": 1}))
-        .await;
-    let mut sink = VecSink::default();
-    let out = c
-        .import(ImportRequest::full(), &mut sink, &RunContext::new())
-        .await
-        .unwrap();
-    assert_eq!(sink.changes.len(), 100);
-    assert_eq!(t.counts().await.1, 2);
-    assert!(!out.complete);
-    assert_eq!(
-        out.warnings[0],
-        "Workday returned an empty workers page at offset 100 although it reported 400 records"
-    );
-}
-
-#[tokio::test]
-async fn an_absurd_total_is_an_incomplete_read_not_an_allocation() {
-    // The duplicate-id set is sized from the first page's `total`; a server
-    // that reports u64::MAX must not make the connector reserve that much.
-    let t = Tenant::start(100, 0).await;
-    for (offset, body) in [
-        (
-            "0",
-            json!({"total": u64::MAX, "data": (0..100).map(worker).collect::<Vec<_>>()}),
-        ),
-        ("100", json!({"total": u64::MAX, "data": []})),
-    ] {
+    for (offset, data) in [("0", (0..100).map(worker).collect()), ("100", vec![])] {
         Mock::given(method("GET"))
             .and(path(WORKERS_PATH))
             .and(query_param("offset", offset))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"total": total, "data": data})),
+            )
             .with_priority(1)
             .mount(&t.server)
             .await;
@@ -343,8 +302,23 @@ async fn an_absurd_total_is_an_incomplete_read_not_an_allocation() {
     assert_eq!(sink.changes.len(), 100);
     assert_eq!(t.counts().await.1, 2);
     assert!(!out.complete);
+    out.warnings[0].clone()
+}
+
+#[tokio::test]
+async fn an_empty_page_ends_the_read() {
     assert_eq!(
-        out.warnings[0],
+        read_until_an_empty_second_page(400).await,
+        "Workday returned an empty workers page at offset 100 although it reported 400 records"
+    );
+}
+
+#[tokio::test]
+async fn an_absurd_total_is_an_incomplete_read_not_an_allocation() {
+    // The duplicate-id set is sized from the first page's `total`; a server
+    // that reports u64::MAX must not make the connector reserve that much.
+    assert_eq!(
+        read_until_an_empty_second_page(u64::MAX).await,
         format!(
             "Workday returned an empty workers page at offset 100 although it reported {} records",
             u64::MAX
