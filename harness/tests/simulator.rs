@@ -828,6 +828,15 @@ async fn generation_is_deterministic() {
     );
 }
 
+/// `v` (an object) without the `keys`.
+fn without(v: &Value, keys: &[&str]) -> Value {
+    let mut v = v.clone();
+    for k in keys {
+        v.as_object_mut().unwrap().remove(*k);
+    }
+    v
+}
+
 fn is_wid(s: &str) -> bool {
     s.len() == 32
         && s.bytes()
@@ -1086,11 +1095,20 @@ async fn mutations() {
         Err(SimError::InvalidField(_))
     ));
 
-    // Terminate, rehire.
+    // Terminate, rehire. Terminating changes the status, the termination
+    // date and the stamp, nothing else.
+    let before = sim.worker(&plain[1]).unwrap();
     sim.terminate(&plain[1]).unwrap();
     let w = sim.worker(&plain[1]).unwrap();
     assert_eq!(w["employmentStatus"], "Terminated");
     assert_eq!(w["terminationDate"], "2026-04-01");
+    assert_eq!(
+        without(
+            &w,
+            &["employmentStatus", "terminationDate", "lastUpdatedDateTime"]
+        ),
+        without(&before, &["employmentStatus", "lastUpdatedDateTime"])
+    );
     assert!(matches!(
         sim.terminate(&plain[1]),
         Err(SimError::Conflict(_))
@@ -1119,8 +1137,22 @@ async fn mutations() {
         .find(|o| **o != sim.worker(&plain[3]).unwrap()["primarySupervisoryOrganization"]["id"])
         .unwrap()
         .clone();
+    let before = sim.worker(&plain[3]).unwrap();
     sim.move_worker(&plain[3], &target).unwrap();
     let m = sim.worker(&plain[3]).unwrap();
+    // A move changes the org, the supervisor, the cost center (it follows
+    // the org's department), the business title and the stamp; not the
+    // person's dates or other fields.
+    let moved = [
+        "primarySupervisoryOrganization",
+        "supervisor",
+        "costCenter",
+        "costCenterCode",
+        "businessTitle",
+        "lastUpdatedDateTime",
+    ];
+    assert_eq!(without(&m, &moved), without(&before, &moved));
+    assert_eq!(m["hireDate"], before["hireDate"]);
     assert_eq!(m["primarySupervisoryOrganization"]["id"], target.as_str());
     assert_eq!(
         m["supervisor"]["id"],

@@ -25,7 +25,7 @@ use super::tables::{
     BADGES, CJK_FIRST, CJK_LAST, COMPANIES, DEPTS, JOBS, LOCATIONS, MANAGER_JOBS, QUALIFIERS,
     UPDATERS, WESTERN_FIRST, WESTERN_LAST,
 };
-use super::SimError;
+use super::{lock, SimError};
 
 /// 2023-01-01T00:00:00Z in epoch milliseconds: earliest generated update.
 const GEN_FROM_MS: i64 = 1_672_531_200_000;
@@ -162,12 +162,6 @@ pub(crate) struct RenderOpts {
     pub(crate) api_base: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CacheKey {
-    from: Option<i64>,
-    version: u64,
-}
-
 /// A page request after validation.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PageQuery {
@@ -208,6 +202,9 @@ impl ChurnSummary {
     }
 }
 
+/// Live worker indices matching an `updatedFrom`, in API order.
+type Matching = Arc<Vec<u32>>;
+
 /// The whole tenant state.
 #[derive(Debug)]
 pub(crate) struct Tenant {
@@ -226,8 +223,9 @@ pub(crate) struct Tenant {
     cc_ids: Vec<String>,
     type_ids: [String; 2],
     org_type_id: String,
-    version: u64,
-    cache: Mutex<Vec<(CacheKey, Arc<Vec<u32>>)>>,
+    /// Recent `matching_workers` results by `updatedFrom`; every mutation
+    /// clears it.
+    cache: Mutex<Vec<(Option<i64>, Matching)>>,
     rng: ChaCha8Rng,
 }
 
@@ -335,12 +333,15 @@ fn record_rng(seed: u64, idx: u32) -> ChaCha8Rng {
     ))
 }
 
-/// Facts `gen_core` needs from the compact arrays.
+/// What `gen_core` needs. `updated` is the worker's *generated* update
+/// time (their dates derive from it, so a later move or re-stamp does not
+/// change them); `status` is the current one (a termination has a date).
 struct GenFacts {
     status: Status,
     contingent: bool,
     updated: i64,
-    manager_of: Option<(u32, bool)>,
+    /// The org this worker manages (org 0: the top).
+    manager_of: Option<u32>,
     hired_on: Option<NaiveDate>,
 }
 
@@ -384,8 +385,8 @@ fn gen_core(opts: &RenderOpts, idx: u32, f: &GenFacts) -> WorkerCore {
     let mobile_phone = r.random_bool(0.6).then(|| phone(&mut r, dial));
     let normal_jobs = JOBS.len() - MANAGER_JOBS;
     let job = match f.manager_of {
-        Some((_, true)) => JOBS.len() - 1,
-        Some((org, false)) => normal_jobs + (org as usize % (MANAGER_JOBS - 1)),
+        Some(0) => JOBS.len() - 1,
+        Some(org) => normal_jobs + (org as usize % (MANAGER_JOBS - 1)),
         None if f.contingent => normal_jobs - 1,
         None => r.random_range(0..normal_jobs - 1),
     };
@@ -399,10 +400,11 @@ fn gen_core(opts: &RenderOpts, idx: u32, f: &GenFacts) -> WorkerCore {
             d.max(NaiveDate::from_ymd_opt(1995, 1, 2).unwrap_or_default())
         }
     };
-    let termination_date = (f.status == Status::Terminated).then(|| {
-        let span = (today - hire_date).num_days().max(1);
-        hire_date + TimeDelta::days(r.random_range(1..=span))
-    });
+    // Drawn for everyone, so that terminating or reinstating a worker
+    // changes only their termination date, not the fields drawn after it.
+    let span = (today - hire_date).num_days().max(1);
+    let termination = hire_date + TimeDelta::days(r.random_range(1..=span));
+    let termination_date = (f.status == Status::Terminated).then_some(termination);
     let updater = pick(&mut r, UPDATERS);
     let pay_rate = r.random_bool(0.3).then(|| r.random_range(40_000..250_000));
     let badge = r
@@ -520,6 +522,10 @@ impl<'o, M: SerializeMap> Emitter<'o, M> {
 pub(crate) struct WorkerView<'a> {
     t: &'a Tenant,
     idx: u32,
+    /// The worker's current facts.
+    facts: Facts,
+    /// The org the worker manages, if any.
+    manages: Option<u32>,
     core: Cow<'a, WorkerCore>,
     bad: bool,
 }
@@ -528,20 +534,19 @@ impl Serialize for WorkerView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.t;
         let c = &*self.core;
-        let facts = t.facts_of(self.idx);
+        let facts = self.facts;
         let status = Status::from_bits(facts.flags);
         let contingent = facts.flags & CONTINGENT != 0;
         let org_idx = facts.org as usize;
         let org = &t.orgs[org_idx];
         // The org whose manager supervises this worker: the parent org's
         // for a manager, their own org's otherwise (never themselves).
-        let supervisor_org = match t.manages.get(&self.idx) {
-            Some(&o) => t.orgs[o as usize].parent,
+        let supervisor = match self.manages {
+            Some(o) => t.orgs[o as usize].parent,
             None => Some(facts.org),
         }
         .map(|o| t.orgs[o as usize].manager)
         .filter(|&m| m != self.idx);
-        let supervisor = supervisor_org.map(|m| (t.worker_wid(m), t.display_name(m)));
         let org_wid = t.org_wid(org_idx);
         let (loc_name, loc_code, country, region, _, company) = LOCATIONS[c.location];
         let (job_title, job_profile) = JOBS[c.job];
@@ -602,9 +607,10 @@ impl Serialize for WorkerView<'_> {
         e.field("companyCode", COMPANIES[company].0)?;
         e.field("legalEntity", COMPANIES[company].1)?;
         if t.opts.flat {
-            e.opt("manager", supervisor.as_ref().map(|(id, _)| id))?;
+            e.opt("manager", supervisor.map(|m| t.worker_wid(m)))?;
             e.field("primaryWorkerSupervisoryOrganization", &org_wid)?;
         } else {
+            let supervisor = supervisor.map(|m| (t.worker_wid(m), t.display_name(m)));
             e.opt(
                 "supervisor",
                 supervisor.as_ref().map(|(id, name)| Ref {
@@ -647,7 +653,7 @@ impl Serialize for WorkerView<'_> {
                 frequency: "Annual",
             }),
         )?;
-        e.field("isManager", &t.manages.contains_key(&self.idx))?;
+        e.field("isManager", &self.manages.is_some())?;
         e.opt(
             "customFields",
             c.badge.map(|(badge_color, remote_eligible)| Custom {
@@ -849,7 +855,6 @@ impl Tenant {
                 wid(seed, IdKind::WorkerType, 1),
             ],
             org_type_id: wid(seed, IdKind::OrgType, 0),
-            version: 0,
             cache: Mutex::new(Vec::new()),
             rng: ChaCha8Rng::seed_from_u64(mix64(seed ^ 0x6869_7265)),
             opts,
@@ -859,9 +864,14 @@ impl Tenant {
     /// Worker `idx`'s current facts: stored if it was mutated or hired,
     /// derived otherwise (a manager is always Active, in the org it manages).
     fn facts_of(&self, idx: u32) -> Facts {
-        if let Some(f) = self.changed.get(&idx) {
-            return *f;
+        match self.changed.get(&idx) {
+            Some(f) => *f,
+            None => self.generated(idx),
         }
+    }
+
+    /// Worker `idx`'s facts as generated (before any mutation).
+    fn generated(&self, idx: u32) -> Facts {
         let f = generated_facts(self.opts.seed, idx, self.orgs.len());
         match self.manages.get(&idx) {
             Some(&org) => Facts {
@@ -890,29 +900,41 @@ impl Tenant {
         }
     }
 
-    fn facts(&self, idx: u32) -> GenFacts {
-        let Facts {
-            flags: f, updated, ..
-        } = self.facts_of(idx);
+    /// What `gen_core` needs for generated worker `idx`, whose current
+    /// facts are `now` and who manages `manages`.
+    fn gen_facts(&self, idx: u32, now: Facts, manages: Option<u32>) -> GenFacts {
+        let updated = if self.changed.contains_key(&idx) {
+            self.generated(idx).updated
+        } else {
+            now.updated
+        };
         GenFacts {
-            status: Status::from_bits(f),
-            contingent: f & CONTINGENT != 0,
+            status: Status::from_bits(now.flags),
+            contingent: now.flags & CONTINGENT != 0,
             updated,
-            manager_of: self.manages.get(&idx).map(|&o| (o, o == 0)),
+            manager_of: manages,
             hired_on: None,
         }
     }
 
     /// The worker's core, from the overlay or regenerated.
-    fn core(&self, idx: u32) -> Cow<'_, WorkerCore> {
+    fn core_with(&self, idx: u32, now: Facts, manages: Option<u32>) -> Cow<'_, WorkerCore> {
         match self.overlay.get(&idx) {
             Some(c) => Cow::Borrowed(c),
-            None => Cow::Owned(gen_core(&self.opts, idx, &self.facts(idx))),
+            None => Cow::Owned(gen_core(
+                &self.opts,
+                idx,
+                &self.gen_facts(idx, now, manages),
+            )),
         }
     }
 
+    fn core(&self, idx: u32) -> Cow<'_, WorkerCore> {
+        self.core_with(idx, self.facts_of(idx), self.manager_org(idx))
+    }
+
     fn core_mut(&mut self, idx: u32) -> &mut WorkerCore {
-        let facts = self.facts(idx);
+        let facts = self.gen_facts(idx, self.facts_of(idx), self.manager_org(idx));
         let opts = &self.opts;
         self.overlay
             .entry(idx)
@@ -920,10 +942,14 @@ impl Tenant {
     }
 
     fn view(&self, idx: u32, bad: bool) -> WorkerView<'_> {
+        let facts = self.facts_of(idx);
+        let manages = self.manager_org(idx);
         WorkerView {
             t: self,
             idx,
-            core: self.core(idx),
+            facts,
+            manages,
+            core: self.core_with(idx, facts, manages),
             bad,
         }
     }
@@ -945,21 +971,16 @@ impl Tenant {
     }
 
     fn bump(&mut self) {
-        self.version += 1;
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        lock(&self.cache).clear();
     }
 
     /// Live worker indices matching the filter, in API order (cached).
-    fn matching_workers(&self, from: Option<i64>) -> Option<Arc<Vec<u32>>> {
+    fn matching_workers(&self, from: Option<i64>) -> Option<Matching> {
         if from.is_none() && self.purged == 0 {
             return None; // identity mapping: index i is position i
         }
-        let key = CacheKey {
-            from,
-            version: self.version,
-        };
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, v)) = cache.iter().find(|(k, _)| *k == key) {
+        let mut cache = lock(&self.cache);
+        if let Some((_, v)) = cache.iter().find(|(k, _)| *k == from) {
             return Some(Arc::clone(v));
         }
         let v: Vec<u32> = (0..self.count)
@@ -972,7 +993,7 @@ impl Tenant {
         if cache.len() >= 4 {
             cache.remove(0);
         }
-        cache.push((key, Arc::clone(&v)));
+        cache.push((from, Arc::clone(&v)));
         Some(v)
     }
 
@@ -1267,9 +1288,10 @@ impl Tenant {
         let n = self.count;
         (0..256).find_map(|_| {
             let i = rng.random_range(0..n);
-            (self.live(i)
+            let flags = self.facts_of(i).flags;
+            (flags & PURGED == 0
                 && !self.manages.contains_key(&i)
-                && want(Status::from_bits(self.facts_of(i).flags)))
+                && want(Status::from_bits(flags)))
             .then_some(i)
         })
     }
