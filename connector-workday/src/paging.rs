@@ -28,15 +28,13 @@ use crate::endpoint::Feed;
 use crate::error::WorkdayError;
 use crate::retry::RetryPolicy;
 
-/// Turns one raw record, at `position` in the collection, into what the run
-/// needs: `None` to skip it, or its mapped change (or mapping error).
-pub(crate) type Prepare<T> = Arc<dyn Fn(u64, &Json) -> Option<T> + Send + Sync>;
+/// Turns one raw record into what the run needs: `None` to skip it, or its
+/// mapped change (or mapping error). The pager pairs it with its position.
+pub(crate) type Prepare<T> = Arc<dyn Fn(&Json) -> Option<T> + Send + Sync>;
 
 /// One page, prepared.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Page<T> {
-    /// The page's offset in the collection.
-    pub offset: u64,
     /// How many records the page held (prepared or skipped).
     pub records: u64,
     /// The prepared records, in order, each with its position.
@@ -58,7 +56,7 @@ fn prepare<T>(offset: u64, page: PageResponse, prepare: &Prepare<T>) -> Fetched<
         .enumerate()
         .filter_map(|(i, record)| {
             let position = offset + i as u64;
-            prepare(position, record).map(|item| (position, item))
+            prepare(record).map(|item| (position, item))
         })
         .collect();
     Fetched {
@@ -231,7 +229,6 @@ impl<T: Send + 'static> Pager<T> {
             return None;
         }
         Some(Page {
-            offset,
             records: page.records,
             items: page.items,
         })

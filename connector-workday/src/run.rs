@@ -172,7 +172,7 @@ fn preparer(
     from: Option<DateTime<Utc>>,
     external_id: ExternalIdAttribute,
 ) -> Prepare<Mapped> {
-    Arc::new(move |_position, record| {
+    Arc::new(move |record| {
         if let (Some(from), Some(updated)) = (from, mapping::last_updated(record)) {
             if updated < from {
                 return None;
