@@ -67,7 +67,7 @@ pub(crate) fn fast_page(line: &[u8]) -> Option<WirePage> {
 
 /// A schema, indexed for typing changes.
 pub(crate) struct SchemaIndex {
-    types: HashMap<String, (String, HashMap<String, ValueKind>)>,
+    types: HashMap<String, HashMap<String, ValueKind>>,
 }
 
 impl SchemaIndex {
@@ -81,7 +81,7 @@ impl SchemaIndex {
                     .iter()
                     .map(|a| (a.name.clone(), a.kind.clone()))
                     .collect();
-                (t.name.clone(), (t.name.clone(), attributes))
+                (t.name.clone(), attributes)
             })
             .collect();
         Self { types }
@@ -89,14 +89,15 @@ impl SchemaIndex {
 
     /// Types one change, as [`Schema::parse_change_value`] does.
     pub(crate) fn type_change(&self, raw: WireChange) -> Result<Change, ChangeParseError> {
-        let (type_name, kinds) = self.types.get(&raw.object_type).ok_or_else(|| {
+        let kinds = self.types.get(&raw.object_type).ok_or_else(|| {
             ChangeParseError(format!("unknown object type {:?}", raw.object_type))
         })?;
         let mut attributes = Attributes::new();
         for (name, json) in raw.attributes.0 {
             let kind = kinds.get(&name).ok_or_else(|| {
                 ChangeParseError(format!(
-                    "attribute {name:?} is not in the schema of {type_name}"
+                    "attribute {name:?} is not in the schema of {}",
+                    raw.object_type
                 ))
             })?;
             let value = match (kind, json) {
