@@ -729,45 +729,32 @@ impl Store {
         change: &Change,
         attributes_json: &str,
     ) -> Result<(), StoreError> {
-        let result = match change.kind {
-            ChangeKind::Upsert => self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
-                     deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
-                     ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
-                     attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
-                     last_seen_run = excluded.last_seen_run",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        instance,
-                        change.object_type,
-                        change.external_id,
-                        attributes_json,
-                        run_id
-                    ])
-                }),
-            ChangeKind::Delete => self
-                .conn
-                .prepare_cached(
-                    "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
-                     deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
-                     ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
-                     attributes = CASE WHEN excluded.attributes = '{}' THEN objects.attributes \
-                     ELSE excluded.attributes END, deleted = 1, deleted_by = 'change', \
-                     last_seen_run = excluded.last_seen_run",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        instance,
-                        change.object_type,
-                        change.external_id,
-                        attributes_json,
-                        run_id
-                    ])
-                }),
+        let sql = match change.kind {
+            ChangeKind::Upsert => {
+                "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
+                 deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
+                 ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
+                 attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
+                 last_seen_run = excluded.last_seen_run"
+            }
+            ChangeKind::Delete => {
+                "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
+                 deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
+                 ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
+                 attributes = CASE WHEN excluded.attributes = '{}' THEN objects.attributes \
+                 ELSE excluded.attributes END, deleted = 1, deleted_by = 'change', \
+                 last_seen_run = excluded.last_seen_run"
+            }
         };
+        let result = self.conn.prepare_cached(sql).and_then(|mut s| {
+            s.execute(params![
+                instance,
+                change.object_type,
+                change.external_id,
+                attributes_json,
+                run_id
+            ])
+        });
         result.map(drop).map_err(|e| self.err(e))
     }
 
