@@ -267,12 +267,7 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
         count(Endpoint::Organizations),
     );
     let records = report.metrics.records;
-    let changes = report
-        .counts
-        .0
-        .values()
-        .map(|c| c.upserts + c.deletes)
-        .sum();
+    let changes = report.counts.total();
     let seconds = elapsed.as_secs_f64();
     #[allow(clippy::cast_precision_loss)]
     let records_per_second = if seconds > 0.0 {

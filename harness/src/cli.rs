@@ -526,11 +526,7 @@ async fn load_connector(
             .map_err(|e| CliError::usage(e.to_string()))?;
     }
     let auth = args.auth_material.clone().unwrap_or_else(|| {
-        let tenant = serde_json::from_str::<serde_json::Value>(&config)
-            .ok()
-            .and_then(|v| v.get("TenantName")?.as_str().map(str::to_string))
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| "unknown-tenant".into());
+        let tenant = crate::engine::tenant_name(&config).unwrap_or_else(|| "unknown-tenant".into());
         format!("secret://{name}/{tenant}/clientsecret")
     });
     let resolver: &dyn SecretResolver = &secrets;

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use connector_api::{
-    Change, ChangeSink, Connector, ConnectorError, ConnectorFactory, Counts, ErrorKind, ImportMode,
-    ImportOutcome, ImportRequest, MetricsSnapshot, RecordError, RunContext, SecretResolver,
+    Change, ChangeSink, Connector, ConnectorError, Counts, ErrorKind, ImportMode, ImportOutcome,
+    ImportRequest, MetricsSnapshot, RecordError, RunContext,
 };
 use serde::Serialize;
 
@@ -55,13 +55,23 @@ pub const DEFAULT_CANCEL_GRACE: Duration = Duration::from_secs(10);
 /// assert_eq!(harness::engine::instance_key("workday", "not json"), "workday");
 /// ```
 pub fn instance_key(connector_name: &str, config_json: &str) -> String {
-    let tenant = serde_json::from_str::<serde_json::Value>(config_json)
-        .ok()
-        .and_then(|v| v.get("TenantName")?.as_str().map(str::to_string));
-    match tenant {
-        Some(t) if !t.is_empty() => format!("{connector_name}:{t}"),
-        _ => connector_name.to_string(),
+    match tenant_name(config_json) {
+        Some(t) => format!("{connector_name}:{t}"),
+        None => connector_name.to_string(),
     }
+}
+
+/// The configuration's `TenantName`, when it is JSON with a non-empty one.
+///
+/// ```
+/// assert_eq!(harness::engine::tenant_name(r#"{"TenantName":"acme"}"#).as_deref(), Some("acme"));
+/// assert_eq!(harness::engine::tenant_name(r#"{"TenantName":""}"#), None);
+/// ```
+pub fn tenant_name(config_json: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(config_json)
+        .ok()
+        .and_then(|v| v.get("TenantName")?.as_str().map(str::to_string))
+        .filter(|t| !t.is_empty())
 }
 
 /// Watches a run's progress (the CLI's progress bar implements it).
@@ -279,29 +289,6 @@ impl Engine {
     /// Gives the store back.
     pub fn into_store(self) -> Store {
         self.store
-    }
-
-    /// Validates `config_json` and `auth_material` through `factory`, then runs.
-    ///
-    /// # Errors
-    /// [`EngineError::Connector`] when validation fails (no run is recorded),
-    /// or as [`Engine::run`].
-    pub async fn run_with_factory(
-        &mut self,
-        factory: &dyn ConnectorFactory,
-        config_json: &str,
-        auth_material: &str,
-        secrets: &dyn SecretResolver,
-        options: RunOptions,
-    ) -> Result<RunReport, EngineError> {
-        let connector = factory
-            .validate(config_json, auth_material, secrets)
-            .await
-            .map_err(|e| {
-                let msg = options.redactor.redact(e.message());
-                ConnectorError::new(e.kind(), msg).with_retryable(e.is_retryable())
-            })?;
-        self.run(connector.as_ref(), options).await
     }
 
     /// Runs one import with a ready connector.
