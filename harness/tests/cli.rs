@@ -5,82 +5,16 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
+
+use common::{code, command, harness, p, show, text, TempDir, RUN_TIMEOUT};
 
 use harness::sim::{Endpoint, FaultKind, FaultRule, SimConfig, Simulator};
 use harness::store::{RunStatus, Store};
-
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "harness-cli-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn command(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(args)
-        .current_dir(&dir.0)
-        .env_remove("RUST_LOG")
-        .env_remove("CARGO")
-        .env_remove("IDMESH_STATE")
-        .env_remove("IDMESH_LOG_FORMAT")
-        .env("IDMESH_TEST_NO_RETRY_DELAY", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-async fn harness(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let child = command(dir, args, env).spawn().expect("spawn harness");
-    tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .expect("harness finished in time")
-        .expect("harness output")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited with a code, not a signal")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        text(&o.stdout),
-        text(&o.stderr)
-    )
-}
 
 /// Asserts the exit code and that stderr's last line is one clear error line.
 fn assert_fails(o: &Output, expected: i32) -> String {
@@ -132,10 +66,6 @@ fn write_config(dir: &TempDir, sim: &Simulator, extra: serde_json::Value) -> Pat
     path
 }
 
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
 fn open_store(path: &Path) -> Store {
     Store::open_existing(path)
         .unwrap()
@@ -167,7 +97,7 @@ async fn import(
 
 #[tokio::test]
 async fn help_version_and_usage_errors() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let o = harness(&dir, &["--help"], &[]).await;
     assert_eq!(code(&o), 0);
     let help = text(&o.stdout);
@@ -208,7 +138,7 @@ async fn help_version_and_usage_errors() {
 
 #[tokio::test]
 async fn read_commands_on_a_missing_store_print_nothing_and_create_nothing() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let state = dir.path("none.db");
     let o = harness(&dir, &["watermark", "--state", p(&state)], &[]).await;
     assert_eq!(code(&o), 0, "{}", show(&o));
@@ -221,7 +151,7 @@ async fn read_commands_on_a_missing_store_print_nothing_and_create_nothing() {
 
 #[tokio::test]
 async fn schema_lists_both_object_types() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let o = harness(&dir, &["schema"], &[]).await;
     assert_eq!(code(&o), 0, "{}", show(&o));
     let s = text(&o.stdout);
@@ -242,7 +172,7 @@ async fn schema_lists_both_object_types() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_full_then_churn_delta() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let state = dir.path("demo.db");
     let base = [
         "import",
@@ -298,7 +228,7 @@ async fn simulated_full_then_churn_delta() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_summary_and_changes_out_shapes() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({}));
     let state = dir.path("s.db");
@@ -412,7 +342,7 @@ async fn json_summary_and_changes_out_shapes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn configuration_and_secret_failures_exit_2() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let state = dir.path("s.db");
 
@@ -523,7 +453,7 @@ async fn configuration_and_secret_failures_exit_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_failures_exit_1_and_keep_the_watermark() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({}));
     let state = dir.path("s.db");
@@ -585,7 +515,7 @@ async fn source_failures_exit_1_and_keep_the_watermark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn record_errors_exit_3_apply_good_records_and_keep_the_watermark() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({}));
     let state = dir.path("s.db");
@@ -615,7 +545,7 @@ async fn record_errors_exit_3_apply_good_records_and_keep_the_watermark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purge_detection_and_threshold() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({}));
     let state = dir.path("s.db");
@@ -708,7 +638,7 @@ async fn wait_for_workers_requests(sim: &Simulator, n: usize) {
 #[cfg(unix)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_cancels_exit_130_and_keeps_the_watermark() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({"PageSize": 10}));
     let state = dir.path("s.db");
@@ -754,7 +684,7 @@ async fn ctrl_c_cancels_exit_130_and_keeps_the_watermark() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_leaves_the_previous_watermark_and_the_next_run_converges() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({"PageSize": 10}));
     let state = dir.path("s.db");
@@ -827,7 +757,7 @@ async fn kill_9_leaves_the_previous_watermark_and_the_next_run_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_leak() {
     use base64::Engine as _;
-    let dir = TempDir::new();
+    let dir = TempDir::new("cli");
     let secret = format!("Zq9-leak-canary-{:016x}", rand::random::<u64>());
     let sim = sim_with(300, 20, &secret).await;
     let config = write_config(&dir, &sim, serde_json::json!({}));

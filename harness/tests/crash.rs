@@ -12,16 +12,18 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{TempDir, BIN};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rusqlite::{Connection, OptionalExtension};
 
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
 const WORKERS: u64 = 20_000;
 const ORGS: u64 = 500;
 const INSTANCE: &str = "workday:acme";
@@ -33,30 +35,6 @@ const KILLS_PER_GROUP: usize = 10;
 const SEED: u64 = 0x00c0_ffee_d00d;
 /// Bound on one import (debug build); a run that takes longer fails the test.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "harness-crash-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `harness import --simulated` of the 20,000-worker tenant into `state`,
 /// its JSON summary written to `out`.
@@ -236,7 +214,7 @@ enum Landed {
 #[test]
 fn sigkill_at_seeded_points_of_a_20000_worker_import_never_corrupts_and_converges() {
     let t_start = Instant::now();
-    let dir = TempDir::new();
+    let dir = TempDir::new("crash");
 
     // An uninterrupted run: the reference store, watermark and duration.
     let reference = dir.path("reference.db");

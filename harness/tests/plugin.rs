@@ -10,38 +10,15 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::Duration;
+
+use common::{harness, p, show, TempDir, BIN};
 
 use harness::store::{Store, StoredObject};
 
-const BIN: &str = env!("CARGO_BIN_EXE_harness");
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const INSTANCE: &str = "workday:acme";
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "harness-plugin-{}-{}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The `connector-workday` plugin binary, built next to `harness`.
 fn workday_plugin() -> Option<PathBuf> {
@@ -71,47 +48,11 @@ fn python_example() -> Option<PathBuf> {
     Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/memory_plugin.py"))
 }
 
-async fn harness(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(args)
-        .current_dir(&dir.0)
-        .env_remove("RUST_LOG")
-        .env_remove("CARGO")
-        .env_remove("IDMESH_STATE")
-        .env_remove("IDMESH_LOG_FORMAT")
-        .env("IDMESH_TEST_NO_RETRY_DELAY", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("spawn harness");
-    tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .expect("harness finished in time")
-        .expect("harness output")
-}
-
-fn show(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// Runs and expects exit 0 and one JSON object on stdout.
 async fn json_ok(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let o = harness(dir, args, env).await;
     assert_eq!(o.status.code(), Some(0), "{args:?}\n{}", show(&o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", show(&o)))
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 /// Every object of the instance, of both types, without the run ids.
@@ -141,7 +82,7 @@ async fn simulated_import_through_the_workday_plugin_matches_in_process() {
     let Some(plugin) = workday_plugin() else {
         return;
     };
-    let dir = TempDir::new();
+    let dir = TempDir::new("plugin");
     let (direct, remote) = (dir.path("direct.db"), dir.path("plugin.db"));
     let sim = ["--simulated", "--workers", "1050", "--orgs", "30", "--json"];
 
@@ -253,7 +194,7 @@ async fn check_schema_and_bench_through_the_workday_plugin() {
     let Some(plugin) = workday_plugin() else {
         return;
     };
-    let dir = TempDir::new();
+    let dir = TempDir::new("plugin");
     let plugin = p(&plugin);
 
     let o = harness(&dir, &["check", "--simulated", "--plugin", plugin], &[]).await;
@@ -290,7 +231,7 @@ async fn check_schema_and_bench_through_the_workday_plugin() {
 
 #[tokio::test]
 async fn a_plugin_that_cannot_start_is_a_clear_error() {
-    let dir = TempDir::new();
+    let dir = TempDir::new("plugin");
     let missing = dir.path("no-such-plugin");
     let o = harness(
         &dir,
@@ -336,7 +277,7 @@ async fn the_python_example_plugin_runs_through_the_harness() {
     let Some(example) = python_example() else {
         return;
     };
-    let dir = TempDir::new();
+    let dir = TempDir::new("plugin");
     let data = dir.path("things.json");
     let config = dir.path("config.json");
     let state = dir.path("state.db");
