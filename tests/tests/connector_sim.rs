@@ -4,20 +4,21 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use connector_api::contract::run_all;
 use connector_api::{
     ChangeKind, Connector, ErrorKind, ImportOutcome, ImportRequest, RunContext, Value, VecSink,
 };
-use connector_workday::retry::{RecordingSleeper, RetryPolicy};
-use connector_workday::{WorkdayConnector, WorkdayFactory};
+use connector_workday::retry::RecordingSleeper;
+use connector_workday::WorkdayConnector;
 use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, Simulator};
 use serde_json::json;
 
 mod support;
-use support::{an_active_non_manager, config, counts, secrets, sim, SimFixture, SECRET_REF};
+use support::{
+    an_active_non_manager, config, counts, recording_factory, secrets, sim, SimFixture, SECRET_REF,
+};
 
 /// A connector that records back-off delays instead of sleeping.
 async fn connector(
@@ -25,9 +26,7 @@ async fn connector(
     extra: serde_json::Value,
 ) -> (WorkdayConnector, RecordingSleeper) {
     let sleeper = RecordingSleeper::new();
-    let c = WorkdayFactory::new()
-        .with_sleeper(Arc::new(sleeper.clone()))
-        .with_retry_policy(RetryPolicy::exact())
+    let c = recording_factory(&sleeper)
         .connect(&config(sim, extra), SECRET_REF, &secrets(sim))
         .await
         .expect("valid configuration");
@@ -198,9 +197,7 @@ async fn dropped_connections_and_slow_replies_are_retried() {
         FaultKind::Slow(Duration::from_secs(3)),
     ));
     let sleeper = RecordingSleeper::new();
-    let c = WorkdayFactory::new()
-        .with_sleeper(Arc::new(sleeper.clone()))
-        .with_retry_policy(RetryPolicy::exact())
+    let c = recording_factory(&sleeper)
         .with_request_timeout(Duration::from_millis(500))
         .connect(
             &config(&sim, json!({"MaxConcurrentRequests": 1})),

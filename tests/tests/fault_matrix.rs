@@ -30,6 +30,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,12 +42,11 @@ use chrono::{DateTime, Utc};
 use connector_api::{ChangeKind, ErrorKind, ImportMode};
 use connector_workday::config::ExternalIdAttribute;
 use connector_workday::mapping::{last_updated, map_org, map_worker};
-use connector_workday::retry::{RecordingSleeper, RetryPolicy};
+use connector_workday::retry::RecordingSleeper;
 use connector_workday::watermark::{decode, encode, Watermark};
-use connector_workday::WorkdayFactory;
 use harness::engine::{Engine, RunOptions, RunOutcome, RunReport};
 use harness::secrets::Redactor;
-use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, SimConfig, Simulator};
+use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, Simulator};
 use harness::simulated;
 use harness::store::{RunStatus, Store};
 use serde_json::{json, Value as Json};
@@ -493,17 +494,14 @@ fn id_of(record: &Json) -> String {
 // ----- running -------------------------------------------------------------------
 
 fn config(sim: &Simulator, concurrency: u32) -> String {
-    let c = sim.config();
-    json!({
-        "BaseUrl": sim.base_url(),
-        "TenantName": c.tenant,
-        "Realm": c.realm,
-        "ClientId": c.client_id,
-        "PageSize": PAGE,
-        "MaxConcurrentRequests": concurrency,
-        "MaxRequestsPerHour": 1_000_000,
-    })
-    .to_string()
+    support::config(
+        sim,
+        json!({
+            "PageSize": PAGE,
+            "MaxConcurrentRequests": concurrency,
+            "MaxRequestsPerHour": 1_000_000,
+        }),
+    )
 }
 
 /// One import with a fresh connector (as every `harness import` process
@@ -516,9 +514,7 @@ async fn import(
     concurrency: u32,
     timeout: Option<Duration>,
 ) -> RunReport {
-    let mut factory = WorkdayFactory::new()
-        .with_sleeper(Arc::new(sleeper.clone()))
-        .with_retry_policy(RetryPolicy::exact());
+    let mut factory = support::recording_factory(sleeper);
     if let Some(t) = timeout {
         factory = factory.with_request_timeout(t);
     }
@@ -811,14 +807,7 @@ fn kinds(records: &[Json], map: impl Fn(&Json) -> connector_api::Change) -> (u64
 
 async fn run_case(case: Case) {
     let name = case.name();
-    let sim = Simulator::start(SimConfig {
-        workers: WORKERS,
-        orgs: ORGS,
-        port: 0,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let sim = support::sim(WORKERS, ORGS).await;
     let dir = TempDir::new();
     let mut engine = Engine::new(Store::open(&dir.db()).unwrap());
     let quiet = RecordingSleeper::new();

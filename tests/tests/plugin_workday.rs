@@ -19,7 +19,7 @@ use connector_api::{
     Connector, ConnectorFactory, ErrorKind, ImportMode, ImportOutcome, ImportRequest, RunContext,
     VecSink,
 };
-use connector_workday::retry::{RecordingSleeper, RetryPolicy};
+use connector_workday::retry::RecordingSleeper;
 use connector_workday::WorkdayFactory;
 use harness::sim::{Endpoint, FaultKind, FaultRule};
 use serde_json::json;
@@ -29,14 +29,6 @@ use support::{an_active_non_manager, config, counts, secrets, sim, SimFixture, S
 
 /// Every wait in this file is bounded by this.
 const BOUND: Duration = Duration::from_secs(60);
-
-/// The plugin side's factory: records back-off delays in `sleeper` instead
-/// of sleeping, with exact (jitter-free) delays.
-fn plugin_side_factory(sleeper: &RecordingSleeper) -> WorkdayFactory {
-    WorkdayFactory::new()
-        .with_sleeper(Arc::new(sleeper.clone()))
-        .with_retry_policy(RetryPolicy::exact())
-}
 
 /// A plugin factory whose sessions serve the Workday connector over
 /// in-memory pipes; `sleeper` records the plugin side's back-off delays.
@@ -48,7 +40,7 @@ async fn plugin(sleeper: &RecordingSleeper) -> PluginFactory {
             let (engine_end, plugin_end) = tokio::io::duplex(256 * 1024);
             let (plugin_read, plugin_write) = tokio::io::split(plugin_end);
             let (engine_read, engine_write) = tokio::io::split(engine_end);
-            let factory = plugin_side_factory(&sleeper);
+            let factory = support::recording_factory(&sleeper);
             tokio::spawn(async move {
                 if let Err(e) = serve(factory, plugin_read, plugin_write).await {
                     eprintln!("workday plugin stopped: {e}");

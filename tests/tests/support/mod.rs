@@ -9,8 +9,12 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Arc;
+
 use connector_api::contract::ContractFixture;
 use connector_api::{Connector, StaticSecrets};
+use connector_workday::retry::{RecordingSleeper, RetryPolicy};
+use connector_workday::WorkdayFactory;
 use harness::sim::{Endpoint, FaultKind, FaultRule, SimConfig, Simulator};
 use serde_json::json;
 
@@ -30,6 +34,14 @@ pub async fn sim(workers: usize, orgs: usize) -> Simulator {
     })
     .await
     .expect("simulator starts")
+}
+
+/// The Workday factory the suites use: back-off delays are recorded in
+/// `sleeper` instead of slept, and exact (jitter-free).
+pub fn recording_factory(sleeper: &RecordingSleeper) -> WorkdayFactory {
+    WorkdayFactory::new()
+        .with_sleeper(Arc::new(sleeper.clone()))
+        .with_retry_policy(RetryPolicy::exact())
 }
 
 /// A Workday configJson pointing at `sim`, with `extra` keys merged in.
