@@ -624,18 +624,7 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
                 mode = ImportMode::Delta;
             }
             if !args.json {
-                eprintln!(
-                    "harness: applied {} mutations: {} updated, {} hired, {} terminated, {} rehired, \
-                     {} moved, {} purged, {} orgs re-parented",
-                    s.total(),
-                    s.updated.len(),
-                    s.hired.len(),
-                    s.terminated.len(),
-                    s.rehired.len(),
-                    s.moved.len(),
-                    s.purged.len(),
-                    s.reparented.len()
-                );
+                eprintln!("harness: applied {} mutations: {s}", s.total());
             }
         }
         Some(sim)

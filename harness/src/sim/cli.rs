@@ -113,16 +113,7 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
             tick.tick().await;
             round += 1;
             let s = sim.churn(args.churn, args.seed.wrapping_add(round));
-            println!(
-                "churn round {round}: {} updated, {} hired, {} terminated, {} rehired, {} moved, {} purged, {} orgs re-parented",
-                s.updated.len(),
-                s.hired.len(),
-                s.terminated.len(),
-                s.rehired.len(),
-                s.moved.len(),
-                s.purged.len(),
-                s.reparented.len()
-            );
+            println!("churn round {round}: {s}");
         }
     };
     tokio::select! {

@@ -189,6 +189,24 @@ pub struct ChurnSummary {
     pub reparented: Vec<String>,
 }
 
+/// `"3 updated, 1 hired, 0 terminated, 0 rehired, 2 moved, 0 purged, 1 orgs
+/// re-parented"`.
+impl std::fmt::Display for ChurnSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} updated, {} hired, {} terminated, {} rehired, {} moved, {} purged, {} orgs re-parented",
+            self.updated.len(),
+            self.hired.len(),
+            self.terminated.len(),
+            self.rehired.len(),
+            self.moved.len(),
+            self.purged.len(),
+            self.reparented.len()
+        )
+    }
+}
+
 impl ChurnSummary {
     /// The number of mutations performed.
     pub fn total(&self) -> usize {
