@@ -74,6 +74,27 @@ pub fn tenant_name(config_json: &str) -> Option<String> {
         .filter(|t| !t.is_empty())
 }
 
+/// The run-history row for `report` as it ends.
+fn finish_of<'a>(
+    report: &'a RunReport,
+    error_kind: Option<&'a str>,
+    error: Option<&'a str>,
+) -> RunFinish<'a> {
+    RunFinish {
+        status: report.outcome.status(),
+        ended_at: &report.ended_at,
+        duration_ms: report.duration_ms,
+        counts: &report.counts,
+        metrics: &report.metrics,
+        record_errors: report.record_errors.len() as u64,
+        error_kind,
+        error,
+        new_watermark: report.new_watermark.as_deref(),
+        watermark_advanced: report.watermark_advanced,
+        purged: &report.purged,
+    }
+}
+
 /// Watches a run's progress (the CLI's progress bar implements it).
 pub trait RunObserver: Send + Sync + fmt::Debug {
     /// A page of `changes` changes of `object_type` was applied.
@@ -443,21 +464,11 @@ impl Engine {
                 RunOutcome::Cancelled => (None, Some("the run was cancelled".to_string())),
                 _ => (None, None),
             };
-            let empty = BTreeMap::new();
-            let finish = RunFinish {
-                status: report.outcome.status(),
-                ended_at: &report.ended_at,
-                duration_ms: report.duration_ms,
-                counts: &report.counts,
-                metrics: &report.metrics,
-                record_errors: report.record_errors.len() as u64,
-                error_kind: kind,
-                error: error.as_deref(),
-                new_watermark: None,
-                watermark_advanced: false,
-                purged: &empty,
-            };
-            self.store.finish_run(run_id, &finish)?;
+            // Nothing committed: no watermark (never set, or reset when the
+            // commit failed) and no purge (cleared above).
+            debug_assert!(report.new_watermark.is_none() && !report.watermark_advanced);
+            self.store
+                .finish_run(run_id, &finish_of(&report, kind, error.as_deref()))?;
             tracing::warn!(run_id, status = %report.outcome.status(), "import did not commit");
         } else {
             tracing::info!(run_id, status = %report.outcome.status(), "import committed");
@@ -521,20 +532,8 @@ impl Engine {
                 self.store
                     .set_watermark(instance, w, run_id, &report.ended_at)?;
             }
-            let finish = RunFinish {
-                status: report.outcome.status(),
-                ended_at: &report.ended_at,
-                duration_ms: report.duration_ms,
-                counts: &report.counts,
-                metrics: &report.metrics,
-                record_errors: record_errors as u64,
-                error_kind: None,
-                error: None,
-                new_watermark: report.new_watermark.as_deref(),
-                watermark_advanced: report.watermark_advanced,
-                purged: &report.purged,
-            };
-            self.store.finish_run(run_id, &finish)?;
+            self.store
+                .finish_run(run_id, &finish_of(report, None, None))?;
             self.store.commit()
         })();
         if let Err(e) = commit {
