@@ -770,16 +770,9 @@ fn watermark(args: &WatermarkArgs) -> Result<(), CliError> {
 fn runs(args: &RunsArgs) -> Result<(), CliError> {
     let runs = match Store::open_existing(&args.state).map_err(store_err)? {
         None => Vec::new(),
-        Some(store) => {
-            let mut runs = store.runs(None).map_err(store_err)?;
-            if let Some(instance) = &args.instance {
-                runs.retain(|r| &r.instance == instance);
-            }
-            if let Some(limit) = args.limit {
-                runs.truncate(limit);
-            }
-            runs
-        }
+        Some(store) => store
+            .runs_of(args.instance.as_deref(), args.limit)
+            .map_err(store_err)?,
     };
     if args.json {
         output::json(&runs).map_err(write_err)

@@ -542,8 +542,24 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when SQLite fails or a row is unreadable.
     pub fn runs(&self, limit: Option<usize>) -> Result<Vec<RunRecord>, StoreError> {
+        self.runs_of(None, limit)
+    }
+
+    /// The run history of one instance (all when `None`), newest first; at
+    /// most `limit` rows when given.
+    ///
+    /// # Errors
+    /// As [`Store::runs`].
+    pub fn runs_of(
+        &self,
+        instance: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunRecord>, StoreError> {
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        self.runs_where("ORDER BY id DESC LIMIT ?1", params![limit])
+        self.runs_where(
+            "WHERE ?1 IS NULL OR instance = ?1 ORDER BY id DESC LIMIT ?2",
+            params![instance, limit],
+        )
     }
 
     /// One run by id.
@@ -972,6 +988,32 @@ mod tests {
         assert_eq!(s.run(second).unwrap().unwrap().status, RunStatus::Running);
         let runs = s.runs(None).unwrap();
         assert_eq!(runs[0].id, second, "newest first");
+    }
+
+    #[test]
+    fn runs_of_filters_by_instance_and_limits_newest_first() {
+        let mut s = Store::open_in_memory().unwrap();
+        let mut ids = Vec::new();
+        for (instance, at) in [("w:a", "00"), ("w:b", "01"), ("w:a", "02"), ("w:a", "03")] {
+            let started = format!("2026-01-01T00:{at}:00Z");
+            ids.push(
+                s.begin_run(instance, "w", ImportMode::Full, &started, None)
+                    .unwrap(),
+            );
+        }
+        let got = |instance, limit| -> Vec<i64> {
+            s.runs_of(instance, limit)
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect()
+        };
+        assert_eq!(got(Some("w:a"), Some(2)), vec![ids[3], ids[2]]);
+        assert_eq!(got(Some("w:a"), None), vec![ids[3], ids[2], ids[0]]);
+        assert_eq!(got(Some("w:b"), None), vec![ids[1]]);
+        assert_eq!(got(Some("w:none"), None), Vec::<i64>::new());
+        assert_eq!(got(None, Some(3)), vec![ids[3], ids[2], ids[1]]);
+        assert_eq!(s.runs(None).unwrap().len(), 4);
     }
 
     #[test]
