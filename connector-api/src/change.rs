@@ -87,6 +87,19 @@ impl Value {
             )),
         }
     }
+
+    /// [`Value::from_json`] for an owned `json`: strings are moved, not copied.
+    pub(crate) fn from_json_owned(
+        kind: &ValueKind,
+        json: serde_json::Value,
+    ) -> Result<Self, String> {
+        use serde_json::Value as J;
+        match (kind, json) {
+            (ValueKind::String, J::String(s)) => Ok(Value::String(s)),
+            (ValueKind::Reference { .. }, J::String(s)) => Ok(Value::Reference(s)),
+            (kind, json) => Value::from_json(kind, &json),
+        }
+    }
 }
 
 fn kind_name(kind: &ValueKind) -> &'static str {
@@ -239,7 +252,7 @@ impl Schema {
                     object_type.name
                 ))
             })?;
-            let value = Value::from_json(&attr.kind, &json)
+            let value = Value::from_json_owned(&attr.kind, json)
                 .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
             attributes.insert(name, value);
         }

@@ -100,14 +100,8 @@ impl SchemaIndex {
                     raw.object_type
                 ))
             })?;
-            let value = match (kind, json) {
-                (_, serde_json::Value::Null) => Value::Null,
-                (ValueKind::String, serde_json::Value::String(s)) => Value::String(s),
-                (ValueKind::Reference { .. }, serde_json::Value::String(s)) => Value::Reference(s),
-                (ValueKind::Bool, serde_json::Value::Bool(b)) => Value::Bool(b),
-                (kind, json) => Value::from_json(kind, &json)
-                    .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?,
-            };
+            let value = Value::from_json_owned(kind, json)
+                .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
             attributes.insert(name, value);
         }
         Ok(Change {
