@@ -239,7 +239,11 @@ pub struct Counts(pub BTreeMap<String, KindCounts>);
 impl Counts {
     /// Counts one change.
     pub fn add(&mut self, object_type: &str, kind: ChangeKind) {
-        let entry = self.0.entry(object_type.to_string()).or_default();
+        // Called once per change: allocate the key only for a new type.
+        let entry = match self.0.get_mut(object_type) {
+            Some(entry) => entry,
+            None => self.0.entry(object_type.to_string()).or_default(),
+        };
         match kind {
             ChangeKind::Upsert => entry.upserts += 1,
             ChangeKind::Delete => entry.deletes += 1,
