@@ -194,7 +194,7 @@ pub struct ImportArgs {
 
     /// Refuse (commit nothing) when a complete full run would mark more than
     /// P percent of the live objects of any type as deleted.
-    #[arg(long, value_name = "P", default_value_t = 10.0, value_parser = parse_percent)]
+    #[arg(long, value_name = "P", default_value_t = crate::engine::DEFAULT_MAX_PURGE_PERCENT, value_parser = parse_percent)]
     pub max_purge_percent: f64,
 
     /// Print the run summary as one JSON object on stdout.
