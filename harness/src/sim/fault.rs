@@ -229,9 +229,8 @@ pub fn parse_fault(spec: &str) -> Result<FaultRule, SimError> {
             _ => return Err(err("unknown fault kind")),
         },
     };
-    if endpoint == Endpoint::Token
-        && matches!(kind, FaultKind::BadRecord | FaultKind::TotalDrift(_))
-    {
+    // (drift was checked above: workers only)
+    if endpoint == Endpoint::Token && kind == FaultKind::BadRecord {
         return Err(err("that fault applies to paged endpoints"));
     }
     Ok(FaultRule {
