@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use connector_api::RunContext;
-use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, DATE, LOCATION, RETRY_AFTER};
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value as Json;
@@ -24,6 +24,14 @@ pub const USER_AGENT: &str = concat!(
     env!("CARGO_PKG_VERSION")
 );
 
+/// The largest response body the connector reads: 64 MiB. A page of 100
+/// workers is a few hundred KiB, so only a broken or hostile server (or a
+/// wrong host) comes near it. An answer whose `Content-Length` exceeds it is
+/// refused before its body is read; a body without one is read in chunks and
+/// refused as soon as it grows past it. Either is a
+/// [`BadResponse`](crate::error::WorkdayError::BadResponse), not retried.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Sends requests: budget, counting, cancellation, transport errors.
 #[derive(Debug)]
 pub(crate) struct Http {
@@ -32,6 +40,8 @@ pub(crate) struct Http {
     pub(crate) retry: RetryPolicy,
     pub(crate) sleeper: Arc<dyn Sleeper>,
     pub(crate) timeout: Duration,
+    /// The largest body read ([`MAX_RESPONSE_BYTES`] outside tests).
+    pub(crate) max_body: usize,
 }
 
 impl Http {
@@ -60,15 +70,68 @@ impl Http {
         }
         ctx.metrics().add_request();
         let exchange = async {
-            let response = request.send().await?;
-            Answer::read(response).await
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.transport_error(what, &e))?;
+            self.read(response, what).await
         };
-        let result = ctx
-            .cancellation_token()
+        ctx.cancellation_token()
             .run_until_cancelled(exchange)
             .await
-            .ok_or(WorkdayError::Cancelled)?;
-        result.map_err(|e| self.transport_error(what, &e))
+            .ok_or(WorkdayError::Cancelled)?
+    }
+
+    /// Reads a whole answer: the body in chunks, at most `max_body` bytes,
+    /// and (for a success) valid UTF-8, kept without a copy.
+    async fn read(&self, mut response: Response, what: &str) -> Result<Answer, WorkdayError> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut url = response.url().clone();
+        url.set_query(None);
+        let limit = self.max_body;
+        let bad = |why: String| WorkdayError::BadResponse {
+            what: what.to_string(),
+            why,
+        };
+        let too_big = |size: &str, then: &str| {
+            bad(format!("{size} the limit of {limit} bytes (MAX_RESPONSE_BYTES){then}; lower PageSize, or check that TenantHost (or BaseUrl) is the tenant's API host"))
+        };
+        let announced = response.content_length();
+        if let Some(len) = announced.filter(|&len| len > limit as u64) {
+            return Err(too_big(
+                &format!("its Content-Length is {len} bytes, above"),
+                "",
+            ));
+        }
+        let mut body = Vec::with_capacity(announced.map_or(0, |len| len as usize));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(what, &e))?
+        {
+            if chunk.len() > limit - body.len() {
+                return Err(too_big("its body grew above", " and was not read further"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = match String::from_utf8(body) {
+            Ok(body) => body,
+            Err(e) if status.is_success() => {
+                return Err(bad(format!(
+                    "the body is not valid UTF-8 (at byte {})",
+                    e.utf8_error().valid_up_to()
+                )))
+            }
+            // A failure's body is only quoted in its message.
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            url: url.to_string(),
+        })
     }
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> WorkdayError {
@@ -107,20 +170,6 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
-    async fn read(response: Response) -> Result<Self, reqwest::Error> {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let mut url = response.url().clone();
-        url.set_query(None);
-        let body = response.text().await?;
-        Ok(Self {
-            status,
-            headers,
-            body,
-            url: url.to_string(),
-        })
-    }
-
     fn retry_after(&self) -> Option<Duration> {
         self.headers
             .get(RETRY_AFTER)
@@ -181,6 +230,54 @@ impl Answer {
     }
 }
 
+/// The server's clock as one answer's `Date` header gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerDate {
+    /// The time the server answered (to the second).
+    At(DateTime<Utc>),
+    /// The answer had no `Date` header.
+    Missing,
+    /// The `Date` header is not an HTTP date; its value, clipped to 40 characters.
+    Unreadable(String),
+}
+
+impl ServerDate {
+    /// Reads the `Date` header of `headers`.
+    ///
+    /// ```
+    /// use connector_workday::ServerDate;
+    /// use reqwest::header::{HeaderMap, HeaderValue, DATE};
+    /// let mut h = HeaderMap::new();
+    /// assert_eq!(ServerDate::of(&h), ServerDate::Missing);
+    /// h.insert(DATE, HeaderValue::from_static("Wed, 01 Apr 2026 09:00:00 GMT"));
+    /// assert_eq!(ServerDate::of(&h), ServerDate::At("2026-04-01T09:00:00Z".parse().unwrap()));
+    /// h.insert(DATE, HeaderValue::from_static("yesterday"));
+    /// assert_eq!(ServerDate::of(&h), ServerDate::Unreadable("yesterday".into()));
+    /// ```
+    pub fn of(headers: &HeaderMap) -> Self {
+        let Some(raw) = headers.get(DATE) else {
+            return ServerDate::Missing;
+        };
+        let text = String::from_utf8_lossy(raw.as_bytes());
+        match httpdate::parse_http_date(&text) {
+            Ok(t) => ServerDate::At(DateTime::<Utc>::from(t)),
+            Err(_) => ServerDate::Unreadable(text.chars().take(40).collect()),
+        }
+    }
+}
+
+impl std::fmt::Display for ServerDate {
+    /// What the header was, for messages: `no Date header` or
+    /// `an unreadable Date header ("...")`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerDate::At(t) => write!(f, "the Date {}", iso_millis(*t)),
+            ServerDate::Missing => f.write_str("no Date header"),
+            ServerDate::Unreadable(v) => write!(f, "an unreadable Date header ({v:?})"),
+        }
+    }
+}
+
 /// One page of a REST collection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageResponse {
@@ -188,10 +285,12 @@ pub struct PageResponse {
     pub total: u64,
     /// The page's records.
     pub data: Vec<Json>,
+    /// The answer's `Date`: when the server answered.
+    pub date: ServerDate,
 }
 
 impl PageResponse {
-    fn parse(json: Json, what: &str) -> Result<Self, WorkdayError> {
+    fn parse(json: Json, date: ServerDate, what: &str) -> Result<Self, WorkdayError> {
         let bad = |why: &str| WorkdayError::BadResponse {
             what: what.to_string(),
             why: why.to_string(),
@@ -210,7 +309,7 @@ impl PageResponse {
             Some(_) => return Err(bad("\"data\" is not an array")),
             None => return Err(bad("it has no \"data\"")),
         };
-        Ok(Self { total, data })
+        Ok(Self { total, data, date })
     }
 }
 
@@ -312,7 +411,7 @@ impl WorkdayClient {
             }
         }
         let answer = answer.classify(what)?;
-        PageResponse::parse(answer.json(what)?, what)
+        PageResponse::parse(answer.json(what)?, ServerDate::of(&answer.headers), what)
     }
 }
 
@@ -322,7 +421,12 @@ mod tests {
 
     #[test]
     fn page_parsing() {
-        let p = PageResponse::parse(serde_json::json!({"total": 3, "data": [{}]}), "w").unwrap();
+        let p = PageResponse::parse(
+            serde_json::json!({"total": 3, "data": [{}]}),
+            ServerDate::Missing,
+            "w",
+        )
+        .unwrap();
         assert_eq!(p.total, 3);
         assert_eq!(p.data.len(), 1);
         for bad in [
@@ -333,7 +437,7 @@ mod tests {
             serde_json::json!({"total": 1}),
         ] {
             assert!(matches!(
-                PageResponse::parse(bad, "w"),
+                PageResponse::parse(bad, ServerDate::Missing, "w"),
                 Err(WorkdayError::BadResponse { .. })
             ));
         }

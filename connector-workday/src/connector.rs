@@ -42,6 +42,7 @@ pub struct WorkdayFactory {
     sleeper: Arc<dyn Sleeper>,
     retry: RetryPolicy,
     request_timeout: Option<Duration>,
+    max_response_bytes: usize,
 }
 
 impl Default for WorkdayFactory {
@@ -59,6 +60,7 @@ impl WorkdayFactory {
             sleeper: Arc::new(TokioSleeper),
             retry: RetryPolicy::default(),
             request_timeout: None,
+            max_response_bytes: crate::client::MAX_RESPONSE_BYTES,
         }
     }
 
@@ -81,6 +83,14 @@ impl WorkdayFactory {
     #[must_use]
     pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Overrides the response size limit, [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES)
+    /// (tests, so that they need not send 64 MiB).
+    #[must_use]
+    pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -132,6 +142,7 @@ impl WorkdayFactory {
                 retry: self.retry,
                 sleeper: Arc::clone(&self.sleeper),
                 timeout,
+                max_body: self.max_response_bytes,
             }),
             endpoints,
             token: Arc::new(token),

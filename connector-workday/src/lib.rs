@@ -29,6 +29,6 @@ mod paging;
 mod run;
 mod token;
 
-pub use client::{PageResponse, USER_AGENT};
+pub use client::{PageResponse, ServerDate, MAX_RESPONSE_BYTES, USER_AGENT};
 pub use connector::{WorkdayConnector, WorkdayFactory};
 pub use health::{PERMISSION_HINT, SERVER_HINT};

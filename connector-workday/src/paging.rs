@@ -5,7 +5,12 @@
 //!
 //! The read stops at `offset >= total` or at an empty page. A `total` that
 //! changes between pages is drift: the read follows the newest `total` and
-//! reports it.
+//! reports it. So is a page shorter than asked for that ends before `total`
+//! (the next page starts a whole page on, so records were skipped): the read
+//! goes on and reports it.
+//!
+//! The first page's `Date` header is kept: it is the server time the read
+//! started, which the feed's new watermark never passes.
 //!
 //! Each page is prepared (filtered and mapped to changes, by the run's
 //! [`Prepare`]) inside its fetch task, so that parsing, mapping and freeing
@@ -23,7 +28,7 @@ use futures::stream::{FuturesOrdered, StreamExt};
 use serde_json::Value as Json;
 use tokio::task::JoinHandle;
 
-use crate::client::{PageResponse, WorkdayClient};
+use crate::client::{PageResponse, ServerDate, WorkdayClient};
 use crate::endpoint::Feed;
 use crate::error::WorkdayError;
 use crate::retry::RetryPolicy;
@@ -109,6 +114,7 @@ pub(crate) struct Pager<T> {
     started: bool,
     done: bool,
     total: u64,
+    started_at: Option<ServerDate>,
     next_offset: u64,
     in_flight: FuturesOrdered<Fetch<T>>,
     drift: Vec<String>,
@@ -138,6 +144,7 @@ impl<T: Send + 'static> Pager<T> {
             started: false,
             done: false,
             total: 0,
+            started_at: None,
             next_offset: 0,
             in_flight: FuturesOrdered::new(),
             drift: Vec::new(),
@@ -152,6 +159,12 @@ impl<T: Send + 'static> Pager<T> {
     /// The collection's `total` as the first page reported it (0 before it).
     pub(crate) fn total(&self) -> u64 {
         self.total
+    }
+
+    /// The first page's `Date`: the server time the read started (`None`
+    /// before the first page).
+    pub(crate) fn started_at(&self) -> Option<&ServerDate> {
+        self.started_at.as_ref()
     }
 
     fn spawn(&mut self, offset: u64) {
@@ -188,6 +201,7 @@ impl<T: Send + 'static> Pager<T> {
                     self.policy,
                 )
                 .await?;
+            self.started_at = Some(first.date.clone());
             let first = prepare(0, first, &self.prepare);
             self.total = first.total;
             self.next_offset = u64::from(self.page_size);
@@ -227,6 +241,16 @@ impl<T: Send + 'static> Pager<T> {
                 ));
             }
             return None;
+        }
+        let end = offset.saturating_add(page.records);
+        if page.records < u64::from(self.page_size) && end < self.total {
+            self.drift.push(format!(
+                "Workday returned a short {} page at offset {offset}: {} records where {} were asked for, although it reported {} records, so records after the first {end} may have been skipped",
+                self.feed.noun(),
+                page.records,
+                self.page_size,
+                self.total
+            ));
         }
         Some(Page {
             records: page.records,

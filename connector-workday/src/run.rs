@@ -11,7 +11,7 @@ use connector_api::{
     Change, ChangeSink, ConnectorError, ImportMode, ImportOutcome, ImportRequest, RunContext, Value,
 };
 
-use crate::client::WorkdayClient;
+use crate::client::{ServerDate, WorkdayClient};
 use crate::config::ExternalIdAttribute;
 use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
@@ -142,11 +142,27 @@ pub(crate) async fn run_import(
             ));
             continue;
         }
-        let current = slot(&mut next, feed);
-        *current = match (*current, result.newest) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b).or(Some(DateTime::<Utc>::UNIX_EPOCH)),
+        // The read vouches for changes up to the time it started, not for
+        // what changed while it paged: the newest time seen never moves the
+        // watermark past that (a record updated after its page was read, or
+        // stamped in the future, is in the next delta's window).
+        let started = match pager.started_at() {
+            Some(ServerDate::At(t)) => *t,
+            other => {
+                let header = other.unwrap_or(&ServerDate::Missing);
+                outcome.warnings.push(format!(
+                    "Workday's first {noun} page had {header}, so the {noun} watermark was not advanced: it never passes the server time the read started, and that time is unknown. The next delta reads them again; check that no proxy between this host and Workday strips or rewrites the Date header",
+                    noun = feed.noun()
+                ));
+                continue;
+            }
         };
+        let current = slot(&mut next, feed);
+        let newest = match (*current, result.newest) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        };
+        *current = Some(newest.min(started));
     }
     outcome.complete =
         request.mode == ImportMode::Full && !drifted && outcome.record_errors.is_empty();

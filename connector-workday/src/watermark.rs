@@ -1,4 +1,6 @@
-//! The watermark: per feed, the newest `lastUpdatedDateTime` seen, encoded as
+//! The watermark: per feed, the newest `lastUpdatedDateTime` seen, but never
+//! later than the server time the feed's read started (the `Date` header of
+//! its first page), encoded as
 //! `{"w": "2026-04-26T08:30:00.000Z", "o": "2026-04-26T08:25:00.000Z"}`
 //! (`w` workers, `o` organizations), times always `YYYY-MM-DDTHH:MM:SS.sssZ`.
 //!

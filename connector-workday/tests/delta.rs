@@ -239,17 +239,153 @@ async fn a_feed_without_records_keeps_its_watermark() {
     // Nothing changed: the filter leaves only the boundary records; times stay.
     let (out, _) = delta(&c, Some(w.clone())).await;
     assert_eq!(out.watermark.as_deref(), Some(w.as_str()));
-    // A watermark far in the future: the feeds see nothing, the watermark does not move back.
+    // A watermark far in the future (written by a bad clock or an older
+    // version): the feeds see nothing, and the watermark comes back to the
+    // server time the read started, which it never passes.
+    t.set_dates(
+        "Wed, 01 Apr 2026 12:00:00 GMT",
+        "Wed, 01 Apr 2026 12:05:00 GMT",
+    );
     let future = r#"{"w":"2030-01-01T00:00:00.000Z","o":"2030-01-01T00:00:00.000Z"}"#;
     let (out, sink) = delta(&c, Some(future.into())).await;
     assert!(sink.changes.is_empty());
-    assert_eq!(out.watermark.as_deref(), Some(future));
-    // A disabled feed keeps its incoming value.
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"2026-04-01T12:00:00.000Z","o":"2026-04-01T12:00:00.000Z"}"#)
+    );
+    // A disabled feed is not read: it keeps its incoming value.
     let (c2, _) = t
         .connector(json!({"ImportOrganizations": false, "DeltaOverlapSeconds": 0}))
         .await;
     let (out, _) = delta(&c2, Some(future.into())).await;
-    assert_eq!(out.watermark.as_deref(), Some(future));
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"2026-04-01T12:00:00.000Z","o":"2030-01-01T00:00:00.000Z"}"#)
+    );
+}
+
+/// Issue 13's first scenario, one worker a page: worker A (0) is read on
+/// page 1 and updated 30 s after the read started; worker B (2), updated 6
+/// minutes into the read, is read on page 3.
+#[tokio::test]
+async fn the_watermark_never_passes_the_server_time_the_read_started() {
+    let t = Tenant::start(3, 0).await;
+    let started: DateTime<Utc> = "2026-04-01T09:00:00Z".parse().unwrap();
+    t.set_dates(
+        "Wed, 01 Apr 2026 09:00:00 GMT",
+        "Wed, 01 Apr 2026 09:07:00 GMT",
+    );
+    t.update_worker(2, started + ChronoDuration::minutes(6), |_| {});
+    let (c, _) = t
+        .connector(json!({
+            "ImportOrganizations": false,
+            "PageSize": 1,
+            "MaxConcurrentRequests": 1,
+            "DeltaOverlapSeconds": 60
+        }))
+        .await;
+    let w = full(&c).await;
+    // Not B's 09:06: the first page's Date, 09:00 (not a later page's 09:07).
+    assert_eq!(w, r#"{"w":"2026-04-01T09:00:00.000Z"}"#);
+    // A's update, which this read never saw, lands in the next delta's window.
+    t.update_worker(0, started + ChronoDuration::seconds(30), |w| {
+        w["businessTitle"] = json!("Chief")
+    });
+    t.set_dates(
+        "Wed, 01 Apr 2026 09:10:00 GMT",
+        "Wed, 01 Apr 2026 09:10:01 GMT",
+    );
+    let (out, sink) = delta(&c, Some(w)).await;
+    assert_eq!(ids(&sink), [worker_id(0), worker_id(2)]);
+    assert_eq!(
+        sink.changes[0].attributes.get("businessTitle"),
+        Some(&connector_api::Value::String("Chief".into()))
+    );
+    let sent: Vec<String> = t
+        .requests_to(WORKERS_PATH)
+        .await
+        .iter()
+        .filter_map(|r| {
+            r.url
+                .query_pairs()
+                .find(|(k, _)| k == "updatedFrom")
+                .map(|(_, v)| v.into_owned())
+        })
+        .collect();
+    assert_eq!(sent, ["2026-04-01T08:59:00.000Z"; 2]);
+    // Below the cap, the newest time seen is the watermark, as before.
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"2026-04-01T09:06:00.000Z"}"#)
+    );
+}
+
+/// Issue 13's second scenario: a record stamped 2099 (a bad clock or bad
+/// data) does not silence every later delta.
+#[tokio::test]
+async fn a_record_stamped_in_the_future_does_not_move_the_watermark_past_the_read() {
+    let t = Tenant::start(3, 2).await;
+    t.set_dates(
+        "Wed, 01 Apr 2026 12:00:00 GMT",
+        "Wed, 01 Apr 2026 12:00:01 GMT",
+    );
+    let far: DateTime<Utc> = "2099-01-01T00:00:00Z".parse().unwrap();
+    t.update_worker(1, far, |_| {});
+    t.state.lock().unwrap().orgs[1]["lastUpdatedDateTime"] = json!(iso(far));
+    let (c, _) = t.connector(json!({"DeltaOverlapSeconds": 0})).await;
+    let w = full(&c).await;
+    assert_eq!(
+        w,
+        r#"{"w":"2026-04-01T12:00:00.000Z","o":"2026-04-01T12:00:00.000Z"}"#
+    );
+    let at = "2026-04-01T12:30:00Z".parse().unwrap();
+    t.update_worker(2, at, |w| w["businessTitle"] = json!("Chief"));
+    t.set_dates(
+        "Wed, 01 Apr 2026 13:00:00 GMT",
+        "Wed, 01 Apr 2026 13:00:01 GMT",
+    );
+    let (out, sink) = delta(&c, Some(w)).await;
+    // The 2099 records are re-emitted by every delta (they are in every
+    // window) and the real change is seen.
+    assert_eq!(ids(&sink), [org_id(1), worker_id(1), worker_id(2)]);
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"2026-04-01T13:00:00.000Z","o":"2026-04-01T13:00:00.000Z"}"#)
+    );
+}
+
+/// Without the server time the read started, a feed's watermark cannot be
+/// capped, so it is not advanced (never a fallback to the local clock).
+#[tokio::test]
+async fn a_first_page_without_a_usable_date_does_not_advance_the_watermark() {
+    let t = Tenant::start(3, 2).await;
+    t.set_dates("yesterday", "Wed, 01 Apr 2026 12:00:01 GMT");
+    let (c, _) = t.connector(json!({"DeltaOverlapSeconds": 0})).await;
+    let out = c
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap();
+    // The read itself is whole: the run is complete, only the watermark waits.
+    assert!(out.complete);
+    assert_eq!(out.watermark.as_deref(), Some("{}"));
+    let warning = |noun: &str| {
+        format!(
+            "Workday's first {noun} page had an unreadable Date header (\"yesterday\"), so the {noun} watermark was not advanced: it never passes the server time the read started, and that time is unknown. The next delta reads them again; check that no proxy between this host and Workday strips or rewrites the Date header"
+        )
+    };
+    assert_eq!(
+        out.warnings,
+        [warning("supervisory organizations"), warning("workers")]
+    );
+    // A delta keeps its incoming watermark, whatever it read.
+    let incoming = r#"{"w":"2026-04-01T08:01:00.000Z","o":"2026-04-01T08:00:00.000Z"}"#;
+    let (out, sink) = delta(&c, Some(incoming.into())).await;
+    assert_eq!(sink.changes.len(), 4);
+    assert_eq!(out.watermark.as_deref(), Some(incoming));
 }
 
 #[tokio::test]

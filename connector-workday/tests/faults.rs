@@ -407,3 +407,96 @@ async fn jittered_delays_stay_within_their_bounds() {
         assert!(*d >= base && *d <= base * 2, "retry {i}: {d:?}");
     }
 }
+
+/// A workers-only connector whose responses may be at most `limit` bytes.
+async fn limited(t: &Tenant, limit: usize) -> connector_workday::WorkdayConnector {
+    WorkdayFactory::new()
+        .with_sleeper(Arc::new(RecordingSleeper::new()))
+        .with_retry_policy(RetryPolicy::exact())
+        .with_max_response_bytes(limit)
+        .connect(
+            &t.config(json!({"ImportOrganizations": false})),
+            SECRET_REF,
+            &Tenant::secrets(),
+        )
+        .await
+        .unwrap()
+}
+
+async fn full_import_error(
+    c: &connector_workday::WorkdayConnector,
+) -> connector_api::ConnectorError {
+    c.import(
+        ImportRequest::full(),
+        &mut VecSink::default(),
+        &RunContext::new(),
+    )
+    .await
+    .unwrap_err()
+}
+
+#[test]
+fn the_response_size_limit_is_64_mib() {
+    assert_eq!(connector_workday::MAX_RESPONSE_BYTES, 64 * 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_body_announced_above_the_size_limit_is_refused_before_it_is_read() {
+    let t = Tenant::start(10, 0).await;
+    let page = json!({"total": 10, "data": (0..10).map(worker).collect::<Vec<_>>()});
+    let size = serde_json::to_vec(&page).unwrap().len();
+    assert!(size > 2048, "{size}");
+    let e = full_import_error(&limited(&t, 2048).await).await;
+    assert_eq!(e.kind(), ErrorKind::BadResponse);
+    assert!(!e.is_retryable());
+    assert_eq!(
+        e.message(),
+        format!("Workday's answer to the workers page at offset 0 could not be read: its Content-Length is {size} bytes, above the limit of 2048 bytes (MAX_RESPONSE_BYTES); lower PageSize, or check that TenantHost (or BaseUrl) is the tenant's API host")
+    );
+    // Not retried: the same answer would come again.
+    assert_eq!(t.counts().await, (1, 1, 0));
+}
+
+#[tokio::test]
+async fn an_unsized_body_that_grows_above_the_size_limit_is_refused() {
+    let t = Tenant::start(10, 0).await;
+    let page = json!({"total": 10, "data": (0..10).map(worker).collect::<Vec<_>>()});
+    // Chunked: no Content-Length announces the size.
+    fail_workers(
+        &t,
+        ResponseTemplate::new(200)
+            .set_body_json(page)
+            .insert_header("transfer-encoding", "chunked"),
+        1,
+    )
+    .await;
+    let e = full_import_error(&limited(&t, 2048).await).await;
+    assert_eq!(e.kind(), ErrorKind::BadResponse);
+    assert_eq!(
+        e.message(),
+        "Workday's answer to the workers page at offset 0 could not be read: its body grew above the limit of 2048 bytes (MAX_RESPONSE_BYTES) and was not read further; lower PageSize, or check that TenantHost (or BaseUrl) is the tenant's API host"
+    );
+    let reqs = t.requests_to(WORKERS_PATH).await;
+    assert_eq!(reqs.len(), 1);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_a_bad_response_not_a_replacement_character() {
+    let t = Tenant::start(1, 0).await;
+    let mut body = serde_json::to_vec(&json!({"total": 1, "data": [worker(0)]})).unwrap();
+    let at = body.windows(6).position(|w| w == b"First0").unwrap() + 5;
+    body[at] = 0xff;
+    fail_workers(
+        &t,
+        ResponseTemplate::new(200).set_body_raw(body, "application/json"),
+        1,
+    )
+    .await;
+    let (r, _, _) = run(&t).await;
+    let e = r.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadResponse);
+    assert_eq!(
+        e.message(),
+        format!("Workday's answer to the workers page at offset 0 could not be read: the body is not valid UTF-8 (at byte {at})")
+    );
+}

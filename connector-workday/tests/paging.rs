@@ -326,6 +326,60 @@ async fn an_absurd_total_is_an_incomplete_read_not_an_allocation() {
     );
 }
 
+/// A page shorter than asked for, before `total` is reached, skipped
+/// records (the offset moves on by a whole page): drift, never trusted.
+#[tokio::test]
+async fn a_short_page_before_the_total_makes_the_run_incomplete() {
+    let t = Tenant::start(300, 0).await;
+    Mock::given(method("GET"))
+        .and(path(WORKERS_PATH))
+        .and(query_param("offset", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"total": 300, "data": (100..150).map(worker).collect::<Vec<_>>()}),
+        ))
+        .with_priority(1)
+        .mount(&t.server)
+        .await;
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert!(!out.complete);
+    // Every record that came is delivered; the next pages were still read.
+    assert_eq!(
+        ids(&sink),
+        (0..150).chain(200..300).map(worker_id).collect::<Vec<_>>()
+    );
+    assert_eq!(t.counts().await.1, 3);
+    assert_eq!(out.watermark.as_deref(), Some("{}"));
+    assert_eq!(
+        out.warnings,
+        [
+            "Workday returned a short workers page at offset 100: 50 records where 100 were asked for, although it reported 300 records, so records after the first 150 may have been skipped",
+            "the workers watermark was not advanced because the read drifted; the next delta re-reads them",
+            "this full run is not complete (see above): objects it did not see must not be treated as purged; run a full import again later",
+        ]
+    );
+}
+
+/// A short last page that reaches `total` is the normal end of a read.
+#[tokio::test]
+async fn a_short_last_page_that_reaches_the_total_is_complete() {
+    let t = Tenant::start(250, 0).await;
+    let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert!(out.complete);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert_eq!(sink.changes.len(), 250);
+    assert_eq!(t.counts().await.1, 3);
+}
+
 #[tokio::test]
 async fn an_empty_tenant_is_one_page_and_complete() {
     let t = Tenant::start(0, 0).await;

@@ -92,6 +92,11 @@ pub struct State {
     pub collection_requests: usize,
     /// Change `total` by this much on every page after the first.
     pub total_drift: i64,
+    /// The `Date` header of each feed's first page (offset 0); `None` leaves
+    /// it to the server (the real clock).
+    pub date_first: Option<String>,
+    /// The `Date` header of every later page.
+    pub date_later: Option<String>,
 }
 
 impl Default for State {
@@ -107,6 +112,8 @@ impl Default for State {
             revoke_after: None,
             collection_requests: 0,
             total_drift: 0,
+            date_first: None,
+            date_later: None,
         }
     }
 }
@@ -221,7 +228,16 @@ impl Respond for CollectionResponder {
             total += s.total_drift;
         }
         let data: Vec<&Json> = selected.into_iter().skip(offset).take(limit).collect();
-        ResponseTemplate::new(200).set_body_json(json!({"total": total.max(0), "data": data}))
+        let template =
+            ResponseTemplate::new(200).set_body_json(json!({"total": total.max(0), "data": data}));
+        match if offset == 0 {
+            &s.date_first
+        } else {
+            &s.date_later
+        } {
+            Some(date) => template.insert_header("Date", date.as_str()),
+            None => template,
+        }
     }
 }
 
@@ -338,6 +354,14 @@ impl Tenant {
             .into_iter()
             .filter(|r| r.url.path() == p)
             .collect()
+    }
+
+    /// Sends `first` as the `Date` of each feed's first page and `later` as
+    /// that of every other page (HTTP dates, e.g. `Wed, 01 Apr 2026 09:00:00 GMT`).
+    pub fn set_dates(&self, first: &str, later: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.date_first = Some(first.to_string());
+        s.date_later = Some(later.to_string());
     }
 
     /// Applies `f` to worker `i` and bumps its lastUpdatedDateTime to `at`.
