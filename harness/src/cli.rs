@@ -905,6 +905,36 @@ mod tests {
     }
 
     #[test]
+    fn max_purge_percent_is_an_alias_of_max_delete_percent() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["harness", "import", "--simulated"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Import(a) => a.max_delete_percent,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(parse(&[]), crate::engine::DEFAULT_MAX_DELETE_PERCENT);
+        assert_eq!(parse(&["--max-delete-percent", "25"]), 25.0);
+        assert_eq!(parse(&["--max-purge-percent", "30"]), 30.0);
+        let e = Cli::try_parse_from([
+            "harness",
+            "import",
+            "--simulated",
+            "--max-purge-percent",
+            "150",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn stop_signals_exit_codes() {
+        assert_eq!(StopSignal::Interrupt.exit_code(), 130);
+        assert_eq!(StopSignal::Terminate.exit_code(), 143);
+    }
+
+    #[test]
     fn percent_parsing() {
         assert_eq!(parse_percent("10").unwrap(), 10.0);
         assert_eq!(parse_percent("2.5%").unwrap(), 2.5);

@@ -780,7 +780,7 @@ impl FinishRow {
             ended_at: report.ended_at.clone(),
             duration_ms: report.duration_ms,
             counts: report.counts.clone(),
-            metrics: report.metrics.clone(),
+            metrics: report.metrics,
             record_errors: report.record_errors.len() as u64,
             new_watermark: report.new_watermark.clone(),
             watermark_advanced: report.watermark_advanced,

@@ -935,34 +935,48 @@ impl<'c> RunTransaction<'c> {
         object_type: &str,
         run_id: i64,
     ) -> Result<u64, StoreError> {
-        let unseen: i64 = self
-            .tx
-            .query_row(
-                "SELECT COUNT(*) FROM objects WHERE instance = ?1 AND object_type = ?2 \
-                 AND deleted = 0 AND last_seen_run <> ?3",
-                params![instance, object_type, run_id],
-                |r| r.get(0),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(u64::try_from(unseen).unwrap_or(0))
+        self.on_unseen(false, instance, object_type, run_id)
     }
 
-    /// Marks live objects of a type the run did not see as purged.
+    /// Marks live objects of a type the run did not see as purged; returns
+    /// how many.
     pub(crate) fn purge(
         &self,
         instance: &str,
         object_type: &str,
         run_id: i64,
     ) -> Result<u64, StoreError> {
-        let n = self
-            .tx
-            .execute(
-                "UPDATE objects SET deleted = 1, deleted_by = 'purge', last_seen_run = ?3 \
-                 WHERE instance = ?1 AND object_type = ?2 AND deleted = 0 AND last_seen_run <> ?3",
-                params![instance, object_type, run_id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.on_unseen(true, instance, object_type, run_id)
+    }
+
+    /// Counts (or, with `purge`, purges) the live objects of a type the run
+    /// did not see.
+    fn on_unseen(
+        &self,
+        purge: bool,
+        instance: &str,
+        object_type: &str,
+        run_id: i64,
+    ) -> Result<u64, StoreError> {
+        let head = if purge {
+            "UPDATE objects SET deleted = 1, deleted_by = 'purge', last_seen_run = ?3"
+        } else {
+            "SELECT COUNT(*) FROM objects"
+        };
+        let sql = format!(
+            "{head} WHERE instance = ?1 AND object_type = ?2 AND deleted = 0 AND last_seen_run <> ?3"
+        );
+        let args = params![instance, object_type, run_id];
+        let n = if purge {
+            self.tx
+                .execute(&sql, args)
+                .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+        } else {
+            self.tx
+                .query_row(&sql, args, |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+        };
+        n.map_err(|e| self.err(e))
     }
 
     /// Sets the committed watermark of `instance`.
