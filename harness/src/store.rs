@@ -339,14 +339,7 @@ impl Store {
         conn: Connection,
         path: &Path,
     ) -> Result<Option<Self>, StoreError> {
-        let store = Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path: path.to_path_buf(),
-        };
-        store
-            .conn()
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| store.err(e))?;
+        let store = Self::wrap(conn, path)?;
         let tables: i64 = store
             .conn()
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
@@ -368,15 +361,18 @@ impl Store {
         Self::init(conn, path)
     }
 
-    fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
-        let store = Self {
+    /// The store on `conn`, with the busy timeout set.
+    fn wrap(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store_error(path, e))?;
+        Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
-        };
-        store
-            .conn()
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| store.err(e))?;
+        })
+    }
+
+    fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        let store = Self::wrap(conn, path)?;
         if path != Path::new(":memory:") {
             let mode: String = store
                 .conn()
