@@ -154,21 +154,39 @@ async fn read_commands_on_a_missing_store_print_nothing_and_create_nothing() {
     assert!(left.is_empty(), "nothing created: {left:?}");
 }
 
-/// Every file of the store: name, bytes and modification time.
-fn store_files(dir: &TempDir) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
+/// A file of the store as a read must leave it.
+#[derive(Debug, PartialEq)]
+struct FileState {
+    name: String,
+    len: u64,
+    modified: std::time::SystemTime,
+    /// A hash of the whole content.
+    content: u64,
+    /// The header's file-format bytes: `[1, 1]` rollback journal, `[2, 2]` WAL.
+    format: Vec<u8>,
+}
+
+/// Every file in `dir`, by name.
+fn store_files(dir: &TempDir) -> Vec<FileState> {
+    use std::hash::{Hash, Hasher};
     let mut files: Vec<_> = std::fs::read_dir(&dir.0)
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
             let meta = e.metadata().unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                std::fs::read(e.path()).unwrap(),
-                meta.modified().unwrap(),
-            )
+            let bytes = std::fs::read(e.path()).unwrap();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            FileState {
+                name: e.file_name().to_string_lossy().into_owned(),
+                len: meta.len(),
+                modified: meta.modified().unwrap(),
+                content: h.finish(),
+                format: bytes.get(18..20).unwrap_or_default().to_vec(),
+            }
         })
         .collect();
-    files.sort();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
     files
 }
 
@@ -211,8 +229,11 @@ async fn read_commands_never_write_an_existing_store() {
     let o = harness(&dir, &["schema"], &[("IDMESH_STATE", p(&state))]).await;
     assert_eq!(code(&o), 0, "{}", show(&o));
     assert_eq!(store_files(&state_dir), before, "nothing written");
-    let header = &before[0].1[18..20];
-    assert_eq!(header, [1, 1], "still a rollback-journal database");
+    assert_eq!(
+        before[0].format,
+        [1, 1],
+        "still a rollback-journal database"
+    );
 }
 
 #[tokio::test]
