@@ -1099,6 +1099,19 @@ mod tests {
         RunOptions::new("fake", "fake:t", mode)
     }
 
+    /// Runs `pages` (then watermark `w`) with default options.
+    async fn run(e: &mut Engine, pages: Vec<Vec<Change>>, w: &str, mode: ImportMode) -> RunReport {
+        e.run(&Fake::new(pages, w), opts(mode)).await.unwrap()
+    }
+
+    fn watermark(e: &Engine) -> Option<String> {
+        e.store().watermark("fake:t").unwrap()
+    }
+
+    fn object(e: &Engine, id: &str) -> Option<crate::store::StoredObject> {
+        e.store().object("fake:t", "User", id).unwrap()
+    }
+
     fn engine() -> Engine {
         Engine::new(Store::open_in_memory().unwrap())
     }
@@ -1112,10 +1125,7 @@ mod tests {
         assert_eq!(r.counts.of("User").upserts, 20);
         assert_eq!(r.metrics.pages, 2);
         assert!(r.watermark_advanced);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 20);
 
         let mut delta = Fake::new(
@@ -1129,13 +1139,10 @@ mod tests {
             delta.seen_requests.lock().unwrap()[0],
             ImportRequest::delta(Some("w1".into()))
         );
-        let o = e.store().object("fake:t", "User", "u001").unwrap().unwrap();
+        let o = object(&e, "u001").unwrap();
         assert!(o.deleted);
         assert_eq!(o.attributes["firstName"], "x");
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w2")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w2"));
         let runs = e.store().runs(None).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].mode, "Delta");
@@ -1145,9 +1152,7 @@ mod tests {
     #[tokio::test]
     async fn failure_mid_run_commits_nothing_but_is_recorded() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut fake = Fake::new(vec![vec![user("u000", "changed")], users(10..12)], "w2");
         fake.end = Err(ConnectorError::new(ErrorKind::Server, "503 at offset 200"));
         let r = e.run(&fake, opts(ImportMode::Delta)).await.unwrap();
@@ -1160,17 +1165,10 @@ mod tests {
         ));
         assert!(!r.watermark_advanced);
         assert!(r.watermark_note.is_some());
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
-        let o = e.store().object("fake:t", "User", "u000").unwrap().unwrap();
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        let o = object(&e, "u000").unwrap();
         assert_eq!(o.attributes["firstName"], "x", "rolled back");
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u010")
-            .unwrap()
-            .is_none());
+        assert!(object(&e, "u010").is_none());
         let run = e.store().run(r.run_id).unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Failed);
         assert_eq!(run.error_kind.as_deref(), Some("Server"));
@@ -1180,9 +1178,7 @@ mod tests {
     #[tokio::test]
     async fn record_errors_apply_good_records_but_keep_the_watermark() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut fake = Fake::new(vec![users(2..4)], "w2");
         fake.end.as_mut().unwrap().record_errors.push(RecordError {
             object_type: "User".into(),
@@ -1193,15 +1189,8 @@ mod tests {
         });
         let r = e.run(&fake, opts(ImportMode::Full)).await.unwrap();
         assert_eq!(r.outcome, RunOutcome::SucceededWithRecordErrors);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u003")
-            .unwrap()
-            .is_some());
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert!(object(&e, "u003").is_some());
         // No purge with record errors, even though u000/u001 were not seen.
         assert!(r.purged.is_empty());
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 4);
@@ -1210,32 +1199,21 @@ mod tests {
     #[tokio::test]
     async fn purge_within_limit_and_refusal_over_it() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..20)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
         // 2 of 20 unseen = 10 %: allowed (the limit is inclusive).
-        let r = e
-            .run(&Fake::new(vec![users(0..18)], "w2"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![users(0..18)], "w2", ImportMode::Full).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded);
         assert_eq!(r.purged.get("User"), Some(&2));
-        let o = e.store().object("fake:t", "User", "u019").unwrap().unwrap();
+        let o = object(&e, "u019").unwrap();
         assert_eq!((o.deleted, o.deleted_by.as_deref()), (true, Some("purge")));
         // 3 of 18 unseen: refused, nothing committed.
-        let r = e
-            .run(&Fake::new(vec![users(0..15)], "w3"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![users(0..15)], "w3", ImportMode::Full).await;
         let RunOutcome::PurgeRefused { refusals } = &r.outcome else {
             panic!("{:?}", r.outcome)
         };
         assert_eq!(refusals[0].would_delete, 3);
         assert_eq!(refusals[0].live, 18);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w2")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w2"));
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 18);
         // With a higher limit it goes through.
         let mut o = opts(ImportMode::Full);
@@ -1260,16 +1238,8 @@ mod tests {
         let mut org = Change::new("OrgUnit", "o1", ChangeKind::Upsert);
         org.attributes
             .insert("name".into(), Value::String("R&D".into()));
-        e.run(
-            &Fake::new(vec![users(0..2), vec![org]], "w1"),
-            opts(ImportMode::Full),
-        )
-        .await
-        .unwrap();
-        let r = e
-            .run(&Fake::new(vec![users(0..2)], "w2"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2), vec![org]], "w1", ImportMode::Full).await;
+        let r = run(&mut e, vec![users(0..2)], "w2", ImportMode::Full).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded);
         assert!(r.purge_note.as_deref().unwrap_or("").contains("OrgUnit"));
         assert_eq!(
@@ -1281,9 +1251,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cancellation_commits_nothing_and_is_recorded() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut fake = Fake::new(vec![users(5..7), users(7..9)], "w2");
         fake.hang_after = Some(1);
         let o = opts(ImportMode::Delta);
@@ -1294,15 +1262,8 @@ mod tests {
         });
         let r = e.run(&fake, o).await.unwrap();
         assert_eq!(r.outcome, RunOutcome::Cancelled);
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u005")
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
+        assert!(object(&e, "u005").is_none());
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
         assert_eq!(
             e.store().run(r.run_id).unwrap().unwrap().status,
             RunStatus::Cancelled
@@ -1363,6 +1324,11 @@ mod tests {
         Change::new("User", id, ChangeKind::Delete)
     }
 
+    /// `(would_delete, deletes, purges, live)`.
+    fn counts(r: &PurgeRefusal) -> (u64, u64, u64, u64) {
+        (r.would_delete, r.deletes, r.purges, r.live)
+    }
+
     fn refusal_of(r: &RunReport) -> &PurgeRefusal {
         let RunOutcome::PurgeRefused { refusals } = &r.outcome else {
             panic!("{:?}", r.outcome)
@@ -1377,41 +1343,20 @@ mod tests {
     #[tokio::test]
     async fn the_delete_threshold_base_is_the_live_objects_before_the_run() {
         let mut e = engine();
-        let r = e
-            .run(
-                &Fake::new(vec![users(0..1000)], "w1"),
-                opts(ImportMode::Full),
-            )
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![users(0..1000)], "w1", ImportMode::Full).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded);
         let fake = Fake::new(vec![users(120..1000), users(1000..1300)], "w2");
         let r = e.run(&fake, opts(ImportMode::Full)).await.unwrap();
         let refusal = refusal_of(&r);
-        assert_eq!(
-            (
-                refusal.would_delete,
-                refusal.purges,
-                refusal.deletes,
-                refusal.live
-            ),
-            (120, 120, 0, 1000)
-        );
+        assert_eq!(counts(refusal), (120, 0, 120, 1000));
         assert!((refusal.percent - 12.0).abs() < 1e-9, "{}", refusal.percent);
         assert_eq!(refusal.max_percent, DEFAULT_MAX_DELETE_PERCENT);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
         assert_eq!(
             e.store().live_objects("fake:t", "User").unwrap().len(),
             1000
         );
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u1000")
-            .unwrap()
-            .is_none());
+        assert!(object(&e, "u1000").is_none());
         assert_eq!(
             e.store().run(r.run_id).unwrap().unwrap().status,
             RunStatus::PurgeRefused
@@ -1421,9 +1366,7 @@ mod tests {
     #[tokio::test]
     async fn delete_changes_count_toward_the_threshold() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..20)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
         // A delta deleting 3 of the 20 (15 %) is refused.
         let fake = Fake::new(
             vec![vec![delete("u000"), delete("u001"), delete("u002")]],
@@ -1431,20 +1374,9 @@ mod tests {
         );
         let r = e.run(&fake, opts(ImportMode::Delta)).await.unwrap();
         let refusal = refusal_of(&r);
-        assert_eq!(
-            (
-                refusal.would_delete,
-                refusal.deletes,
-                refusal.purges,
-                refusal.live
-            ),
-            (3, 3, 0, 20)
-        );
+        assert_eq!(counts(refusal), (3, 3, 0, 20));
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 20);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
 
         // Not deletions of existing objects: Deletes of objects the store
         // never had, of one this run created, a repeated Delete, and a
@@ -1461,32 +1393,18 @@ mod tests {
             delete("u005"),
             user("u005", "rehired"),
         ];
-        let r = e
-            .run(&Fake::new(vec![page], "w3"), opts(ImportMode::Delta))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![page], "w3", ImportMode::Delta).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded, "{:?}", r.outcome);
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 18);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w3")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w3"));
 
         // Deletes and purges add up: 1 Delete + 2 unseen of 18 (16.7 %).
         let mut page = users(2..17);
         page.push(delete("u017"));
-        let r = e
-            .run(&Fake::new(vec![page], "w4"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![page], "w4", ImportMode::Full).await;
         let refusal = refusal_of(&r);
         assert_eq!(
-            (
-                refusal.would_delete,
-                refusal.deletes,
-                refusal.purges,
-                refusal.live
-            ),
+            counts(refusal),
             (3, 1, 2, 18),
             "u017 deleted, u018 and u019 unseen"
         );
@@ -1522,9 +1440,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancel_after_the_import_and_before_the_commit_commits_nothing() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..20)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
         let mut o = opts(ImportMode::Full);
         o.observer = Some(Arc::new(CancelAtFinish(o.context.clone())));
         let r = e
@@ -1533,22 +1449,9 @@ mod tests {
             .unwrap();
         assert_eq!(r.outcome, RunOutcome::Cancelled);
         assert!(r.purged.is_empty() && r.new_watermark.is_none());
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
-        assert!(
-            !e.store()
-                .object("fake:t", "User", "u000")
-                .unwrap()
-                .unwrap()
-                .deleted
-        );
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u020")
-            .unwrap()
-            .is_none());
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert!(!object(&e, "u000").unwrap().deleted);
+        assert!(object(&e, "u020").is_none());
         let run = e.store().run(r.run_id).unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Cancelled);
         assert!(run.purged.is_empty() && run.new_watermark.is_none());
@@ -1559,9 +1462,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_dropped_mid_way_rolls_back_and_the_store_stays_usable() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut page = vec![user("u000", "changed")];
         page.extend(users(5..7));
         let mut fake = Fake::new(vec![page, users(7..8)], "w2");
@@ -1572,22 +1473,12 @@ mod tests {
         )
         .await;
         assert!(dropped.is_err(), "the run hangs until dropped");
-        let r = e
-            .run(&Fake::new(vec![users(2..3)], "w3"), opts(ImportMode::Delta))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![users(2..3)], "w3", ImportMode::Delta).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded);
-        let o = e.store().object("fake:t", "User", "u000").unwrap().unwrap();
+        let o = object(&e, "u000").unwrap();
         assert_eq!(o.attributes["firstName"], "x", "rolled back");
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u005")
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w3")
-        );
+        assert!(object(&e, "u005").is_none());
+        assert_eq!(watermark(&e).as_deref(), Some("w3"));
     }
 
     #[tokio::test]
