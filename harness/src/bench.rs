@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use connector_api::ImportMode;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::cli::{connector_factory, CliError, PluginArgs};
 use crate::engine::{instance_key, Engine, RunOptions, RunOutcome, RunReport};
@@ -182,21 +181,12 @@ fn children_peak_rss_bytes() -> Option<u64> {
 
 /// The Workday configuration the benchmark uses against `sim`.
 pub fn bench_config(sim: &Simulator, concurrency: u32) -> String {
-    let c = sim.config();
-    json!({
-        "BaseUrl": sim.base_url(),
-        "TenantName": c.tenant,
-        "Realm": c.realm,
-        "ClientId": c.client_id,
-        "PageSize": BENCH_PAGE_SIZE,
-        "ImportWorkers": true,
-        "ImportOrganizations": true,
-        "ImportPositions": false,
-        "ExternalIdAttribute": "id",
-        "MaxConcurrentRequests": concurrency,
-        "MaxRequestsPerHour": BENCH_REQUESTS_PER_HOUR,
-    })
-    .to_string()
+    simulated::config_with(
+        sim,
+        BENCH_PAGE_SIZE,
+        BENCH_REQUESTS_PER_HOUR,
+        Some(concurrency),
+    )
 }
 
 fn failed(what: &str, e: impl std::fmt::Display) -> CliError {

@@ -4,7 +4,7 @@
 //!
 //! Exit codes ([`exit`]): 0 success; 1 any other failure; 2 bad usage,
 //! configuration, secret or watermark; 3 the run finished with per-record
-//! errors; 130 cancelled with Ctrl-C.
+//! errors; 130 cancelled with Ctrl-C (SIGINT); 143 cancelled with SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +43,9 @@ pub mod exit {
     pub const RECORD_ERRORS: u8 = 3;
     /// Cancelled with Ctrl-C (128 + SIGINT): nothing committed.
     pub const INTERRUPTED: u8 = 130;
+    /// Cancelled with SIGTERM (128 + 15; how systemd and Kubernetes stop a
+    /// process): nothing committed.
+    pub const TERMINATED: u8 = 143;
 }
 
 /// The environment variable that, set to `1`, makes the Workday connector
@@ -72,7 +75,7 @@ pub const DEFAULT_STATE: &str = "idmesh-state.db";
                   with run history.\n\nTry it with no setup at all:\n  \
                   harness import --simulated\n  harness import --simulated --churn 100",
     after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage/configuration/secret/watermark, \
-                  3 record errors, 130 cancelled.\nLogs go to stderr; filter them with RUST_LOG \
+                  3 record errors, 130 cancelled (Ctrl-C), 143 cancelled (SIGTERM).\nLogs go to stderr; filter them with RUST_LOG \
                   (default: warn). See docs/harness.md."
 )]
 pub struct Cli {
@@ -192,10 +195,18 @@ pub struct ImportArgs {
     #[arg(long, value_name = "FILE")]
     pub changes_out: Option<PathBuf>,
 
-    /// Refuse (commit nothing) when a complete full run would mark more than
-    /// P percent of the live objects of any type as deleted.
-    #[arg(long, value_name = "P", default_value_t = crate::engine::DEFAULT_MAX_PURGE_PERCENT, value_parser = parse_percent)]
-    pub max_purge_percent: f64,
+    /// Refuse (commit nothing) when the run would delete more than P percent
+    /// of the live objects of any type that existed before it, by Delete
+    /// changes or by the purge of a complete full run
+    /// (alias: --max-purge-percent).
+    #[arg(
+        long,
+        value_name = "P",
+        alias = "max-purge-percent",
+        default_value_t = crate::engine::DEFAULT_MAX_DELETE_PERCENT,
+        value_parser = parse_percent
+    )]
+    pub max_delete_percent: f64,
 
     /// Print the run summary as one JSON object on stdout.
     #[arg(long)]
@@ -376,7 +387,7 @@ fn advice(kind: ErrorKind) -> &'static str {
 }
 
 /// The error line for a finished run that did not fully succeed.
-fn report_error(report: &RunReport, max_purge_percent: f64) -> Option<CliError> {
+fn report_error(report: &RunReport, max_delete_percent: f64) -> Option<CliError> {
     let code = exit_code_for_report(report);
     let message = match &report.outcome {
         RunOutcome::Succeeded => return None,
@@ -395,9 +406,10 @@ fn report_error(report: &RunReport, max_purge_percent: f64) -> Option<CliError> 
             "the import was cancelled; nothing was committed and the watermark is unchanged".into()
         }
         RunOutcome::PurgeRefused { refusals } => format!(
-            "refusing to purge {}: more than --max-purge-percent {max_purge_percent}; nothing was \
-             committed; if the source really lost these objects, run again with a higher \
-             --max-purge-percent, otherwise check that the source returned complete data",
+            "refusing to delete {}: more than --max-delete-percent {max_delete_percent} of the \
+             objects that existed before the run; nothing was committed; if the source really \
+             deleted these objects, run again with a higher --max-delete-percent, otherwise check \
+             that the source returned complete data",
             refusals
                 .iter()
                 .map(ToString::to_string)
@@ -546,19 +558,93 @@ async fn load_connector(
     })
 }
 
-/// Cancels `token` on the first Ctrl-C; exits at once (130) on the second.
-fn cancel_on_ctrl_c(token: CancellationToken) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+/// A signal that stops a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// Ctrl-C.
+    Interrupt,
+    /// SIGTERM (systemd, Kubernetes, `kill`).
+    Terminate,
+}
+
+impl StopSignal {
+    /// The exit code of a run it cancelled: 130 or 143.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            StopSignal::Interrupt => exit::INTERRUPTED,
+            StopSignal::Terminate => exit::TERMINATED,
+        }
+    }
+
+    /// `Ctrl-C` or `SIGTERM`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "Ctrl-C",
+            StopSignal::Terminate => "SIGTERM",
+        }
+    }
+}
+
+/// Cancels a run on the first Ctrl-C or SIGTERM (the run then rolls back,
+/// is recorded `Cancelled`, and the process exits 130 or 143); a second one
+/// exits at once with the same code.
+struct StopSignals {
+    first: Arc<std::sync::OnceLock<StopSignal>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StopSignals {
+    fn listen(token: CancellationToken) -> Self {
+        let first = Arc::new(std::sync::OnceLock::new());
+        let seen = Arc::clone(&first);
+        let task = tokio::spawn(async move {
+            let Some(signal) = next_stop_signal().await else {
+                return;
+            };
+            let _ = seen.set(signal);
             eprintln!(
-                "harness: cancelling; nothing will be committed (press Ctrl-C again to exit at once)"
+                "harness: {} received: cancelling; the run rolls back unless it has already \
+                 committed ({} again to exit at once)",
+                signal.name(),
+                signal.name()
             );
             token.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(exit::INTERRUPTED));
+            if let Some(again) = next_stop_signal().await {
+                std::process::exit(i32::from(again.exit_code()));
             }
+        });
+        Self { first, task }
+    }
+
+    /// The signal that cancelled the run, if one did.
+    fn signal(&self) -> Option<StopSignal> {
+        self.first.get().copied()
+    }
+
+    fn stop_listening(&self) {
+        self.task.abort();
+    }
+}
+
+/// Waits for the next Ctrl-C or SIGTERM; `None` when neither can be
+/// listened for.
+async fn next_stop_signal() -> Option<StopSignal> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).ok()?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.ok().map(|()| StopSignal::Interrupt),
+            _ = term.recv() => Some(StopSignal::Terminate),
         }
-    })
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .ok()
+            .map(|()| StopSignal::Interrupt)
+    }
 }
 
 /// Runs a parsed command line. Prints results on stdout; returns the
@@ -642,16 +728,16 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
 
     let token = CancellationToken::new();
     let mut options = RunOptions::new(loaded.connector_name.clone(), instance.clone(), mode);
-    options.max_purge_percent = args.max_purge_percent;
+    options.max_delete_percent = args.max_delete_percent;
     options.changes_out.clone_from(&args.changes_out);
     options.context = RunContext::with_cancellation(token.clone());
     options.redactor = redactor.clone();
     let progress = Progress::if_terminal(&format!("{mode} import of {instance}"));
     options.observer = progress.clone().map(|p| p as Arc<dyn RunObserver>);
 
-    let ctrl_c = cancel_on_ctrl_c(token);
+    let stop = StopSignals::listen(token);
     let result = engine.run(loaded.connector.as_ref(), options).await;
-    ctrl_c.abort();
+    stop.stop_listening();
     if let Some(p) = &progress {
         p.finished();
     }
@@ -686,8 +772,20 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         }
     }
     drop(loaded.sim);
-    match report_error(&report, args.max_purge_percent) {
-        Some(e) => Err(e),
+    match report_error(&report, args.max_delete_percent) {
+        Some(mut e) => {
+            if report.outcome == RunOutcome::Cancelled {
+                if let Some(signal) = stop.signal() {
+                    e.code = signal.exit_code();
+                    e.message = format!(
+                        "the import was cancelled ({}); nothing was committed and the watermark \
+                         is unchanged",
+                        signal.name()
+                    );
+                }
+            }
+            Err(e)
+        }
         None => Ok(()),
     }
 }
@@ -804,6 +902,36 @@ mod tests {
         let e = Cli::try_parse_from(["harness", "import", "--simulated", "--config", "c.json"])
             .unwrap_err();
         assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn max_purge_percent_is_an_alias_of_max_delete_percent() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["harness", "import", "--simulated"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all).unwrap().command {
+                Command::Import(a) => a.max_delete_percent,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(parse(&[]), crate::engine::DEFAULT_MAX_DELETE_PERCENT);
+        assert_eq!(parse(&["--max-delete-percent", "25"]), 25.0);
+        assert_eq!(parse(&["--max-purge-percent", "30"]), 30.0);
+        let e = Cli::try_parse_from([
+            "harness",
+            "import",
+            "--simulated",
+            "--max-purge-percent",
+            "150",
+        ])
+        .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn stop_signals_exit_codes() {
+        assert_eq!(StopSignal::Interrupt.exit_code(), 130);
+        assert_eq!(StopSignal::Terminate.exit_code(), 143);
     }
 
     #[test]

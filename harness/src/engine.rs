@@ -1,10 +1,12 @@
 //! The sync engine stand-in: runs one import into the [`Store`], applying
-//! changes as they stream in, then the purge check, then the watermark, and
-//! commits all of it in one transaction.
+//! changes as they stream in, then the deletion check and the purge, then
+//! the watermark, and commits all of it in one transaction.
 //!
-//! A run that fails, is cancelled, is killed or would purge too much commits
-//! nothing: the previous watermark and objects stay, and the next run
-//! converges. The run history row is written in its own transaction, so a
+//! A run that fails, is cancelled (up to the moment of its COMMIT), is
+//! killed or would delete too much commits nothing: the previous watermark
+//! and objects stay, and the next run converges. The transaction is a value
+//! ([`crate::store`]'s run transaction, held by [`crate::run_writer`]) that
+//! rolls back whenever it is dropped uncommitted. The run history row is written in its own transaction, so a
 //! failed run is still recorded; a killed run leaves a `Running` row that the
 //! next run marks `Abandoned`.
 //!
@@ -32,16 +34,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{SecondsFormat, Utc};
 use connector_api::{
-    Change, ChangeSink, Connector, ConnectorError, Counts, ErrorKind, ImportMode, ImportOutcome,
-    ImportRequest, MetricsSnapshot, RecordError, RunContext,
+    Change, ChangeKind, ChangeSink, Connector, ConnectorError, Counts, ErrorKind, ImportMode,
+    ImportOutcome, ImportRequest, MetricsSnapshot, RecordError, RunContext,
 };
 use serde::Serialize;
 
+use crate::run_writer::{Committed, Writer};
 use crate::secrets::Redactor;
 use crate::store::{RunFinish, RunStatus, Store, StoreError};
 
-/// The default `--max-purge-percent`.
-pub const DEFAULT_MAX_PURGE_PERCENT: f64 = 10.0;
+/// The default `--max-delete-percent`: a run may delete at most this
+/// percentage of the live objects of any type that existed before it.
+pub const DEFAULT_MAX_DELETE_PERCENT: f64 = 10.0;
 
 /// How long the engine waits for a cancelled connector to stop by itself
 /// before it abandons the import.
@@ -113,9 +117,10 @@ pub struct RunOptions {
     pub instance: String,
     /// Full or delta.
     pub mode: ImportMode,
-    /// A complete full run refuses to purge more than this percentage of the
-    /// live objects of any type (and then commits nothing).
-    pub max_purge_percent: f64,
+    /// A run refuses to delete (by Delete changes or by the purge of a
+    /// complete full run) more than this percentage of the live objects of
+    /// any type that existed before it, and then commits nothing.
+    pub max_delete_percent: f64,
     /// Also write every emitted change to this file, one JSON object per line.
     pub changes_out: Option<PathBuf>,
     /// Cancellation and live metrics; cancel it to stop the run.
@@ -129,7 +134,7 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    /// Options with the defaults: 10 % purge limit, no changes file, a fresh
+    /// Options with the defaults: 10 % delete limit, no changes file, a fresh
     /// context, no observer.
     pub fn new(
         connector_name: impl Into<String>,
@@ -140,7 +145,7 @@ impl RunOptions {
             connector_name: connector_name.into(),
             instance: instance.into(),
             mode,
-            max_purge_percent: DEFAULT_MAX_PURGE_PERCENT,
+            max_delete_percent: DEFAULT_MAX_DELETE_PERCENT,
             changes_out: None,
             context: RunContext::new(),
             observer: None,
@@ -150,15 +155,21 @@ impl RunOptions {
     }
 }
 
-/// A full run that would have purged too much of one object type.
+/// A run that would have deleted too much of one object type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PurgeRefusal {
     /// The object type.
     pub object_type: String,
-    /// How many live objects the run did not see.
+    /// How many live objects that existed before the run it would delete
+    /// (`deletes + purges`).
     pub would_delete: u64,
-    /// How many live objects of the type the store held.
+    /// Of those, how many by Delete changes.
+    pub deletes: u64,
+    /// Of those, how many by the purge (live objects a complete full run did
+    /// not see).
+    pub purges: u64,
+    /// How many live objects of the type the store held before the run.
     pub live: u64,
     /// `would_delete` as a percentage of `live`.
     pub percent: f64,
@@ -170,8 +181,15 @@ impl fmt::Display for PurgeRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} of {} {} objects ({:.1}%, limit {}%)",
-            self.would_delete, self.live, self.object_type, self.percent, self.max_percent
+            "{} of the {} existing {} objects ({:.1}%, limit {}%; {} by Delete changes, {} not \
+             seen by the full run)",
+            self.would_delete,
+            self.live,
+            self.object_type,
+            self.percent,
+            self.max_percent,
+            self.deletes,
+            self.purges
         )
     }
 }
@@ -196,7 +214,8 @@ pub enum RunOutcome {
     },
     /// The run was cancelled; nothing committed.
     Cancelled,
-    /// A complete full run would have purged more than allowed; nothing committed.
+    /// The run would have deleted (by Delete changes or a purge) more than
+    /// allowed; nothing committed.
     PurgeRefused {
         /// Each object type over the limit.
         refusals: Vec<PurgeRefusal>,
@@ -343,44 +362,6 @@ impl Engine {
             ImportMode::Delta => ImportRequest::delta(old_watermark.clone()),
         };
 
-        let mut counts = Counts::default();
-        let result: Result<ImportOutcome, ConnectorError> = match self.store.begin() {
-            Err(e) => Err(sink_error(e)),
-            Ok(()) => match open_changes_out(options.changes_out.as_ref()) {
-                Err(e) => Err(e),
-                Ok(out) => {
-                    let mut sink = StoreSink {
-                        store: &mut self.store,
-                        instance,
-                        run_id,
-                        ctx: &ctx,
-                        counts: Counts::default(),
-                        out,
-                        observer: options.observer.as_deref(),
-                        failed: None,
-                    };
-                    let result = import_with_grace(
-                        connector.import(request, &mut sink, &ctx),
-                        &ctx,
-                        options.cancel_grace,
-                    )
-                    .await;
-                    let finished = sink.finish();
-                    counts = finished.0;
-                    // A sink failure is the root cause even when the
-                    // connector swallowed it or failed differently after it.
-                    match finished.1 {
-                        Some(e) => Err(e),
-                        None => result,
-                    }
-                }
-            },
-        };
-        if let Some(obs) = &options.observer {
-            obs.finished();
-        }
-        let metrics = ctx.metrics().snapshot();
-
         let mut report = RunReport {
             run_id,
             instance: instance.to_string(),
@@ -390,8 +371,8 @@ impl Engine {
             started_at,
             ended_at: String::new(),
             duration_ms: 0,
-            counts,
-            metrics,
+            counts: Counts::default(),
+            metrics: MetricsSnapshot::default(),
             record_errors: Vec::new(),
             warnings: Vec::new(),
             complete: false,
@@ -404,106 +385,203 @@ impl Engine {
             state: self.store.path().display().to_string(),
         };
 
-        match result {
+        // The run's transaction: dropping `writer` without committing rolls
+        // back everything below.
+        let started = match Writer::begin(&self.store).await {
+            Err(e) => Err(e),
+            Ok(writer) => {
+                let owned = Arc::<str>::from(instance);
+                match writer.call(move |tx| tx.live_counts(&owned)).await {
+                    Ok(Ok(live)) => Ok((writer, live)),
+                    Ok(Err(e)) => Err(sink_error(e)),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let result = match started {
             Err(e) => {
-                report.outcome = if e.kind() == ErrorKind::Cancelled || ctx.is_cancelled() {
-                    RunOutcome::Cancelled
-                } else {
-                    RunOutcome::Failed {
-                        kind: e.kind(),
-                        message: options.redactor.redact(e.message()),
-                        retryable: e.is_retryable(),
+                report.metrics = ctx.metrics().snapshot();
+                Err(e)
+            }
+            Ok((writer, live_before)) => {
+                let imported = self
+                    .import(connector, request, writer, &options, &mut report)
+                    .await;
+                match imported {
+                    Err(e) => Err(e),
+                    Ok((writer, outcome, deletes)) => {
+                        let deletions = Deletions {
+                            live_before,
+                            by_delete: deletes,
+                        };
+                        self.settle(writer, &mut report, &outcome, &deletions, &options, t0)
+                            .await;
+                        Ok(())
                     }
-                };
+                }
             }
-            Ok(outcome) => {
-                report.complete = outcome.complete;
-                report.warnings = outcome
-                    .warnings
-                    .iter()
-                    .map(|w| options.redactor.redact(w))
-                    .collect();
-                report.record_errors.clone_from(&outcome.record_errors);
-                self.settle(&mut report, &outcome, &options, t0)?;
-            }
+        };
+        if let Err(e) = result {
+            report.outcome = if e.kind() == ErrorKind::Cancelled || ctx.is_cancelled() {
+                RunOutcome::Cancelled
+            } else {
+                RunOutcome::Failed {
+                    kind: e.kind(),
+                    message: options.redactor.redact(e.message()),
+                    retryable: e.is_retryable(),
+                }
+            };
         }
 
-        if !report.outcome.committed() {
-            if let Err(e) = self.store.rollback() {
-                tracing::error!(error = %e, "rollback failed");
-            }
-            report.watermark_note = Some(match &report.outcome {
-                RunOutcome::Cancelled => {
-                    "the run was cancelled; nothing was committed and the watermark is unchanged"
-                        .into()
-                }
-                RunOutcome::PurgeRefused { .. } => {
-                    "the purge was refused; nothing was committed and the watermark is unchanged"
-                        .into()
-                }
-                _ => "the run failed; nothing was committed and the watermark is unchanged".into(),
-            });
-            report.purged.clear();
-            report.ended_at = now();
-            report.duration_ms = elapsed_ms(t0);
-            let (kind, error) = match &report.outcome {
-                RunOutcome::Failed { kind, message, .. } => {
-                    (Some(kind.as_str()), Some(message.clone()))
-                }
-                RunOutcome::PurgeRefused { refusals } => (
-                    None,
-                    Some(format!(
-                        "a full run would have purged {}",
-                        refusals
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                ),
-                RunOutcome::Cancelled => (None, Some("the run was cancelled".to_string())),
-                _ => (None, None),
-            };
-            // Nothing committed: no watermark (never set, or reset when the
-            // commit failed) and no purge (cleared above).
-            debug_assert!(report.new_watermark.is_none() && !report.watermark_advanced);
-            self.store
-                .finish_run(run_id, &finish_of(&report, kind, error.as_deref()))?;
-            tracing::warn!(run_id, status = %report.outcome.status(), "import did not commit");
-        } else {
+        if report.outcome.committed() {
             tracing::info!(run_id, status = %report.outcome.status(), "import committed");
+            return Ok(report);
         }
+        report.watermark_note = Some(match &report.outcome {
+            RunOutcome::Cancelled => {
+                "the run was cancelled; nothing was committed and the watermark is unchanged".into()
+            }
+            RunOutcome::PurgeRefused { .. } => {
+                "the deletions were refused; nothing was committed and the watermark is unchanged"
+                    .into()
+            }
+            _ => "the run failed; nothing was committed and the watermark is unchanged".into(),
+        });
+        report.purged.clear();
+        report.new_watermark = None;
+        report.watermark_advanced = false;
+        report.ended_at = now();
+        report.duration_ms = elapsed_ms(t0);
+        let (kind, error) = match &report.outcome {
+            RunOutcome::Failed { kind, message, .. } => {
+                (Some(kind.as_str()), Some(message.clone()))
+            }
+            RunOutcome::PurgeRefused { refusals } => (
+                None,
+                Some(format!(
+                    "the run would have deleted {}",
+                    refusals
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ),
+            RunOutcome::Cancelled => (None, Some("the run was cancelled".to_string())),
+            _ => (None, None),
+        };
+        self.store
+            .finish_run(run_id, &finish_of(&report, kind, error.as_deref()))?;
+        tracing::warn!(run_id, status = %report.outcome.status(), "import did not commit");
         Ok(report)
     }
 
-    /// After a connector returned an outcome: purge check, watermark, commit.
-    /// Sets `report.outcome` to what happened.
-    fn settle(
-        &mut self,
+    /// Streams the connector's changes into the run's transaction. Returns
+    /// the writer (still uncommitted), the connector's outcome (its warnings
+    /// and record errors redacted) and the live objects of each type this
+    /// run's Delete changes deleted.
+    async fn import(
+        &self,
+        connector: &dyn Connector,
+        request: ImportRequest,
+        writer: Writer,
+        options: &RunOptions,
+        report: &mut RunReport,
+    ) -> Result<(Writer, ImportOutcome, BTreeMap<String, u64>), ConnectorError> {
+        let ctx = &options.context;
+        let out = match open_changes_out(options.changes_out.as_ref()) {
+            Ok(out) => out,
+            Err(e) => {
+                writer.roll_back().await;
+                return Err(e);
+            }
+        };
+        let mut sink = StoreSink {
+            writer,
+            instance: Arc::from(report.instance.as_str()),
+            run_id: report.run_id,
+            ctx,
+            counts: Counts::default(),
+            deleted: BTreeSet::new(),
+            out,
+            observer: options.observer.as_deref(),
+            failed: None,
+        };
+        let result = import_with_grace(
+            connector.import(request, &mut sink, ctx),
+            ctx,
+            options.cancel_grace,
+        )
+        .await;
+        if let Some(obs) = &options.observer {
+            obs.finished();
+        }
+        report.metrics = ctx.metrics().snapshot();
+        let (writer, counts, deletes, failed) = sink.finish();
+        report.counts = counts;
+        // A sink failure is the root cause even when the connector
+        // swallowed it or failed differently after it.
+        let result = match failed {
+            Some(e) => Err(e),
+            None => result,
+        };
+        match result {
+            Err(e) => {
+                writer.roll_back().await;
+                Err(e)
+            }
+            Ok(mut outcome) => {
+                let redactor = &options.redactor;
+                for w in &mut outcome.warnings {
+                    *w = redactor.redact(w);
+                }
+                for e in &mut outcome.record_errors {
+                    redact_record_error(redactor, e);
+                }
+                report.complete = outcome.complete;
+                report.warnings.clone_from(&outcome.warnings);
+                report.record_errors.clone_from(&outcome.record_errors);
+                Ok((writer, outcome, deletes))
+            }
+        }
+    }
+
+    /// After a connector returned an outcome: the deletion check, the purge,
+    /// the watermark and the commit. Sets `report.outcome` to what happened;
+    /// anything but a commit rolls back (the writer is dropped).
+    async fn settle(
+        &self,
+        writer: Writer,
         report: &mut RunReport,
         outcome: &ImportOutcome,
+        deletions: &Deletions,
         options: &RunOptions,
         t0: Instant,
-    ) -> Result<(), StoreError> {
-        let instance = options.instance.as_str();
-        let run_id = report.run_id;
+    ) {
+        let ctx = &options.context;
         let record_errors = outcome.record_errors.len();
-
-        if report.mode == ImportMode::Full {
-            match self.purge(report, outcome, options) {
-                Ok(Ok(())) => {}
-                Ok(Err(refusals)) => {
-                    report.outcome = RunOutcome::PurgeRefused { refusals };
-                    return Ok(());
-                }
-                Err(e) => {
-                    report.outcome = failed_sink(&e);
-                    return Ok(());
-                }
+        if ctx.is_cancelled() {
+            report.outcome = RunOutcome::Cancelled;
+            writer.roll_back().await;
+            return;
+        }
+        match self
+            .delete_check(&writer, report, outcome, deletions, options)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(refusals)) => {
+                report.outcome = RunOutcome::PurgeRefused { refusals };
+                writer.roll_back().await;
+                return;
+            }
+            Err(e) => {
+                report.outcome = failed(&e);
+                writer.roll_back().await;
+                return;
             }
         }
 
-        let ended_at = now();
         match outcome.committable_watermark() {
             Some(w) => {
                 report.new_watermark = Some(w.to_string());
@@ -524,83 +602,139 @@ impl Engine {
         } else {
             RunOutcome::SucceededWithRecordErrors
         };
-        report.ended_at = ended_at;
+        report.ended_at = now();
         report.duration_ms = elapsed_ms(t0);
 
-        let commit = (|| -> Result<(), StoreError> {
-            if let Some(w) = &report.new_watermark {
-                self.store
-                    .set_watermark(instance, w, run_id, &report.ended_at)?;
+        let instance = Arc::<str>::from(options.instance.as_str());
+        let run_id = report.run_id;
+        let watermark = report.new_watermark.clone();
+        let ended_at = report.ended_at.clone();
+        let finished = FinishRow::of(report);
+        let written = writer
+            .call(move |tx| -> Result<(), StoreError> {
+                if let Some(w) = &watermark {
+                    tx.set_watermark(&instance, w, run_id, &ended_at)?;
+                }
+                tx.finish_run(run_id, &finished.row())
+            })
+            .await
+            .and_then(|r| r.map_err(sink_error));
+        let committed = match written {
+            Ok(()) => writer.commit(ctx).await,
+            Err(e) => {
+                writer.roll_back().await;
+                Err(e)
             }
-            self.store
-                .finish_run(run_id, &finish_of(report, None, None))?;
-            self.store.commit()
-        })();
-        if let Err(e) = commit {
-            report.new_watermark = None;
-            report.watermark_advanced = false;
-            report.outcome = failed_sink(&e);
+        };
+        match committed {
+            Ok(Committed::Yes) => {}
+            Ok(Committed::Cancelled) => report.outcome = RunOutcome::Cancelled,
+            Err(e) => report.outcome = failed(&e),
         }
-        Ok(())
     }
 
-    /// The purge of a full run: `Ok(Err(refusals))` when over the limit.
-    fn purge(
-        &mut self,
+    /// The deletion check of every run, then the purge of a complete full
+    /// run: `Ok(Err(refusals))` when a type would lose more than the limit.
+    ///
+    /// What counts, per object type, is the live objects that existed before
+    /// the run and that it would delete: by Delete changes, and (complete
+    /// full runs only) by the purge of the ones it did not see. The base is
+    /// the live objects of that type before the run, so objects the run
+    /// creates never dilute it; a type with no live objects before the run
+    /// (the first import into an empty store) has nothing to delete.
+    async fn delete_check(
+        &self,
+        writer: &Writer,
         report: &mut RunReport,
         outcome: &ImportOutcome,
+        deletions: &Deletions,
         options: &RunOptions,
-    ) -> Result<Result<(), Vec<PurgeRefusal>>, StoreError> {
-        if !outcome.complete {
+    ) -> Result<Result<(), Vec<PurgeRefusal>>, ConnectorError> {
+        let purging = report.mode == ImportMode::Full;
+        if purging && !outcome.complete {
             report.purge_note = Some(
                 "nothing was purged: the connector marked the run incomplete (objects it did not \
                  see may still exist)"
                     .into(),
             );
-            return Ok(Ok(()));
-        }
-        if !outcome.record_errors.is_empty() {
+        } else if purging && !outcome.record_errors.is_empty() {
             report.purge_note = Some(
                 "nothing was purged: some records could not be imported, so unseen objects may \
                  still exist"
                     .into(),
             );
-            return Ok(Ok(()));
         }
-        let instance = options.instance.as_str();
-        let emitted: BTreeSet<&String> = report.counts.0.keys().collect();
-        let mut skipped = Vec::new();
-        let mut plan = Vec::new();
+        let purging = purging && outcome.complete && outcome.record_errors.is_empty();
+        let instance = Arc::<str>::from(options.instance.as_str());
+        let run_id = report.run_id;
+        // Live types now, and for each type the run emitted, the unseen ones.
+        let emitted: BTreeSet<String> = report.counts.0.keys().cloned().collect();
+        let (unseen, skipped) = if purging {
+            let owned = Arc::clone(&instance);
+            writer
+                .call(move |tx| -> Result<_, StoreError> {
+                    let mut unseen = BTreeMap::new();
+                    let mut skipped = Vec::new();
+                    for ty in tx.live_counts(&owned)?.into_keys() {
+                        if emitted.contains(&ty) {
+                            let n = tx.unseen(&owned, &ty, run_id)?;
+                            unseen.insert(ty, n);
+                        } else {
+                            skipped.push(ty);
+                        }
+                    }
+                    Ok((unseen, skipped))
+                })
+                .await?
+                .map_err(sink_error)?
+        } else {
+            (BTreeMap::new(), Vec::new())
+        };
+
         let mut refusals = Vec::new();
-        for ty in self.store.live_object_types(instance)? {
-            if !emitted.contains(&ty) {
-                skipped.push(ty);
+        let types: BTreeSet<&String> = unseen.keys().chain(deletions.by_delete.keys()).collect();
+        for ty in types {
+            let purges = unseen.get(ty).copied().unwrap_or(0);
+            let deletes = deletions.by_delete.get(ty).copied().unwrap_or(0);
+            let would_delete = purges + deletes;
+            if would_delete == 0 {
                 continue;
             }
-            let (unseen, live) = self.store.purge_candidates(instance, &ty, report.run_id)?;
-            if unseen == 0 {
-                continue;
-            }
+            let live = deletions.live_before.get(ty).copied().unwrap_or(0);
             #[allow(clippy::cast_precision_loss)]
-            let percent = unseen as f64 * 100.0 / live.max(1) as f64;
-            if percent > options.max_purge_percent {
+            let percent = would_delete as f64 * 100.0 / live.max(1) as f64;
+            if percent > options.max_delete_percent {
                 refusals.push(PurgeRefusal {
-                    object_type: ty,
-                    would_delete: unseen,
+                    object_type: ty.clone(),
+                    would_delete,
+                    deletes,
+                    purges,
                     live,
                     percent,
-                    max_percent: options.max_purge_percent,
+                    max_percent: options.max_delete_percent,
                 });
-            } else {
-                plan.push(ty);
             }
         }
         if !refusals.is_empty() {
             return Ok(Err(refusals));
         }
-        for ty in plan {
-            let n = self.store.purge(instance, &ty, report.run_id)?;
-            report.purged.insert(ty, n);
+        let plan: Vec<String> = unseen
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(ty, _)| ty)
+            .collect();
+        if !plan.is_empty() {
+            report.purged = writer
+                .call(move |tx| -> Result<_, StoreError> {
+                    let mut purged = BTreeMap::new();
+                    for ty in plan {
+                        let n = tx.purge(&instance, &ty, run_id)?;
+                        purged.insert(ty, n);
+                    }
+                    Ok(purged)
+                })
+                .await?
+                .map_err(sink_error)?;
         }
         if !skipped.is_empty() {
             report.purge_note = Some(format!(
@@ -617,15 +751,80 @@ impl Engine {
     }
 }
 
-fn failed_sink(e: &StoreError) -> RunOutcome {
-    RunOutcome::Failed {
-        kind: ErrorKind::Sink,
-        message: e.to_string(),
-        retryable: false,
+/// What the deletion threshold compares.
+#[derive(Debug)]
+struct Deletions {
+    /// Live objects per type when the run's transaction began.
+    live_before: BTreeMap<String, u64>,
+    /// Of those, how many per type this run's Delete changes deleted.
+    by_delete: BTreeMap<String, u64>,
+}
+
+/// An owned copy of a committed run's final row, for the writer thread.
+struct FinishRow {
+    status: RunStatus,
+    ended_at: String,
+    duration_ms: u64,
+    counts: Counts,
+    metrics: MetricsSnapshot,
+    record_errors: u64,
+    new_watermark: Option<String>,
+    watermark_advanced: bool,
+    purged: BTreeMap<String, u64>,
+}
+
+impl FinishRow {
+    fn of(report: &RunReport) -> Self {
+        Self {
+            status: report.outcome.status(),
+            ended_at: report.ended_at.clone(),
+            duration_ms: report.duration_ms,
+            counts: report.counts.clone(),
+            metrics: report.metrics,
+            record_errors: report.record_errors.len() as u64,
+            new_watermark: report.new_watermark.clone(),
+            watermark_advanced: report.watermark_advanced,
+            purged: report.purged.clone(),
+        }
+    }
+
+    fn row(&self) -> RunFinish<'_> {
+        RunFinish {
+            status: self.status,
+            ended_at: &self.ended_at,
+            duration_ms: self.duration_ms,
+            counts: &self.counts,
+            metrics: &self.metrics,
+            record_errors: self.record_errors,
+            error_kind: None,
+            error: None,
+            new_watermark: self.new_watermark.as_deref(),
+            watermark_advanced: self.watermark_advanced,
+            purged: &self.purged,
+        }
     }
 }
 
-fn sink_error(e: StoreError) -> ConnectorError {
+/// Scrubs secret values from every text of a record error (a connector or
+/// plugin may quote what it was given).
+fn redact_record_error(redactor: &Redactor, e: &mut RecordError) {
+    e.message = redactor.redact(&e.message);
+    e.object_type = redactor.redact(&e.object_type);
+    for text in [&mut e.external_id, &mut e.field].into_iter().flatten() {
+        *text = redactor.redact(text);
+    }
+}
+
+fn failed(e: &ConnectorError) -> RunOutcome {
+    RunOutcome::Failed {
+        kind: e.kind(),
+        message: e.message().to_string(),
+        retryable: e.is_retryable(),
+    }
+}
+
+/// A store failure as the connector-facing error of the sink.
+pub(crate) fn sink_error(e: StoreError) -> ConnectorError {
     let retryable = matches!(e, StoreError::Busy { .. });
     ConnectorError::new(ErrorKind::Sink, e.to_string()).with_retryable(retryable)
 }
@@ -642,7 +841,7 @@ fn open_changes_out(
     path: Option<&PathBuf>,
 ) -> Result<Option<(PathBuf, BufWriter<File>)>, ConnectorError> {
     let Some(path) = path else { return Ok(None) };
-    let file = File::create(path).map_err(|e| {
+    let file = crate::private_file::create_private(path, true).map_err(|e| {
         ConnectorError::new(
             ErrorKind::Sink,
             format!("cannot create the changes file {}: {e}", path.display()),
@@ -674,30 +873,65 @@ async fn import_with_grace(
 
 /// Applies changes to the store inside the run's open transaction.
 struct StoreSink<'a> {
-    store: &'a mut Store,
-    instance: &'a str,
+    writer: Writer,
+    instance: Arc<str>,
     run_id: i64,
     ctx: &'a RunContext,
     counts: Counts,
+    /// `(type, id)` of the live objects older than this run that its Delete
+    /// changes deleted (and no later Upsert revived).
+    deleted: BTreeSet<(String, String)>,
     out: Option<(PathBuf, BufWriter<File>)>,
     observer: Option<&'a dyn RunObserver>,
     failed: Option<ConnectorError>,
 }
 
 impl StoreSink<'_> {
-    fn apply_one(&mut self, change: &Change) -> Result<(), ConnectorError> {
-        let attributes = serde_json::to_string(&change.attributes).map_err(|e| {
-            ConnectorError::new(
-                ErrorKind::Sink,
-                format!(
-                    "cannot encode the attributes of {} {}: {e}",
-                    change.object_type, change.external_id
-                ),
-            )
-        })?;
-        self.store
-            .apply(self.instance, self.run_id, change, &attributes)
-            .map_err(sink_error)?;
+    /// Applies a page in the transaction. Returns the page, which of its
+    /// changes deleted a live object older than the run, and the error of
+    /// the first change that failed (the ones before it were applied).
+    async fn store(
+        &self,
+        changes: Vec<Change>,
+    ) -> Result<(Vec<Change>, Vec<bool>, Option<ConnectorError>), ConnectorError> {
+        let instance = Arc::clone(&self.instance);
+        let run_id = self.run_id;
+        self.writer
+            .call(move |tx| {
+                let mut deletes = Vec::with_capacity(changes.len());
+                for change in &changes {
+                    let applied = serde_json::to_string(&change.attributes)
+                        .map_err(|e| {
+                            ConnectorError::new(
+                                ErrorKind::Sink,
+                                format!(
+                                    "cannot encode the attributes of {} {}: {e}",
+                                    change.object_type, change.external_id
+                                ),
+                            )
+                        })
+                        .and_then(|attributes| {
+                            tx.apply(&instance, run_id, change, &attributes)
+                                .map_err(sink_error)
+                        });
+                    match applied {
+                        Ok(deleted) => deletes.push(deleted),
+                        Err(e) => return (changes, deletes, Some(e)),
+                    }
+                }
+                (changes, deletes, None)
+            })
+            .await
+    }
+
+    fn record(&mut self, change: &Change, deleted_existing: bool) -> Result<(), ConnectorError> {
+        if deleted_existing {
+            self.deleted
+                .insert((change.object_type.clone(), change.external_id.clone()));
+        } else if change.kind == ChangeKind::Upsert && !self.deleted.is_empty() {
+            self.deleted
+                .remove(&(change.object_type.clone(), change.external_id.clone()));
+        }
         if let Some((path, out)) = &mut self.out {
             serde_json::to_writer(&mut *out, change)
                 .map_err(std::io::Error::from)
@@ -713,9 +947,16 @@ impl StoreSink<'_> {
         Ok(())
     }
 
-    /// The counts applied, and the sink's error if it failed (flushing the
-    /// changes file may fail too).
-    fn finish(mut self) -> (Counts, Option<ConnectorError>) {
+    /// The writer, the counts applied, the deletions per type, and the
+    /// sink's error if it failed (flushing the changes file may fail too).
+    fn finish(
+        mut self,
+    ) -> (
+        Writer,
+        Counts,
+        BTreeMap<String, u64>,
+        Option<ConnectorError>,
+    ) {
         if let Some((path, out)) = &mut self.out {
             if let Err(e) = out.flush() {
                 self.failed.get_or_insert(ConnectorError::new(
@@ -724,7 +965,11 @@ impl StoreSink<'_> {
                 ));
             }
         }
-        (self.counts, self.failed)
+        let mut deletes: BTreeMap<String, u64> = BTreeMap::new();
+        for (ty, _) in &self.deleted {
+            *deletes.entry(ty.clone()).or_default() += 1;
+        }
+        (self.writer, self.counts, deletes, self.failed)
     }
 }
 
@@ -737,9 +982,13 @@ impl ChangeSink for StoreSink<'_> {
         if self.ctx.is_cancelled() {
             return Err(ConnectorError::cancelled());
         }
+        let (changes, deletes, error) = match self.store(changes).await {
+            Ok(stored) => stored,
+            Err(e) => (Vec::new(), Vec::new(), Some(e)),
+        };
         let mut run_start = 0;
-        for (i, change) in changes.iter().enumerate() {
-            if let Err(e) = self.apply_one(change) {
+        for (i, (change, deleted)) in changes.iter().zip(deletes).enumerate() {
+            if let Err(e) = self.record(change, deleted) {
                 self.failed = Some(e.clone());
                 return Err(e);
             }
@@ -756,6 +1005,10 @@ impl ChangeSink for StoreSink<'_> {
                 }
                 run_start = i + 1;
             }
+        }
+        if let Some(e) = error {
+            self.failed = Some(e.clone());
+            return Err(e);
         }
         Ok(())
     }
@@ -775,6 +1028,8 @@ mod tests {
         seen_requests: Arc<Mutex<Vec<ImportRequest>>>,
         /// Wait for cancellation after this many pages.
         hang_after: Option<usize>,
+        /// Never return, not even when cancelled.
+        stuck: bool,
     }
 
     impl Fake {
@@ -793,6 +1048,7 @@ mod tests {
                 }),
                 seen_requests: Arc::default(),
                 hang_after: None,
+                stuck: false,
             }
         }
     }
@@ -812,6 +1068,9 @@ mod tests {
             ctx: &RunContext,
         ) -> Result<ImportOutcome, ConnectorError> {
             self.seen_requests.lock().unwrap().push(request);
+            if self.stuck {
+                std::future::pending::<()>().await;
+            }
             for (i, page) in self.pages.iter().enumerate() {
                 if self.hang_after == Some(i) {
                     ctx.cancelled().await;
@@ -840,6 +1099,19 @@ mod tests {
         RunOptions::new("fake", "fake:t", mode)
     }
 
+    /// Runs `pages` (then watermark `w`) with default options.
+    async fn run(e: &mut Engine, pages: Vec<Vec<Change>>, w: &str, mode: ImportMode) -> RunReport {
+        e.run(&Fake::new(pages, w), opts(mode)).await.unwrap()
+    }
+
+    fn watermark(e: &Engine) -> Option<String> {
+        e.store().watermark("fake:t").unwrap()
+    }
+
+    fn object(e: &Engine, id: &str) -> Option<crate::store::StoredObject> {
+        e.store().object("fake:t", "User", id).unwrap()
+    }
+
     fn engine() -> Engine {
         Engine::new(Store::open_in_memory().unwrap())
     }
@@ -847,17 +1119,14 @@ mod tests {
     #[tokio::test]
     async fn full_run_commits_objects_and_watermark_then_delta_gets_it() {
         let mut e = engine();
-        let fake = Fake::new(vec![users(0..3), users(3..5)], "w1");
+        let fake = Fake::new(vec![users(0..12), users(12..20)], "w1");
         let r = e.run(&fake, opts(ImportMode::Full)).await.unwrap();
         assert_eq!(r.outcome, RunOutcome::Succeeded);
-        assert_eq!(r.counts.of("User").upserts, 5);
+        assert_eq!(r.counts.of("User").upserts, 20);
         assert_eq!(r.metrics.pages, 2);
         assert!(r.watermark_advanced);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
-        assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 5);
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 20);
 
         let mut delta = Fake::new(
             vec![vec![Change::new("User", "u001", ChangeKind::Delete)]],
@@ -870,13 +1139,10 @@ mod tests {
             delta.seen_requests.lock().unwrap()[0],
             ImportRequest::delta(Some("w1".into()))
         );
-        let o = e.store().object("fake:t", "User", "u001").unwrap().unwrap();
+        let o = object(&e, "u001").unwrap();
         assert!(o.deleted);
         assert_eq!(o.attributes["firstName"], "x");
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w2")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w2"));
         let runs = e.store().runs(None).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].mode, "Delta");
@@ -886,9 +1152,7 @@ mod tests {
     #[tokio::test]
     async fn failure_mid_run_commits_nothing_but_is_recorded() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut fake = Fake::new(vec![vec![user("u000", "changed")], users(10..12)], "w2");
         fake.end = Err(ConnectorError::new(ErrorKind::Server, "503 at offset 200"));
         let r = e.run(&fake, opts(ImportMode::Delta)).await.unwrap();
@@ -901,17 +1165,10 @@ mod tests {
         ));
         assert!(!r.watermark_advanced);
         assert!(r.watermark_note.is_some());
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
-        let o = e.store().object("fake:t", "User", "u000").unwrap().unwrap();
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        let o = object(&e, "u000").unwrap();
         assert_eq!(o.attributes["firstName"], "x", "rolled back");
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u010")
-            .unwrap()
-            .is_none());
+        assert!(object(&e, "u010").is_none());
         let run = e.store().run(r.run_id).unwrap().unwrap();
         assert_eq!(run.status, RunStatus::Failed);
         assert_eq!(run.error_kind.as_deref(), Some("Server"));
@@ -921,9 +1178,7 @@ mod tests {
     #[tokio::test]
     async fn record_errors_apply_good_records_but_keep_the_watermark() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut fake = Fake::new(vec![users(2..4)], "w2");
         fake.end.as_mut().unwrap().record_errors.push(RecordError {
             object_type: "User".into(),
@@ -934,15 +1189,8 @@ mod tests {
         });
         let r = e.run(&fake, opts(ImportMode::Full)).await.unwrap();
         assert_eq!(r.outcome, RunOutcome::SucceededWithRecordErrors);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u003")
-            .unwrap()
-            .is_some());
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert!(object(&e, "u003").is_some());
         // No purge with record errors, even though u000/u001 were not seen.
         assert!(r.purged.is_empty());
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 4);
@@ -951,36 +1199,25 @@ mod tests {
     #[tokio::test]
     async fn purge_within_limit_and_refusal_over_it() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..20)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
         // 2 of 20 unseen = 10 %: allowed (the limit is inclusive).
-        let r = e
-            .run(&Fake::new(vec![users(0..18)], "w2"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![users(0..18)], "w2", ImportMode::Full).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded);
         assert_eq!(r.purged.get("User"), Some(&2));
-        let o = e.store().object("fake:t", "User", "u019").unwrap().unwrap();
+        let o = object(&e, "u019").unwrap();
         assert_eq!((o.deleted, o.deleted_by.as_deref()), (true, Some("purge")));
         // 3 of 18 unseen: refused, nothing committed.
-        let r = e
-            .run(&Fake::new(vec![users(0..15)], "w3"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        let r = run(&mut e, vec![users(0..15)], "w3", ImportMode::Full).await;
         let RunOutcome::PurgeRefused { refusals } = &r.outcome else {
             panic!("{:?}", r.outcome)
         };
         assert_eq!(refusals[0].would_delete, 3);
         assert_eq!(refusals[0].live, 18);
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w2")
-        );
+        assert_eq!(watermark(&e).as_deref(), Some("w2"));
         assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 18);
         // With a higher limit it goes through.
         let mut o = opts(ImportMode::Full);
-        o.max_purge_percent = 50.0;
+        o.max_delete_percent = 50.0;
         let r = e
             .run(&Fake::new(vec![users(0..15)], "w3"), o)
             .await
@@ -1001,16 +1238,8 @@ mod tests {
         let mut org = Change::new("OrgUnit", "o1", ChangeKind::Upsert);
         org.attributes
             .insert("name".into(), Value::String("R&D".into()));
-        e.run(
-            &Fake::new(vec![users(0..2), vec![org]], "w1"),
-            opts(ImportMode::Full),
-        )
-        .await
-        .unwrap();
-        let r = e
-            .run(&Fake::new(vec![users(0..2)], "w2"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2), vec![org]], "w1", ImportMode::Full).await;
+        let r = run(&mut e, vec![users(0..2)], "w2", ImportMode::Full).await;
         assert_eq!(r.outcome, RunOutcome::Succeeded);
         assert!(r.purge_note.as_deref().unwrap_or("").contains("OrgUnit"));
         assert_eq!(
@@ -1022,9 +1251,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn cancellation_commits_nothing_and_is_recorded() {
         let mut e = engine();
-        e.run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
-            .await
-            .unwrap();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
         let mut fake = Fake::new(vec![users(5..7), users(7..9)], "w2");
         fake.hang_after = Some(1);
         let o = opts(ImportMode::Delta);
@@ -1035,15 +1262,8 @@ mod tests {
         });
         let r = e.run(&fake, o).await.unwrap();
         assert_eq!(r.outcome, RunOutcome::Cancelled);
-        assert!(e
-            .store()
-            .object("fake:t", "User", "u005")
-            .unwrap()
-            .is_none());
-        assert_eq!(
-            e.store().watermark("fake:t").unwrap().as_deref(),
-            Some("w1")
-        );
+        assert!(object(&e, "u005").is_none());
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
         assert_eq!(
             e.store().run(r.run_id).unwrap().unwrap().status,
             RunStatus::Cancelled
@@ -1052,29 +1272,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_connector_ignoring_cancellation_is_abandoned_after_the_grace() {
-        #[derive(Debug)]
-        struct Stuck;
-        #[async_trait]
-        impl Connector for Stuck {
-            fn schema(&self) -> Schema {
-                Schema::default()
-            }
-            async fn check(&self) -> Vec<HealthCheck> {
-                Vec::new()
-            }
-            async fn import(
-                &self,
-                _: ImportRequest,
-                _: &mut dyn ChangeSink,
-                _: &RunContext,
-            ) -> Result<ImportOutcome, ConnectorError> {
-                std::future::pending().await
-            }
-        }
         let mut e = engine();
+        let mut stuck = Fake::new(vec![], "w1");
+        stuck.stuck = true;
         let o = opts(ImportMode::Full);
         o.context.cancel();
-        let r = e.run(&Stuck, o).await.unwrap();
+        let r = e.run(&stuck, o).await.unwrap();
         assert_eq!(r.outcome, RunOutcome::Cancelled);
     }
 
@@ -1116,5 +1319,212 @@ mod tests {
             lines[0],
             serde_json::json!({"objectType":"User","changeType":"Upsert","externalId":"u000","attributes":{"firstName":"x"}})
         );
+    }
+    fn delete(id: &str) -> Change {
+        Change::new("User", id, ChangeKind::Delete)
+    }
+
+    /// `(would_delete, deletes, purges, live)`.
+    fn counts(r: &PurgeRefusal) -> (u64, u64, u64, u64) {
+        (r.would_delete, r.deletes, r.purges, r.live)
+    }
+
+    fn refusal_of(r: &RunReport) -> &PurgeRefusal {
+        let RunOutcome::PurgeRefused { refusals } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(refusals.len(), 1, "{refusals:?}");
+        &refusals[0]
+    }
+
+    /// The issue's example: 1,000 users, 120 not seen, 300 new hires. The
+    /// base is the 1,000 that existed (12 %), not the 1,180 after the run's
+    /// inserts (10.2 %), nor 1,300.
+    #[tokio::test]
+    async fn the_delete_threshold_base_is_the_live_objects_before_the_run() {
+        let mut e = engine();
+        let r = run(&mut e, vec![users(0..1000)], "w1", ImportMode::Full).await;
+        assert_eq!(r.outcome, RunOutcome::Succeeded);
+        let fake = Fake::new(vec![users(120..1000), users(1000..1300)], "w2");
+        let r = e.run(&fake, opts(ImportMode::Full)).await.unwrap();
+        let refusal = refusal_of(&r);
+        assert_eq!(counts(refusal), (120, 0, 120, 1000));
+        assert!((refusal.percent - 12.0).abs() < 1e-9, "{}", refusal.percent);
+        assert_eq!(refusal.max_percent, DEFAULT_MAX_DELETE_PERCENT);
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert_eq!(
+            e.store().live_objects("fake:t", "User").unwrap().len(),
+            1000
+        );
+        assert!(object(&e, "u1000").is_none());
+        assert_eq!(
+            e.store().run(r.run_id).unwrap().unwrap().status,
+            RunStatus::PurgeRefused
+        );
+    }
+
+    #[tokio::test]
+    async fn delete_changes_count_toward_the_threshold() {
+        let mut e = engine();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
+        // A delta deleting 3 of the 20 (15 %) is refused.
+        let fake = Fake::new(
+            vec![vec![delete("u000"), delete("u001"), delete("u002")]],
+            "w2",
+        );
+        let r = e.run(&fake, opts(ImportMode::Delta)).await.unwrap();
+        let refusal = refusal_of(&r);
+        assert_eq!(counts(refusal), (3, 3, 0, 20));
+        assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 20);
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+
+        // Not deletions of existing objects: Deletes of objects the store
+        // never had, of one this run created, a repeated Delete, and a
+        // Delete the same run undid with an Upsert. Two real ones (10 %) pass.
+        let page = vec![
+            delete("u000"),
+            delete("u000"),
+            delete("u001"),
+            delete("x001"),
+            delete("x002"),
+            delete("x003"),
+            user("n001", "new"),
+            delete("n001"),
+            delete("u005"),
+            user("u005", "rehired"),
+        ];
+        let r = run(&mut e, vec![page], "w3", ImportMode::Delta).await;
+        assert_eq!(r.outcome, RunOutcome::Succeeded, "{:?}", r.outcome);
+        assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 18);
+        assert_eq!(watermark(&e).as_deref(), Some("w3"));
+
+        // Deletes and purges add up: 1 Delete + 2 unseen of 18 (16.7 %).
+        let mut page = users(2..17);
+        page.push(delete("u017"));
+        let r = run(&mut e, vec![page], "w4", ImportMode::Full).await;
+        let refusal = refusal_of(&r);
+        assert_eq!(
+            counts(refusal),
+            (3, 1, 2, 18),
+            "u017 deleted, u018 and u019 unseen"
+        );
+    }
+
+    /// The first import into an empty store has nothing to delete: its base
+    /// is 0, and a Delete of an object the store never had deletes nothing.
+    #[tokio::test]
+    async fn the_first_import_into_an_empty_store_is_never_refused() {
+        let mut e = engine();
+        let mut page = users(0..5);
+        page.extend([delete("x1"), delete("x2"), delete("x3")]);
+        let mut o = opts(ImportMode::Full);
+        o.max_delete_percent = 0.0;
+        let r = e.run(&Fake::new(vec![page], "w1"), o).await.unwrap();
+        assert_eq!(r.outcome, RunOutcome::Succeeded, "{:?}", r.outcome);
+        assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 5);
+        assert_eq!(e.store().all_objects("fake:t", "User").unwrap().len(), 8);
+    }
+
+    /// Watches for the end of the import and cancels then: a Ctrl-C or
+    /// SIGTERM during the purge/commit phase.
+    #[derive(Debug)]
+    struct CancelAtFinish(RunContext);
+
+    impl RunObserver for CancelAtFinish {
+        fn page_applied(&self, _: &str, _: u64, _: MetricsSnapshot) {}
+        fn finished(&self) {
+            self.0.cancel();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_after_the_import_and_before_the_commit_commits_nothing() {
+        let mut e = engine();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
+        let mut o = opts(ImportMode::Full);
+        o.observer = Some(Arc::new(CancelAtFinish(o.context.clone())));
+        let r = e
+            .run(&Fake::new(vec![users(1..21)], "w2"), o)
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, RunOutcome::Cancelled);
+        assert!(r.purged.is_empty() && r.new_watermark.is_none());
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert!(!object(&e, "u000").unwrap().deleted);
+        assert!(object(&e, "u020").is_none());
+        let run = e.store().run(r.run_id).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::Cancelled);
+        assert!(run.purged.is_empty() && run.new_watermark.is_none());
+    }
+
+    /// Dropping a run mid-way (a timeout around it, a panic) rolls it back:
+    /// nothing has to remember to.
+    #[tokio::test]
+    async fn a_run_dropped_mid_way_rolls_back_and_the_store_stays_usable() {
+        let mut e = engine();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
+        let mut page = vec![user("u000", "changed")];
+        page.extend(users(5..7));
+        let mut fake = Fake::new(vec![page, users(7..8)], "w2");
+        fake.hang_after = Some(1);
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(200),
+            e.run(&fake, opts(ImportMode::Delta)),
+        )
+        .await;
+        assert!(dropped.is_err(), "the run hangs until dropped");
+        let r = run(&mut e, vec![users(2..3)], "w3", ImportMode::Delta).await;
+        assert_eq!(r.outcome, RunOutcome::Succeeded);
+        let o = object(&e, "u000").unwrap();
+        assert_eq!(o.attributes["firstName"], "x", "rolled back");
+        assert!(object(&e, "u005").is_none());
+        assert_eq!(watermark(&e).as_deref(), Some("w3"));
+    }
+
+    #[tokio::test]
+    async fn record_errors_are_redacted() {
+        let mut e = engine();
+        let mut fake = Fake::new(vec![users(0..1)], "w1");
+        fake.end.as_mut().unwrap().record_errors.push(RecordError {
+            object_type: "User".into(),
+            position: 1,
+            external_id: Some("id-hunter2x".into()),
+            field: Some("field-hunter2x".into()),
+            message: "the token hunter2x was refused".into(),
+        });
+        let o = opts(ImportMode::Full);
+        o.redactor
+            .add(&secrecy::SecretString::from("hunter2x".to_string()));
+        let r = e.run(&fake, o).await.unwrap();
+        assert_eq!(r.outcome, RunOutcome::SucceededWithRecordErrors);
+        assert_eq!(
+            r.record_errors,
+            vec![RecordError {
+                object_type: "User".into(),
+                position: 1,
+                external_id: Some("id-[REDACTED]".into()),
+                field: Some("field-[REDACTED]".into()),
+                message: "the token [REDACTED] was refused".into(),
+            }]
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_changes_file_is_created_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("harness-engine-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("changes.jsonl");
+        let mut o = opts(ImportMode::Full);
+        o.changes_out = Some(path.clone());
+        let r = engine()
+            .run(&Fake::new(vec![users(0..2)], "w1"), o)
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, RunOutcome::Succeeded);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

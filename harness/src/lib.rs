@@ -4,6 +4,7 @@
 //! - [`engine`]: runs one import into the [`store`], committing changes and
 //!   the new watermark in one transaction, with purge detection.
 //! - [`store`]: the SQLite mesh store (objects, watermarks, run history).
+//! - [`private_file`]: HR data files are created owner-only (0600).
 //! - [`secrets`]: resolves `secret://` references from a secrets file or the
 //!   environment, and redacts resolved values from every output.
 //! - [`cli`]: the `harness` command line (the binary is a thin wrapper).
@@ -15,7 +16,9 @@ pub mod cli;
 pub mod engine;
 pub mod logging;
 pub mod output;
+pub mod private_file;
 pub mod progress;
+mod run_writer;
 pub mod secrets;
 pub mod sim;
 pub mod simulated;

@@ -39,20 +39,35 @@ pub fn auth_material(sim: &Simulator) -> String {
 /// The Workday `configJson` pointing at the simulator (`BaseUrl`), with
 /// page size 100 and a request budget that does not slow the demo down.
 pub fn workday_config(sim: &Simulator) -> String {
+    config_with(sim, 100, 1_000_000, None)
+}
+
+/// The Workday `configJson` pointing at the simulator, importing workers
+/// and organizations anchored on `id`, with these paging and rate settings
+/// (`MaxConcurrentRequests` left at its default when `None`).
+pub fn config_with(
+    sim: &Simulator,
+    page_size: u32,
+    max_requests_per_hour: u32,
+    max_concurrent_requests: Option<u32>,
+) -> String {
     let c = sim.config();
-    json!({
+    let mut config = json!({
         "BaseUrl": sim.base_url(),
         "TenantName": c.tenant,
         "Realm": c.realm,
         "ClientId": c.client_id,
-        "PageSize": 100,
+        "PageSize": page_size,
         "ImportWorkers": true,
         "ImportOrganizations": true,
         "ImportPositions": false,
         "ExternalIdAttribute": "id",
-        "MaxRequestsPerHour": 1_000_000,
-    })
-    .to_string()
+        "MaxRequestsPerHour": max_requests_per_hour,
+    });
+    if let (Some(n), Some(obj)) = (max_concurrent_requests, config.as_object_mut()) {
+        obj.insert("MaxConcurrentRequests".into(), json!(n));
+    }
+    config.to_string()
 }
 
 /// A resolver holding the simulator's demo client secret under

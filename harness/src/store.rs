@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use connector_api::{Change, ChangeKind, Counts, ImportMode, MetricsSnapshot};
@@ -99,6 +100,17 @@ pub enum StoreError {
     Busy {
         /// The store's file.
         path: PathBuf,
+    },
+    /// The store file could not be created.
+    #[error(
+        "cannot create the state store {path}: {source}; check that its directory exists and is writable"
+    )]
+    Create {
+        /// The store's file.
+        path: PathBuf,
+        /// What the file system said.
+        #[source]
+        source: std::io::Error,
     },
     /// The file is a newer or foreign database.
     #[error("{path} is not a harness state store this version can use: {why}")]
@@ -262,35 +274,81 @@ pub(crate) struct RunFinish<'a> {
 /// The mesh store. Open one per process and state file.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
+    /// Shared with the thread that holds a run's transaction.
+    conn: Arc<Mutex<Connection>>,
     path: PathBuf,
 }
 
 impl Store {
-    /// Opens (creating when missing) the store at `path`, in WAL mode.
+    /// Opens (creating when missing) the store at `path`, in WAL mode. A new
+    /// store file is created with mode 0600 (owner only) before SQLite opens
+    /// it; SQLite gives its `-wal` and `-shm` files the same mode.
     ///
     /// # Errors
     /// [`StoreError`] when the file cannot be opened or is not a harness store.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            crate::private_file::create_private(path, false).map_err(|e| StoreError::Create {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        }
         let conn = Connection::open(path).map_err(|e| sqlite(path, e))?;
         Self::init(conn, path)
     }
 
-    /// Opens the store at `path` when the file exists; `Ok(None)` when it does
-    /// not (read-only commands do not create a store).
+    /// Opens the store at `path` read-only, for queries; `Ok(None)` when the
+    /// file does not exist or holds no tables yet (read commands never create
+    /// a store).
+    ///
+    /// Nothing is written: the file is opened with `SQLITE_OPEN_READ_ONLY`,
+    /// its journal mode is not changed and no table is created. When no run
+    /// is writing it (no `-wal`, `-shm` or `-journal` file beside it), it is
+    /// read as immutable, so SQLite creates no `-wal` or `-shm` file either;
+    /// a run that starts meanwhile is noticed and the read repeated. The
+    /// write methods the engine uses fail on such a store.
     ///
     /// # Errors
-    /// As [`Store::open`].
+    /// As [`Store::open`]; also when the file is not a harness store.
     pub fn open_existing(path: &Path) -> Result<Option<Self>, StoreError> {
         if !path.exists() {
             return Ok(None);
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
+        let side_files = ["-wal", "-shm", "-journal"].iter().any(|suffix| {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            Path::new(&side).exists()
+        });
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = match immutable_uri(path) {
+            // Quiescent: nothing is writing it, so read it as it is.
+            Some(uri) if !side_files => {
+                Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+            }
+            // A run is writing it (or was killed): its `-wal` and `-shm`
+            // exist, and SQLite reads them without creating anything.
+            _ => Connection::open_with_flags(path, flags),
+        }
         .map_err(|e| sqlite(path, e))?;
-        Self::init(conn, path).map(Some)
+        Self::from_read_only(conn, path)
+    }
+
+    /// Wraps a read-only connection (see [`Store::open_existing`]); `None`
+    /// when the database holds no tables.
+    pub(crate) fn from_read_only(
+        conn: Connection,
+        path: &Path,
+    ) -> Result<Option<Self>, StoreError> {
+        let store = Self::wrap(conn, path)?;
+        let tables: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(|e| store.err(e))?;
+        if tables == 0 {
+            return Ok(None);
+        }
+        store.check_version(false)?;
+        Ok(Some(store))
     }
 
     /// A private in-memory store (no WAL), for tests.
@@ -303,18 +361,21 @@ impl Store {
         Self::init(conn, path)
     }
 
-    fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
-        let store = Self {
-            conn,
+    /// The store on `conn`, with the busy timeout set.
+    fn wrap(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| store_error(path, e))?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
-        };
-        store
-            .conn
-            .busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| store.err(e))?;
+        })
+    }
+
+    fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
+        let store = Self::wrap(conn, path)?;
         if path != Path::new(":memory:") {
             let mode: String = store
-                .conn
+                .conn()
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
                 .map_err(|e| store.err(e))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -324,9 +385,34 @@ impl Store {
                 });
             }
         }
-        store.conn.execute_batch(SCHEMA).map_err(|e| store.err(e))?;
+        store
+            .conn()
+            .execute_batch(SCHEMA)
+            .map_err(|e| store.err(e))?;
+        store.check_version(true)?;
+        Ok(store)
+    }
+
+    /// Checks the schema version; with `record`, records it in a new store.
+    fn check_version(&self, record: bool) -> Result<(), StoreError> {
+        let store = self;
+        let path = &self.path;
+        let has_meta: bool = store
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| store.err(e))?;
+        if !has_meta {
+            return Err(StoreError::Incompatible {
+                path: path.clone(),
+                why: "it has no `meta` table (another application's database?)".into(),
+            });
+        }
         let version: Option<String> = store
-            .conn
+            .conn()
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
@@ -335,9 +421,10 @@ impl Store {
             .optional()
             .map_err(|e| store.err(e))?;
         match version.as_deref().map(str::parse::<i64>) {
+            None if !record => {}
             None => {
                 store
-                    .conn
+                    .conn()
                     .execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?1)",
                         params![SCHEMA_VERSION.to_string()],
@@ -347,14 +434,14 @@ impl Store {
             Some(Ok(v)) if v == SCHEMA_VERSION => {}
             Some(v) => {
                 return Err(StoreError::Incompatible {
-                    path: path.to_path_buf(),
+                    path: path.clone(),
                     why: format!(
                         "its schema version is {v:?}, this harness writes {SCHEMA_VERSION}"
                     ),
                 })
             }
         }
-        Ok(store)
+        Ok(())
     }
 
     /// The store's file (`:memory:` for an in-memory store).
@@ -363,13 +450,11 @@ impl Store {
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
-        if is_busy(&e) {
-            StoreError::Busy {
-                path: self.path.clone(),
-            }
-        } else {
-            sqlite(&self.path, e)
-        }
+        store_error(&self.path, e)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.conn)
     }
 
     fn corrupt(&self, why: String) -> StoreError {
@@ -386,7 +471,7 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when SQLite fails.
     pub fn watermark(&self, instance: &str) -> Result<Option<String>, StoreError> {
-        self.conn
+        self.conn()
             .query_row(
                 "SELECT watermark FROM watermarks WHERE instance = ?1",
                 params![instance],
@@ -401,8 +486,8 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when SQLite fails.
     pub fn watermarks(&self) -> Result<BTreeMap<String, String>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare("SELECT instance, watermark FROM watermarks ORDER BY instance")
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -416,8 +501,8 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when SQLite fails.
     pub fn instances(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare(
                 "SELECT instance FROM watermarks UNION SELECT instance FROM runs \
                  UNION SELECT DISTINCT instance FROM objects ORDER BY 1",
@@ -440,7 +525,7 @@ impl Store {
         external_id: &str,
     ) -> Result<Option<StoredObject>, StoreError> {
         let row = self
-            .conn
+            .conn()
             .query_row(
                 &format!(
                     "{OBJECT_SELECT} WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3"
@@ -483,8 +568,8 @@ impl Store {
         object_type: &str,
         extra: &str,
     ) -> Result<Vec<StoredObject>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare(&format!(
                 "{OBJECT_SELECT} WHERE instance = ?1 AND object_type = ?2 {extra} ORDER BY external_id"
             ))
@@ -507,8 +592,8 @@ impl Store {
         &self,
         instance: &str,
     ) -> Result<BTreeMap<String, ObjectCounts>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare(
                 "SELECT object_type, deleted, COUNT(*) FROM objects WHERE instance = ?1 \
                  GROUP BY object_type, deleted",
@@ -575,8 +660,8 @@ impl Store {
         tail: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<RunRecord>, StoreError> {
-        let mut stmt = self
-            .conn
+        let conn = self.conn();
+        let mut stmt = conn
             .prepare(&format!(
                 "SELECT id, instance, connector, mode, status, started_at, ended_at, duration_ms, \
                  counts, metrics, record_errors, error_kind, error, old_watermark, new_watermark, \
@@ -673,23 +758,17 @@ impl Store {
     /// Marks runs still `Running` as `Abandoned` and records a new running
     /// run, in one transaction of its own. Returns the new run's id.
     pub(crate) fn begin_run(
-        &mut self,
+        &self,
         instance: &str,
         connector: &str,
         mode: ImportMode,
         started_at: &str,
         old_watermark: Option<&str>,
     ) -> Result<i64, StoreError> {
-        let path = self.path.clone();
-        let map = |e: rusqlite::Error| {
-            if is_busy(&e) {
-                StoreError::Busy { path: path.clone() }
-            } else {
-                sqlite(&path, e)
-            }
-        };
-        let tx = self
-            .conn
+        let path = self.path.as_path();
+        let map = |e: rusqlite::Error| store_error(path, e);
+        let mut conn = self.conn();
+        let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(map)?;
         tx.execute(
@@ -717,34 +796,64 @@ impl Store {
         Ok(id)
     }
 
-    /// Opens the run's write transaction (`BEGIN IMMEDIATE`).
-    pub(crate) fn begin(&mut self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.err(e))
+    /// Writes a run's final state in a transaction of its own (a run that
+    /// committed nothing).
+    pub(crate) fn finish_run(&self, run_id: i64, f: &RunFinish<'_>) -> Result<(), StoreError> {
+        write_finish(&self.conn(), &self.path, run_id, f)
     }
 
-    /// Commits the open transaction.
-    pub(crate) fn commit(&mut self) -> Result<(), StoreError> {
-        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+    /// The store's connection, shared with the thread that holds a run's
+    /// transaction (see [`RunTransaction`]); a poisoned lock is still usable
+    /// (SQLite rolled back whatever the panicking holder left open).
+    pub(crate) fn shared_connection(&self) -> (Arc<Mutex<Connection>>, PathBuf) {
+        (Arc::clone(&self.conn), self.path.clone())
+    }
+}
+
+/// Locks a shared connection (see [`Store::shared_connection`]).
+pub(crate) fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A run's write transaction (`BEGIN IMMEDIATE`): the run's changes, purges,
+/// watermark and final run row. Only [`RunTransaction::commit`] makes them
+/// durable; dropping it (a failure, a cancellation, a refusal, a panic)
+/// rolls every one of them back.
+pub(crate) struct RunTransaction<'c> {
+    tx: rusqlite::Transaction<'c>,
+    path: &'c Path,
+}
+
+impl<'c> RunTransaction<'c> {
+    /// Opens the run's transaction on `conn` (the store at `path`).
+    pub(crate) fn begin(conn: &'c mut Connection, path: &'c Path) -> Result<Self, StoreError> {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| store_error(path, e))?;
+        Ok(Self { tx, path })
     }
 
-    /// Rolls the open transaction back, when one is open.
-    pub(crate) fn rollback(&mut self) -> Result<(), StoreError> {
-        if self.conn.is_autocommit() {
-            return Ok(());
-        }
-        self.conn.execute_batch("ROLLBACK").map_err(|e| self.err(e))
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        store_error(self.path, e)
     }
 
-    /// Applies one change inside the open transaction.
+    /// Commits everything.
+    pub(crate) fn commit(self) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tx.commit().map_err(|e| store_error(path, e))
+    }
+
+    /// Applies one change. Returns whether it was a Delete of an object that
+    /// was live and older than this run (a deletion the delete threshold
+    /// counts; a Delete of an object never seen, already deleted or created
+    /// by this run is not one).
     pub(crate) fn apply(
-        &mut self,
+        &self,
         instance: &str,
         run_id: i64,
         change: &Change,
         attributes_json: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let sql = match change.kind {
             ChangeKind::Upsert => {
                 "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
@@ -762,7 +871,25 @@ impl Store {
                  last_seen_run = excluded.last_seen_run"
             }
         };
-        let result = self.conn.prepare_cached(sql).and_then(|mut s| {
+        let deletes_existing = match change.kind {
+            ChangeKind::Upsert => false,
+            ChangeKind::Delete => self
+                .tx
+                .prepare_cached(
+                    "SELECT deleted = 0 AND first_seen_run <> ?4 FROM objects \
+                     WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_row(
+                        params![instance, change.object_type, change.external_id, run_id],
+                        |r| r.get::<_, bool>(0),
+                    )
+                    .optional()
+                })
+                .map_err(|e| self.err(e))?
+                .unwrap_or(false),
+        };
+        let result = self.tx.prepare_cached(sql).and_then(|mut s| {
             s.execute(params![
                 instance,
                 change.object_type,
@@ -771,74 +898,92 @@ impl Store {
                 run_id
             ])
         });
-        result.map(drop).map_err(|e| self.err(e))
+        result.map(|_| deletes_existing).map_err(|e| self.err(e))
     }
 
-    /// Live objects of a type the run did not see, and all live objects of
-    /// that type: `(unseen, live)`.
-    pub(crate) fn purge_candidates(
+    /// Live objects per object type of `instance`, as the transaction sees them.
+    pub(crate) fn live_counts(&self, instance: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare(
+                "SELECT object_type, COUNT(*) FROM objects WHERE instance = ?1 AND deleted = 0 \
+                 GROUP BY object_type",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![instance], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (ty, n) = row.map_err(|e| self.err(e))?;
+            out.insert(ty, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(out)
+    }
+
+    /// How many live objects of a type the run did not see (a purge would
+    /// delete them).
+    pub(crate) fn unseen(
         &self,
         instance: &str,
         object_type: &str,
         run_id: i64,
-    ) -> Result<(u64, u64), StoreError> {
-        let (unseen, live): (i64, i64) = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(SUM(last_seen_run <> ?3), 0), COUNT(*) FROM objects \
-                 WHERE instance = ?1 AND object_type = ?2 AND deleted = 0",
-                params![instance, object_type, run_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| self.err(e))?;
-        Ok((
-            u64::try_from(unseen).unwrap_or(0),
-            u64::try_from(live).unwrap_or(0),
-        ))
+    ) -> Result<u64, StoreError> {
+        self.on_unseen(false, instance, object_type, run_id)
     }
 
-    /// Object types of `instance` with live objects.
-    pub(crate) fn live_object_types(&self, instance: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT DISTINCT object_type FROM objects WHERE instance = ?1 AND deleted = 0 \
-                 ORDER BY 1",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![instance], |r| r.get::<_, String>(0))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Marks live objects of a type the run did not see as purged.
+    /// Marks live objects of a type the run did not see as purged; returns
+    /// how many.
     pub(crate) fn purge(
-        &mut self,
+        &self,
         instance: &str,
         object_type: &str,
         run_id: i64,
     ) -> Result<u64, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "UPDATE objects SET deleted = 1, deleted_by = 'purge', last_seen_run = ?3 \
-                 WHERE instance = ?1 AND object_type = ?2 AND deleted = 0 AND last_seen_run <> ?3",
-                params![instance, object_type, run_id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.on_unseen(true, instance, object_type, run_id)
     }
 
-    /// Sets the committed watermark of `instance` (inside the open transaction).
+    /// Counts (or, with `purge`, purges) the live objects of a type the run
+    /// did not see.
+    fn on_unseen(
+        &self,
+        purge: bool,
+        instance: &str,
+        object_type: &str,
+        run_id: i64,
+    ) -> Result<u64, StoreError> {
+        let head = if purge {
+            "UPDATE objects SET deleted = 1, deleted_by = 'purge', last_seen_run = ?3"
+        } else {
+            "SELECT COUNT(*) FROM objects"
+        };
+        let sql = format!(
+            "{head} WHERE instance = ?1 AND object_type = ?2 AND deleted = 0 AND last_seen_run <> ?3"
+        );
+        let args = params![instance, object_type, run_id];
+        let n = if purge {
+            self.tx
+                .execute(&sql, args)
+                .map(|n| u64::try_from(n).unwrap_or(u64::MAX))
+        } else {
+            self.tx
+                .query_row(&sql, args, |r| r.get::<_, i64>(0))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+        };
+        n.map_err(|e| self.err(e))
+    }
+
+    /// Sets the committed watermark of `instance`.
     pub(crate) fn set_watermark(
-        &mut self,
+        &self,
         instance: &str,
         watermark: &str,
         run_id: i64,
         committed_at: &str,
     ) -> Result<(), StoreError> {
-        self.conn
+        self.tx
             .execute(
                 "INSERT INTO watermarks (instance, watermark, run_id, committed_at) \
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (instance) DO UPDATE SET \
@@ -850,34 +995,43 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Writes a run's final state.
-    pub(crate) fn finish_run(&mut self, run_id: i64, f: &RunFinish<'_>) -> Result<(), StoreError> {
-        let counts = serde_json::to_string(f.counts).unwrap_or_else(|_| "{}".into());
-        let metrics = serde_json::to_string(f.metrics).unwrap_or_else(|_| "{}".into());
-        let purged = serde_json::to_string(f.purged).unwrap_or_else(|_| "{}".into());
-        self.conn
-            .execute(
-                "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = ?4, counts = ?5, \
-                 metrics = ?6, record_errors = ?7, error_kind = ?8, error = ?9, new_watermark = ?10, \
-                 watermark_advanced = ?11, purged = ?12 WHERE id = ?1",
-                params![
-                    run_id,
-                    f.status.as_str(),
-                    f.ended_at,
-                    i64::try_from(f.duration_ms).unwrap_or(i64::MAX),
-                    counts,
-                    metrics,
-                    i64::try_from(f.record_errors).unwrap_or(i64::MAX),
-                    f.error_kind,
-                    f.error,
-                    f.new_watermark,
-                    f.watermark_advanced,
-                    purged
-                ],
-            )
-            .map(drop)
-            .map_err(|e| self.err(e))
+    /// Writes the run's final state (committed with everything else).
+    pub(crate) fn finish_run(&self, run_id: i64, f: &RunFinish<'_>) -> Result<(), StoreError> {
+        write_finish(&self.tx, self.path, run_id, f)
     }
+}
+
+/// Writes a run's final state on `conn`.
+fn write_finish(
+    conn: &Connection,
+    path: &Path,
+    run_id: i64,
+    f: &RunFinish<'_>,
+) -> Result<(), StoreError> {
+    let counts = serde_json::to_string(f.counts).unwrap_or_else(|_| "{}".into());
+    let metrics = serde_json::to_string(f.metrics).unwrap_or_else(|_| "{}".into());
+    let purged = serde_json::to_string(f.purged).unwrap_or_else(|_| "{}".into());
+    conn.execute(
+        "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = ?4, counts = ?5, \
+         metrics = ?6, record_errors = ?7, error_kind = ?8, error = ?9, new_watermark = ?10, \
+         watermark_advanced = ?11, purged = ?12 WHERE id = ?1",
+        params![
+            run_id,
+            f.status.as_str(),
+            f.ended_at,
+            i64::try_from(f.duration_ms).unwrap_or(i64::MAX),
+            counts,
+            metrics,
+            i64::try_from(f.record_errors).unwrap_or(i64::MAX),
+            f.error_kind,
+            f.error,
+            f.new_watermark,
+            f.watermark_advanced,
+            purged
+        ],
+    )
+    .map(drop)
+    .map_err(|e| store_error(path, e))
 }
 
 const OBJECT_SELECT: &str = "SELECT instance, object_type, external_id, attributes, deleted, \
@@ -927,10 +1081,50 @@ struct RawRun {
     purged: String,
 }
 
+/// `file:PATH?immutable=1` (SQLite then takes no locks and creates no
+/// `-wal` or `-shm` file); `None` for a path that is not UTF-8.
+///
+/// Immutable means SQLite assumes nobody changes the file while it reads.
+/// It is used only when no run had the store open; a run that starts during
+/// the read writes its `-wal` and leaves the main file alone until a
+/// checkpoint, so the read sees the last committed state. Only a run that
+/// starts and checkpoints within the read's few milliseconds could make the
+/// read fail (it then says so; run the command again).
+fn immutable_uri(path: &Path) -> Option<String> {
+    let text = path.to_str()?;
+    let mut uri = String::from(if text.starts_with('/') {
+        "file://"
+    } else {
+        "file:"
+    });
+    for c in text.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Some(uri)
+}
+
 fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
     StoreError::Sqlite {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// A SQLite error of the store at `path`: [`StoreError::Busy`] when another
+/// process holds the lock.
+fn store_error(path: &Path, e: rusqlite::Error) -> StoreError {
+    if is_busy(&e) {
+        StoreError::Busy {
+            path: path.to_path_buf(),
+        }
+    } else {
+        sqlite(path, e)
     }
 }
 
@@ -946,18 +1140,36 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// Applies `changes` in one run transaction, committed or dropped.
+    fn in_transaction(s: &Store, run: i64, changes: &[(&Change, &str)], commit: bool) -> Vec<bool> {
+        let (conn, path) = s.shared_connection();
+        let mut guard = lock(&conn);
+        let tx = RunTransaction::begin(&mut guard, &path).unwrap();
+        let deleted = changes
+            .iter()
+            .map(|(c, attrs)| tx.apply("w:t", run, c, attrs).unwrap())
+            .collect();
+        if commit {
+            tx.commit().unwrap();
+        }
+        deleted
+    }
+
     #[test]
     fn upsert_delete_and_rehire() {
-        let mut s = Store::open_in_memory().unwrap();
+        let s = Store::open_in_memory().unwrap();
         let run = s
             .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
             .unwrap();
-        s.begin().unwrap();
         let mut c = Change::new("User", "a", ChangeKind::Upsert);
-        s.apply("w:t", run, &c, r#"{"firstName":"Ada"}"#).unwrap();
-        c.kind = ChangeKind::Delete;
-        s.apply("w:t", run, &c, "{}").unwrap();
-        s.commit().unwrap();
+        let mut d = c.clone();
+        d.kind = ChangeKind::Delete;
+        let deleted = in_transaction(&s, run, &[(&c, r#"{"firstName":"Ada"}"#), (&d, "{}")], true);
+        assert_eq!(
+            deleted,
+            [false, false],
+            "created by this run: not a deletion"
+        );
         let o = s.object("w:t", "User", "a").unwrap().unwrap();
         assert!(o.deleted);
         assert_eq!(o.deleted_by.as_deref(), Some("change"));
@@ -966,18 +1178,44 @@ mod tests {
             "a delete keeps the attributes"
         );
         assert!(s.live_objects("w:t", "User").unwrap().is_empty());
-        c.kind = ChangeKind::Upsert;
-        s.begin().unwrap();
-        s.apply("w:t", run, &c, r#"{"firstName":"Ada2"}"#).unwrap();
-        s.commit().unwrap();
+        let run2 = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:01:00Z", None)
+            .unwrap();
+        c.attributes.insert(
+            "firstName".into(),
+            connector_api::Value::String("Ada2".into()),
+        );
+        in_transaction(&s, run2, &[(&c, r#"{"firstName":"Ada2"}"#)], true);
         let o = s.object("w:t", "User", "a").unwrap().unwrap();
         assert!(!o.deleted);
         assert_eq!(o.attributes["firstName"], "Ada2");
+        let run3 = s
+            .begin_run("w:t", "w", ImportMode::Delta, "2026-01-01T00:02:00Z", None)
+            .unwrap();
+        let deleted = in_transaction(&s, run3, &[(&d, "{}"), (&d, "{}")], true);
+        assert_eq!(
+            deleted,
+            [true, false],
+            "a live older object, then an already deleted one"
+        );
+    }
+
+    #[test]
+    fn a_dropped_run_transaction_rolls_back() {
+        let s = Store::open_in_memory().unwrap();
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        let c = Change::new("User", "a", ChangeKind::Upsert);
+        in_transaction(&s, run, &[(&c, "{}")], false);
+        assert!(s.object("w:t", "User", "a").unwrap().is_none());
+        in_transaction(&s, run, &[(&c, "{}")], true);
+        assert!(s.object("w:t", "User", "a").unwrap().is_some());
     }
 
     #[test]
     fn stale_running_rows_become_abandoned() {
-        let mut s = Store::open_in_memory().unwrap();
+        let s = Store::open_in_memory().unwrap();
         let first = s
             .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
             .unwrap();
@@ -992,7 +1230,7 @@ mod tests {
 
     #[test]
     fn runs_of_filters_by_instance_and_limits_newest_first() {
-        let mut s = Store::open_in_memory().unwrap();
+        let s = Store::open_in_memory().unwrap();
         let mut ids = Vec::new();
         for (instance, at) in [("w:a", "00"), ("w:b", "01"), ("w:a", "02"), ("w:a", "03")] {
             let started = format!("2026-01-01T00:{at}:00Z");
@@ -1021,5 +1259,109 @@ mod tests {
         let p = std::env::temp_dir().join(format!("harness-nostore-{}.db", rand::random::<u64>()));
         assert!(Store::open_existing(&p).unwrap().is_none());
         assert!(!p.exists());
+    }
+
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("harness-store-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn side(path: &Path, suffix: &str) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    }
+
+    /// A store with one finished run, closed (SQLite removed its `-wal`).
+    fn closed_store(path: &Path) {
+        let s = Store::open(path).unwrap();
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        let c = Change::new("User", "a", ChangeKind::Upsert);
+        in_transaction(&s, run, &[(&c, "{}")], true);
+        drop(s);
+        assert!(!side(path, "-wal").exists() && !side(path, "-shm").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn open_existing_reads_without_writing_anything() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = temp_dir();
+        let path = dir.join("s.db");
+        closed_store(&path);
+        let before = std::fs::metadata(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        {
+            let s = Store::open_existing(&path).unwrap().unwrap();
+            assert_eq!(s.runs(None).unwrap().len(), 1);
+            assert!(s.object("w:t", "User", "a").unwrap().is_some());
+            assert!(!side(&path, "-wal").exists(), "no -wal while open");
+            assert!(!side(&path, "-shm").exists(), "no -shm while open");
+        }
+        let after = std::fs::metadata(&path).unwrap();
+        assert_eq!(
+            (after.len(), after.mtime(), after.mtime_nsec()),
+            (before.len(), before.mtime(), before.mtime_nsec())
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "not a byte changed");
+        assert!(!side(&path, "-wal").exists() && !side(&path, "-shm").exists());
+        assert!(!side(&path, "-journal").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_existing_reads_a_store_a_run_has_open() {
+        let dir = temp_dir();
+        let path = dir.join("s.db");
+        closed_store(&path);
+        let writer = Store::open(&path).unwrap();
+        writer.watermark("w:t").unwrap();
+        assert!(side(&path, "-wal").exists());
+        let s = Store::open_existing(&path).unwrap().unwrap();
+        assert_eq!(s.runs(None).unwrap().len(), 1);
+        drop((s, writer));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn open_existing_of_a_file_with_no_tables_is_none_and_of_a_foreign_one_an_error() {
+        let dir = temp_dir();
+        let empty = dir.join("empty.db");
+        std::fs::write(&empty, "").unwrap();
+        assert!(Store::open_existing(&empty).unwrap().is_none());
+        assert_eq!(std::fs::metadata(&empty).unwrap().len(), 0);
+        let foreign = dir.join("foreign.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x)")
+            .unwrap();
+        let e = Store::open_existing(&foreign).unwrap_err();
+        assert!(matches!(e, StoreError::Incompatible { .. }), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The store, its WAL and its shared-memory file are owner-only,
+    /// whatever the umask.
+    #[cfg(unix)]
+    #[test]
+    fn a_new_store_and_its_wal_and_shm_are_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir();
+        let path = dir.join("s.db");
+        let s = Store::open(&path).unwrap();
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        s.watermark("w:t").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&side(&path, "-wal")), 0o600);
+        assert_eq!(mode(&side(&path, "-shm")), 0o600);
+        assert!(run > 0);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -106,7 +106,7 @@ async fn help_version_and_usage_errors() {
     }
     let o = harness(&dir, &["import", "--help"], &[]).await;
     assert_eq!(code(&o), 0);
-    assert!(text(&o.stdout).contains("--max-purge-percent"));
+    assert!(text(&o.stdout).contains("--max-delete-percent"));
     let o = harness(&dir, &["--version"], &[]).await;
     assert_eq!(code(&o), 0);
 
@@ -146,7 +146,94 @@ async fn read_commands_on_a_missing_store_print_nothing_and_create_nothing() {
     let o = harness(&dir, &["runs", "--state", p(&state), "--json"], &[]).await;
     assert_eq!(code(&o), 0);
     assert_eq!(text(&o.stdout).trim(), "[]");
-    assert!(!state.exists());
+    let o = harness(&dir, &["schema"], &[("IDMESH_STATE", p(&state))]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let o = harness(&dir, &["runs"], &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let left: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+    assert!(left.is_empty(), "nothing created: {left:?}");
+}
+
+/// A file of the store as a read must leave it.
+#[derive(Debug, PartialEq)]
+struct FileState {
+    name: String,
+    len: u64,
+    modified: std::time::SystemTime,
+    /// A hash of the whole content.
+    content: u64,
+    /// The header's file-format bytes: `[1, 1]` rollback journal, `[2, 2]` WAL.
+    format: Vec<u8>,
+}
+
+/// Every file in `dir`, by name.
+fn store_files(dir: &TempDir) -> Vec<FileState> {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            let bytes = std::fs::read(e.path()).unwrap();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            FileState {
+                name: e.file_name().to_string_lossy().into_owned(),
+                len: meta.len(),
+                modified: meta.modified().unwrap(),
+                content: h.finish(),
+                format: bytes.get(18..20).unwrap_or_default().to_vec(),
+            }
+        })
+        .collect();
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    files
+}
+
+/// `runs`, `watermark` and `schema` open an existing store read-only: not
+/// a byte, a modification time or the journal mode changes, and no `-wal`
+/// or `-shm` appears. The store here is in rollback-journal mode, which a
+/// writable open would convert to WAL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_commands_never_write_an_existing_store() {
+    let dir = TempDir::new("cli");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim, serde_json::json!({}));
+    let state_dir = TempDir::new("cli-state");
+    let state = state_dir.path("s.db");
+    let o = import(&dir, &sim, &config, &state, "full", &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let mode: String = rusqlite::Connection::open(&state)
+        .unwrap()
+        .query_row("PRAGMA journal_mode=DELETE", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    let before = store_files(&state_dir);
+    assert_eq!(before.len(), 1, "only the database file");
+    let watermark = open_store(&state)
+        .watermark("workday:acme")
+        .unwrap()
+        .unwrap();
+    assert_eq!(store_files(&state_dir), before);
+
+    std::thread::sleep(std::time::Duration::from_millis(20)); // mtime granularity
+    let o = harness(&dir, &["watermark", "--state", p(&state)], &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(text(&o.stdout).trim(), watermark);
+    let o = harness(&dir, &["runs", "--state", p(&state), "--json"], &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let runs: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1);
+    let o = harness(&dir, &["runs", "--state", p(&state)], &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let o = harness(&dir, &["schema"], &[("IDMESH_STATE", p(&state))]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(store_files(&state_dir), before, "nothing written");
+    assert_eq!(
+        before[0].format,
+        [1, 1],
+        "still a rollback-journal database"
+    );
 }
 
 #[tokio::test]
@@ -576,7 +663,7 @@ async fn purge_detection_and_threshold() {
     let o = import(&dir, &sim, &config, &state, "full", &[]).await;
     let line = assert_fails(&o, 1);
     assert!(
-        line.contains("refusing to purge") && line.contains(&purged.len().to_string()),
+        line.contains("refusing to delete") && line.contains(&purged.len().to_string()),
         "{line}"
     );
     let store = open_store(&state);
@@ -601,7 +688,8 @@ async fn purge_detection_and_threshold() {
             .deleted
     );
 
-    // With a higher limit the full run purges exactly those.
+    // With a higher limit the full run purges exactly those (given with the
+    // old name of --max-delete-percent, still accepted).
     let o = import(
         &dir,
         &sim,
@@ -680,6 +768,58 @@ async fn ctrl_c_cancels_exit_130_and_keeps_the_watermark() {
     let store = open_store(&state);
     assert_eq!(store.watermark("workday:acme").unwrap(), before);
     assert_eq!(store.runs(Some(1)).unwrap()[0].status, RunStatus::Cancelled);
+}
+
+/// systemd and Kubernetes stop a process with SIGTERM: the run rolls back,
+/// is recorded `Cancelled`, and the process exits 143.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_rolls_back_records_cancelled_and_exits_143() {
+    let dir = TempDir::new("cli");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim, serde_json::json!({"PageSize": 10}));
+    let state = dir.path("s.db");
+    sim.set_latency(Some(Duration::from_millis(300)));
+    let secret = sim.config().client_secret.clone();
+    let child = command(
+        &dir,
+        &[
+            "import",
+            "--config",
+            p(&config),
+            "--mode",
+            "full",
+            "--state",
+            p(&state),
+        ],
+        &[(SECRET_ENV, &secret)],
+    )
+    .spawn()
+    .unwrap();
+    wait_for_workers_requests(&sim, 2).await;
+    let pid = child.id().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let line = assert_fails(&o, 143);
+    assert!(line.contains("cancelled (SIGTERM)"), "{line}");
+    let store = open_store(&state);
+    assert_eq!(store.watermark("workday:acme").unwrap(), None);
+    assert!(store.watermarks().unwrap().is_empty());
+    assert!(store
+        .live_objects("workday:acme", "User")
+        .unwrap()
+        .is_empty());
+    let runs = store.runs(None).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Cancelled);
+    assert!(!runs[0].watermark_advanced && runs[0].new_watermark.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

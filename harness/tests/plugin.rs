@@ -337,11 +337,12 @@ async fn the_python_example_plugin_runs_through_the_harness() {
     assert_eq!(r["newWatermark"], "tick:5");
     assert_eq!(r["complete"], true);
 
-    // Delta: "b" deleted at tick 6 (the delta reads updated >= 5: "e" and "b").
+    // Delta: "b" deleted at tick 6 (the delta reads updated >= 5: "e" and "b");
+    // 1 of 5 is 20 %, over the default delete threshold.
     let mut changed = five.clone();
     changed[1] = ("b", 6, true);
     std::fs::write(&data, things(&changed, false)).unwrap();
-    let args = strs(&import("delta", &[]));
+    let args = strs(&import("delta", &["--max-delete-percent", "20"]));
     let r = json_ok(
         &dir,
         &args.iter().map(String::as_str).collect::<Vec<_>>(),

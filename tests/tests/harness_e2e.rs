@@ -346,7 +346,7 @@ async fn purge_threshold_protects_against_partial_data() {
 
     // 20 of ~380 live (about 5 %): refused at 2 %.
     let mut options = RunOptions::new("workday", INSTANCE, ImportMode::Full);
-    options.max_purge_percent = 2.0;
+    options.max_delete_percent = 2.0;
     let r = f.run_with(options).await;
     let RunOutcome::PurgeRefused { refusals } = &r.outcome else {
         panic!("{r:?}")
