@@ -129,7 +129,9 @@ impl SecretError {
         } else {
             SecretError::Malformed {
                 reference: String::new(),
-                why: format!("{why} (the value given is not shown, as it may be the secret itself)"),
+                why: format!(
+                    "{why} (the value given is not shown, as it may be the secret itself)"
+                ),
             }
         }
     }

@@ -60,7 +60,11 @@ pub fn init(format: LogFormat, redactor: Redactor) -> Result<(), LoggingError> {
 }
 
 /// The subscriber [`init`] installs, writing to `writer`.
-fn subscriber<W>(format: LogFormat, filter: EnvFilter, writer: W) -> Box<dyn Subscriber + Send + Sync>
+fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {

@@ -240,10 +240,7 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, SecretString>, Secre
     };
     // A key without the scheme may be a secret written where its reference
     // belongs (key and value swapped): it is counted, never shown.
-    let not_refs = map
-        .keys()
-        .filter(|k| !k.starts_with(SECRET_SCHEME))
-        .count();
+    let not_refs = map.keys().filter(|k| !k.starts_with(SECRET_SCHEME)).count();
     if not_refs > 0 {
         return Err(format(format!(
             "{not_refs} key(s) do not start with secret:// (not shown, as they may be secrets); \
@@ -254,7 +251,9 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, SecretString>, Secre
     let mut values = HashMap::with_capacity(map.len());
     for (key, value) in map {
         if let Err(e) = key.parse::<SecretRef>() {
-            return Err(format(format!("the key {key:?} is not a valid reference: {e}")));
+            return Err(format(format!(
+                "the key {key:?} is not a valid reference: {e}"
+            )));
         }
         match value {
             serde_json::Value::String(s) => {
@@ -618,7 +617,10 @@ mod tests {
                 "secret://workday/acme/refreshtoken",
                 "IDMESH_SECRET_WORKDAY_ACME_REFRESHTOKEN",
             ),
-            ("secret://memory/python/password", "IDMESH_SECRET_MEMORY_PYTHON_PASSWORD"),
+            (
+                "secret://memory/python/password",
+                "IDMESH_SECRET_MEMORY_PYTHON_PASSWORD",
+            ),
             ("secret://x/y", "IDMESH_SECRET_X_Y"),
             ("secret://token", "IDMESH_SECRET_TOKEN"),
             (
