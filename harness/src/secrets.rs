@@ -182,8 +182,10 @@ impl HarnessSecrets {
     /// Also reads the secrets file at `path` (checked first).
     ///
     /// # Errors
-    /// [`SecretsFileError`] when the file cannot be read, is group- or
-    /// world-readable (on unix), or is not a JSON object of strings.
+    /// [`SecretsFileError`] when the file cannot be read, is not a regular
+    /// file, is group- or world-accessible or owned by another user (on
+    /// unix, checked on the open handle that is then read), or is not a JSON
+    /// object mapping `secret://` references to strings.
     pub fn with_file(mut self, path: &Path) -> Result<Self, SecretsFileError> {
         let values = read_secrets_file(path)?;
         self.file = Some((path.to_path_buf(), Arc::new(values)));
