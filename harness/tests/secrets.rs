@@ -280,3 +280,92 @@ async fn a_secrets_file_of_another_user_is_refused() {
     let o = harness(&dir, &args, &[]).await;
     assert_eq!(code(&o), 0, "{}", show(&o));
 }
+
+/// A plugin that logs every message it receives to stderr (as a plugin
+/// author debugging might), so the resolved secret reaches the harness's log
+/// as the engine's JSON wrote it, escaped; then exits without answering.
+const LOGGING_PLUGIN: &str = r#"#!/usr/bin/env python3
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("type") == "hello":
+        sys.stdout.write(json.dumps({"type": "hello", "protocolVersion": 1, "connector": {
+            "name": "leaky", "version": "0.1.0", "objectTypes": ["Thing"], "modes": ["Full"]}}) + "\n")
+        sys.stdout.flush()
+    elif message.get("type") == "schema":
+        sys.stdout.write(json.dumps({"type": "schema", "schema": {"objectTypes": [{
+            "name": "Thing", "anchor": "id", "attributes": []}]}}) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write("leaky got: " + line)
+        sys.stderr.flush()
+        sys.exit(1)
+"#;
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escaped_secrets_are_redacted_in_text_and_json_logs() {
+    use std::os::unix::fs::PermissionsExt;
+    let python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !python {
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let dir = TempDir::new("secrets");
+    let plugin = dir.path("leaky.py");
+    std::fs::write(&plugin, LOGGING_PLUGIN).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    // A quote, a backslash, a newline, a tab, non-ASCII and an escape
+    // character: each is escaped in the engine's JSON and again in JSON logs.
+    let secret = "Qz\"quote\\back\nline\ttab-\u{e9}t\u{e9}-\u{1b}-CANARY-31";
+    for format in ["text", "json"] {
+        let o = harness(
+            &dir,
+            &[
+                "check",
+                "--plugin",
+                p(&plugin),
+                "--config",
+                p(&config),
+                "--auth-material",
+                "secret://leaky/t/password",
+                "--log-format",
+                format,
+            ],
+            &[
+                ("IDMESH_SECRET_LEAKY_T_PASSWORD", secret),
+                ("RUST_LOG", "info"),
+            ],
+        )
+        .await;
+        assert_ne!(code(&o), 0, "{}", show(&o));
+        let err = text(&o.stderr);
+        assert!(
+            !err.contains("CANARY") && !text(&o.stdout).contains("CANARY"),
+            "{format}: the secret survived:\n{}",
+            show(&o)
+        );
+        // The plugin's line was logged, and quoted in the error line.
+        let logged = err
+            .lines()
+            .filter(|l| l.contains("leaky got:") && !l.starts_with("error: "))
+            .collect::<Vec<_>>();
+        assert_eq!(logged.len(), 1, "{format}:\n{}", show(&o));
+        assert!(logged[0].contains("[REDACTED]"), "{}", logged[0]);
+        if format == "json" {
+            let line: serde_json::Value = serde_json::from_str(logged[0]).unwrap();
+            assert!(line.is_object(), "{}", logged[0]);
+        }
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: ") && last.contains("[REDACTED]"),
+            "{}",
+            show(&o)
+        );
+    }
+}
