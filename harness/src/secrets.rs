@@ -253,9 +253,7 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, SecretString>, Secre
     let mut values = HashMap::with_capacity(map.len());
     for (key, value) in map {
         if let Err(e) = key.parse::<SecretRef>() {
-            return Err(format(format!(
-                "the key {key:?} is not a valid reference: {e}"
-            )));
+            return Err(format(format!("a key is not a valid reference: {e}")));
         }
         match value {
             serde_json::Value::String(s) => {
