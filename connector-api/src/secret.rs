@@ -45,10 +45,7 @@ impl FromStr for SecretRef {
     type Err = SecretError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let malformed = |why: &str| SecretError::Malformed {
-            reference: s.to_string(),
-            why: why.to_string(),
-        };
+        let malformed = |why: &str| SecretError::malformed(s, why);
         let rest = s
             .strip_prefix(SECRET_SCHEME)
             .ok_or_else(|| malformed("it must start with secret://"))?;
@@ -76,12 +73,27 @@ impl fmt::Display for SecretRef {
 }
 
 /// Why a secret could not be had. Never carries a secret value.
+///
+/// A malformed reference is echoed only when it starts with `secret://`:
+/// anything else may be the secret itself, pasted where its reference
+/// belongs, so the message names the problem and leaves the value out (the
+/// caller names the configuration key or flag).
+///
+/// ```
+/// use connector_api::SecretRef;
+/// let e = "hunter2-the-secret".parse::<SecretRef>().unwrap_err();
+/// assert!(!e.to_string().contains("hunter2"));
+/// assert!(!format!("{e:?}").contains("hunter2"));
+/// let e = "secret://workday//x".parse::<SecretRef>().unwrap_err();
+/// assert!(e.to_string().contains("secret://workday//x"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     /// The reference is not of the form `secret://a/b/c`.
-    #[error("malformed secret reference {reference:?}: {why}")]
+    #[error("malformed secret reference{}: {why}", shown_reference(reference))]
     Malformed {
-        /// The reference as given.
+        /// The reference as given when it starts with `secret://`; empty
+        /// otherwise (it may be a secret). Build it with [`SecretError::malformed`].
         reference: String,
         /// What is wrong with it.
         why: String,
@@ -102,6 +114,37 @@ pub enum SecretError {
         /// What failed.
         why: String,
     },
+}
+
+impl SecretError {
+    /// A [`SecretError::Malformed`] for the text `given`, which keeps
+    /// `given` only when it starts with `secret://` (anything else may be the
+    /// secret itself, pasted where its reference belongs).
+    pub fn malformed(given: &str, why: &str) -> Self {
+        if given.starts_with(SECRET_SCHEME) {
+            SecretError::Malformed {
+                reference: given.to_string(),
+                why: why.to_string(),
+            }
+        } else {
+            SecretError::Malformed {
+                reference: String::new(),
+                why: format!(
+                    "{why} (the value given is not shown, as it may be the secret itself)"
+                ),
+            }
+        }
+    }
+}
+
+/// ` "secret://..."` for a reference that starts with `secret://`, nothing
+/// otherwise: a value without the scheme is never echoed.
+fn shown_reference(reference: &str) -> String {
+    if reference.starts_with(SECRET_SCHEME) {
+        format!(" {reference:?}")
+    } else {
+        String::new()
+    }
 }
 
 /// Turns a secret reference into its value. The engine provides one.
@@ -169,5 +212,55 @@ impl SecretResolver for StaticSecrets {
                 reference: reference.to_string(),
                 looked_in: "the in-memory secret set has no such reference".into(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "Zq9-canary-value-7f3a";
+
+    #[test]
+    fn a_value_without_the_scheme_is_never_echoed() {
+        for given in [
+            CANARY.to_string(),
+            format!(" {CANARY}"),
+            format!("Secret://{CANARY}"),
+            format!("https://{CANARY}"),
+            format!("{CANARY}/with/slashes"),
+        ] {
+            let e = given.parse::<SecretRef>().unwrap_err();
+            let (shown, debug) = (e.to_string(), format!("{e:?}"));
+            assert!(!shown.contains("canary"), "{given:?} echoed: {shown}");
+            assert!(!debug.contains("canary"), "{given:?} echoed: {debug}");
+            assert_eq!(
+                shown,
+                "malformed secret reference: it must start with secret:// \
+                 (the value given is not shown, as it may be the secret itself)"
+            );
+        }
+    }
+
+    #[test]
+    fn a_malformed_reference_with_the_scheme_is_echoed() {
+        let e = "secret://workday//clientsecret"
+            .parse::<SecretRef>()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "malformed secret reference \"secret://workday//clientsecret\": it has an empty path segment"
+        );
+    }
+
+    #[test]
+    fn a_hand_built_malformed_error_still_hides_a_value_without_the_scheme() {
+        let e = SecretError::Malformed {
+            reference: CANARY.into(),
+            why: "bad".into(),
+        };
+        assert_eq!(e.to_string(), "malformed secret reference: bad");
+        let e = SecretError::malformed(CANARY, "bad");
+        assert!(!format!("{e:?}").contains("canary"), "{e:?}");
     }
 }

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use connector_api::plugin::{PluginFactory, PluginOptions};
 use connector_api::{
     CancellationToken, Connector, ConnectorError, ConnectorFactory, ErrorKind, ImportMode,
-    RunContext, SecretResolver,
+    RunContext, SecretRef, SecretResolver,
 };
 use connector_workday::retry::RecordingSleeper;
 use connector_workday::WorkdayFactory;
@@ -158,15 +158,22 @@ pub struct ConnectorArgs {
     #[arg(long, value_name = "FILE", required_unless_present = "simulated")]
     pub config: Option<PathBuf>,
 
-    /// A JSON file mapping secret references to values (must not be
-    /// group- or world-readable). Otherwise secrets come from
-    /// IDMESH_SECRET_{PATH} environment variables.
+    /// A JSON file mapping secret references to values (must be owned by
+    /// the current user and not group- or world-readable). Otherwise
+    /// secrets come from IDMESH_SECRET_{PATH} environment variables.
     #[arg(long, value_name = "FILE", conflicts_with = "simulated")]
     pub secrets_file: Option<PathBuf>,
 
     /// The secret reference of the client secret
     /// [default: secret://workday/{TenantName}/clientsecret].
-    #[arg(long, value_name = "REF", conflicts_with = "simulated")]
+    // Hyphen values are taken as the value (and refused without echo) rather
+    // than echoed by clap as an unexpected argument: it may be a secret.
+    #[arg(
+        long,
+        value_name = "REF",
+        conflicts_with = "simulated",
+        allow_hyphen_values = true
+    )]
     pub auth_material: Option<String>,
 
     /// Use the embedded simulated Workday tenant instead of --config (no
@@ -536,6 +543,17 @@ async fn load_connector(
         secrets = secrets
             .with_file(file)
             .map_err(|e| CliError::usage(e.to_string()))?;
+    }
+    if let Some(given) = &args.auth_material {
+        // The error names the flag; it shows the value only when it starts
+        // with secret:// (anything else may be the secret itself).
+        given.trim().parse::<SecretRef>().map_err(|e| {
+            CliError::usage(format!(
+                "--auth-material: {e}; pass the client secret's reference, such as \
+                 secret://workday/<TenantName>/clientsecret, and put the secret itself in the \
+                 --secrets-file or the environment"
+            ))
+        })?;
     }
     let auth = args.auth_material.clone().unwrap_or_else(|| {
         let tenant = crate::engine::tenant_name(&config).unwrap_or_else(|| "unknown-tenant".into());

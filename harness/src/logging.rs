@@ -1,9 +1,20 @@
 //! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `warn`), as
 //! text or JSON lines, with every known secret value redacted.
+//!
+//! Redaction runs on each finished line, after the formatter has escaped
+//! it, and the [`Redactor`] knows every escaped form of each secret (JSON
+//! string escapes, Rust `{:?}` escapes, control-character escapes, and
+//! their combinations). Redacting field values before formatting instead
+//! would need our own text and JSON formatters and would still meet text
+//! escaped inside a value's own `Debug` (a struct holding a response body),
+//! so the escaped forms would be needed anyway; scrubbing the finished line
+//! covers messages, fields, spans and both formats in one place.
 
 use std::io::Write;
 
+use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 use crate::secrets::Redactor;
@@ -43,28 +54,52 @@ pub fn init(format: LogFormat, redactor: Redactor) -> Result<(), LoggingError> {
         }
         _ => EnvFilter::new("warn"),
     };
-    let writer = RedactingStderr { redactor };
+    subscriber(format, filter, RedactingStderr::new(redactor))
+        .try_init()
+        .map_err(|_| LoggingError::AlreadySet)
+}
+
+/// The subscriber [`init`] installs, writing to `writer`.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Subscriber + Send + Sync>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(false);
     match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(builder.json().finish()),
     }
-    .map_err(|_| LoggingError::AlreadySet)
 }
 
 /// A [`MakeWriter`] to stderr that redacts secrets from each log line.
 #[derive(Debug, Clone)]
 pub struct RedactingStderr {
     redactor: Redactor,
+    sink: Sink,
+}
+
+/// Where redacted lines go: stderr, or a buffer (tests).
+#[derive(Debug, Clone)]
+enum Sink {
+    Stderr,
+    #[cfg(test)]
+    Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>),
 }
 
 impl RedactingStderr {
     /// A writer scrubbing what `redactor` knows.
     pub fn new(redactor: Redactor) -> Self {
-        Self { redactor }
+        Self {
+            redactor,
+            sink: Sink::Stderr,
+        }
     }
 }
 
@@ -74,6 +109,7 @@ impl<'a> MakeWriter<'a> for RedactingStderr {
     fn make_writer(&'a self) -> Self::Writer {
         RedactingWriter {
             redactor: self.redactor.clone(),
+            sink: self.sink.clone(),
         }
     }
 }
@@ -82,6 +118,22 @@ impl<'a> MakeWriter<'a> for RedactingStderr {
 #[derive(Debug)]
 pub struct RedactingWriter {
     redactor: Redactor,
+    sink: Sink,
+}
+
+impl RedactingWriter {
+    fn write_out(&self, bytes: &[u8]) -> std::io::Result<()> {
+        match &self.sink {
+            Sink::Stderr => std::io::stderr().lock().write_all(bytes),
+            #[cfg(test)]
+            Sink::Buffer(buf) => {
+                buf.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Write for RedactingWriter {
@@ -89,16 +141,94 @@ impl Write for RedactingWriter {
         // The fmt layer formats each event into one buffer and writes it in
         // one call, so a secret never straddles two writes.
         let text = String::from_utf8_lossy(buf);
-        let mut err = std::io::stderr().lock();
         if self.redactor.contains_secret(&text) {
-            err.write_all(self.redactor.redact(&text).as_bytes())?;
+            self.write_out(self.redactor.redact(&text).as_bytes())?;
         } else {
-            err.write_all(buf)?;
+            self.write_out(buf)?;
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        match &self.sink {
+            Sink::Stderr => std::io::stderr().flush(),
+            #[cfg(test)]
+            Sink::Buffer(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use secrecy::SecretString;
+
+    use super::*;
+
+    /// Holds a secret inside its `Debug`, as a response body might.
+    #[derive(Debug)]
+    #[allow(dead_code)] // read only through Debug
+    struct Body {
+        text: String,
+    }
+
+    /// A secret with a quote, a backslash, a newline, a tab, a non-ASCII
+    /// character and an escape character.
+    const SECRET: &str = "Qz\"quote\\back\nline\ttab-\u{e9}t\u{e9}-\u{1b}-CANARY";
+
+    fn log_everything(format: LogFormat) -> String {
+        let redactor = Redactor::new();
+        redactor.add(&SecretString::from(SECRET));
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = RedactingStderr {
+            redactor,
+            sink: Sink::Buffer(Arc::clone(&buf)),
+        };
+        let sub = subscriber(format, EnvFilter::new("trace"), writer);
+        tracing::subscriber::with_default(sub, || {
+            tracing::info!("message {SECRET}");
+            tracing::info!(value = %SECRET, "display field");
+            tracing::info!(value = ?SECRET, "debug field");
+            tracing::info!(value = SECRET, "str field");
+            let body = Body {
+                text: format!("before {SECRET} after"),
+            };
+            tracing::info!(body = ?body, "nested debug field");
+            tracing::info!("nested debug message {body:?}");
+            let err = std::io::Error::other(format!("failed: {SECRET}"));
+            tracing::warn!(error = &err as &dyn std::error::Error, "error field");
+            let span = tracing::info_span!("request", token = %SECRET);
+            let _entered = span.enter();
+            tracing::info!("inside a span");
+        });
+        let bytes = buf.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    fn assert_redacted(out: &str) {
+        assert!(!out.contains("CANARY"), "a secret survived:\n{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 8, "{out}");
+        for line in lines {
+            assert!(line.contains(REDACTED), "{line}");
+        }
+    }
+
+    use crate::secrets::REDACTED;
+
+    #[test]
+    fn text_logs_never_hold_a_secret_in_any_escaped_form() {
+        assert_redacted(&log_everything(LogFormat::Text));
+    }
+
+    #[test]
+    fn json_logs_never_hold_a_secret_in_any_escaped_form() {
+        let out = log_everything(LogFormat::Json);
+        assert_redacted(&out);
+        for line in out.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert!(v.is_object(), "{line}");
+        }
     }
 }

@@ -5,39 +5,67 @@
 //! `secret://workday/contoso_preview/clientsecret` resolves from
 //!
 //! 1. the `--secrets-file`, a JSON object mapping references to values, which
-//!    is refused when group- or world-readable; then
-//! 2. the environment variable `IDMESH_SECRET_` + the reference's path
-//!    upper-cased with every non-alphanumeric character as `_`
+//!    is refused unless the current user owns it and no one else may read it;
+//!    then
+//! 2. the environment variable [`env_var_name`] gives
 //!    (`IDMESH_SECRET_WORKDAY_CONTOSO_PREVIEW_CLIENTSECRET`).
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use connector_api::{SecretError, SecretRef, SecretResolver};
+use connector_api::{SecretError, SecretRef, SecretResolver, SECRET_SCHEME};
 use secrecy::{ExposeSecret, SecretString};
 
 /// The prefix of the environment variables secrets resolve from.
 pub const ENV_PREFIX: &str = "IDMESH_SECRET_";
 
-/// The environment variable a reference resolves from.
+/// The environment variable a reference resolves from: [`ENV_PREFIX`] and
+/// the reference's path, one-to-one (no two references share a variable).
+///
+/// - A lower-case letter is written in upper case, a digit as itself.
+/// - Every other character is `x` and its two-digit upper-case hex ASCII
+///   code: `-` is `x2D`, `.` is `x2E`, `A` is `x41`. A lower-case `x` never
+///   comes from anything else, so an escape cannot be mistaken for text.
+/// - `/` and `_` are both written `_` (today's names) when that leaves no
+///   doubt where the segments are: a path of one or two segments without
+///   `_`, or of three segments with `_` only in the middle one (the shape
+///   of `secret://workday/<TenantName>/clientsecret`). Any other path
+///   writes `/` as `x2F` and `_` as `x5F`.
 ///
 /// ```
 /// use harness::secrets::env_var_name;
-/// let r = "secret://workday/contoso_preview/clientsecret".parse().unwrap();
-/// assert_eq!(env_var_name(&r), "IDMESH_SECRET_WORKDAY_CONTOSO_PREVIEW_CLIENTSECRET");
+/// let name = |s: &str| env_var_name(&s.parse().unwrap());
+/// assert_eq!(name("secret://workday/contoso_preview/clientsecret"), "IDMESH_SECRET_WORKDAY_CONTOSO_PREVIEW_CLIENTSECRET");
+/// assert_eq!(name("secret://workday/acme-prod/clientsecret"), "IDMESH_SECRET_WORKDAY_ACMEx2DPROD_CLIENTSECRET");
+/// assert_eq!(name("secret://workday/acme/prod_clientsecret"), "IDMESH_SECRET_WORKDAYx2FACMEx2FPRODx5FCLIENTSECRET");
 /// ```
 pub fn env_var_name(reference: &SecretRef) -> String {
+    let has_underscore = |s: &String| s.contains('_');
+    let plain = match reference.segments() {
+        [_] => !reference.segments().iter().any(has_underscore),
+        [a, b] => !has_underscore(a) && !has_underscore(b),
+        [a, _, c] => !has_underscore(a) && !has_underscore(c),
+        _ => false,
+    };
     let mut name = String::from(ENV_PREFIX);
-    name.extend(reference.path().chars().map(|c| {
-        if c.is_ascii_alphanumeric() {
-            c.to_ascii_uppercase()
-        } else {
-            '_'
+    for (i, segment) in reference.segments().iter().enumerate() {
+        if i > 0 {
+            name.push_str(if plain { "_" } else { "x2F" });
         }
-    }));
+        for c in segment.chars() {
+            match c {
+                'a'..='z' => name.push(c.to_ascii_uppercase()),
+                '0'..='9' => name.push(c),
+                '_' if plain => name.push('_'),
+                _ => name.push_str(&format!("x{:02X}", u32::from(c))),
+            }
+        }
+    }
     name
 }
 
@@ -63,6 +91,25 @@ pub enum SecretsFileError {
         path: PathBuf,
         /// Its permission bits.
         mode: u32,
+    },
+    /// The file is owned by another user.
+    #[error(
+        "the secrets file {path} is owned by user id {owner}, not by the user running the harness \
+         (user id {current}); run `chown {current} {path}` as its owner or root, and try again"
+    )]
+    Owner {
+        /// The file.
+        path: PathBuf,
+        /// The file's owner.
+        owner: u32,
+        /// The effective user id of this process.
+        current: u32,
+    },
+    /// The path is not a regular file.
+    #[error("the secrets file {path} is not a regular file; give the path of a JSON file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
     },
     /// The file is not a JSON object of string values.
     #[error(
@@ -135,8 +182,10 @@ impl HarnessSecrets {
     /// Also reads the secrets file at `path` (checked first).
     ///
     /// # Errors
-    /// [`SecretsFileError`] when the file cannot be read, is group- or
-    /// world-readable (on unix), or is not a JSON object of strings.
+    /// [`SecretsFileError`] when the file cannot be read, is not a regular
+    /// file, is group- or world-accessible or owned by another user (on
+    /// unix, checked on the open handle that is then read), or is not a JSON
+    /// object mapping `secret://` references to strings.
     pub fn with_file(mut self, path: &Path) -> Result<Self, SecretsFileError> {
         let values = read_secrets_file(path)?;
         self.file = Some((path.to_path_buf(), Arc::new(values)));
@@ -163,14 +212,23 @@ impl HarnessSecrets {
     }
 }
 
+/// Opens, checks and reads the file through one handle, so the file that is
+/// checked is the file that is read.
 fn read_secrets_file(path: &Path) -> Result<HashMap<String, SecretString>, SecretsFileError> {
     let read_err = |source| SecretsFileError::Read {
         path: path.to_path_buf(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(read_err)?;
-    check_permissions(path, &meta)?;
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if !meta.is_file() {
+        return Err(SecretsFileError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    check_owner_and_mode(path, &meta)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(read_err)?;
     let format = |why: String| SecretsFileError::Format {
         path: path.to_path_buf(),
         why,
@@ -182,8 +240,21 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, SecretString>, Secre
     let serde_json::Value::Object(map) = json else {
         return Err(format("the top level is not an object".into()));
     };
+    // A key without the scheme may be a secret written where its reference
+    // belongs (key and value swapped): it is counted, never shown.
+    let not_refs = map.keys().filter(|k| !k.starts_with(SECRET_SCHEME)).count();
+    if not_refs > 0 {
+        return Err(format(format!(
+            "{not_refs} key(s) do not start with secret:// (not shown, as they may be secrets); \
+             each key is a reference such as secret://workday/<TenantName>/clientsecret \
+             and each value the secret itself"
+        )));
+    }
     let mut values = HashMap::with_capacity(map.len());
     for (key, value) in map {
+        if let Err(e) = key.parse::<SecretRef>() {
+            return Err(format(format!("a key is not a valid reference: {e}")));
+        }
         match value {
             serde_json::Value::String(s) => {
                 values.insert(key, SecretString::from(s));
@@ -194,9 +265,11 @@ fn read_secrets_file(path: &Path) -> Result<HashMap<String, SecretString>, Secre
     Ok(values)
 }
 
+/// Refuses a file owned by someone else, or readable or writable by group
+/// or others.
 #[cfg(unix)]
-fn check_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<(), SecretsFileError> {
-    use std::os::unix::fs::PermissionsExt;
+fn check_owner_and_mode(path: &Path, meta: &std::fs::Metadata) -> Result<(), SecretsFileError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SecretsFileError::Permissions {
@@ -204,11 +277,40 @@ fn check_permissions(path: &Path, meta: &std::fs::Metadata) -> Result<(), Secret
             mode,
         });
     }
+    let current = effective_uid().map_err(|source| SecretsFileError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            source.kind(),
+            format!("cannot tell which user runs the harness to check the owner ({source})"),
+        ),
+    })?;
+    if meta.uid() != current {
+        return Err(SecretsFileError::Owner {
+            path: path.to_path_buf(),
+            owner: meta.uid(),
+            current,
+        });
+    }
     Ok(())
 }
 
+/// The user id this process acts as for files: the owner the kernel gives
+/// a new inode, read from a socket pair (nothing touches the file system).
+///
+/// std has no `geteuid`; `libc::geteuid` needs `unsafe`, which the workspace
+/// forbids, and `nix` would be a new dependency for one call. A new inode
+/// is owned by the process's file-system user id (its effective user id),
+/// which is exactly the id file ownership is compared with.
+#[cfg(unix)]
+fn effective_uid() -> std::io::Result<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let (socket, _peer) = std::os::unix::net::UnixStream::pair()?;
+    let handle = std::fs::File::from(std::os::fd::OwnedFd::from(socket));
+    Ok(handle.metadata()?.uid())
+}
+
 #[cfg(not(unix))]
-fn check_permissions(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), SecretsFileError> {
+fn check_owner_and_mode(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), SecretsFileError> {
     Ok(())
 }
 
@@ -246,11 +348,20 @@ impl SecretResolver for HarnessSecrets {
 
 /// Scrubs known secret values out of text. Cloning shares the set.
 ///
+/// Each value is scrubbed in every form the harness's output can hold it:
+/// as is, and escaped the ways log lines and messages escape text (Rust's
+/// `{:?}`, JSON strings, the log formatter's control-character escapes),
+/// including escapes of escapes (a `{:?}` string inside a JSON log line).
+/// Every one of these escapes rewrites each character on its own, so a
+/// value inside escaped text always appears as the escaped value.
+///
 /// Values shorter than 4 characters are not scrubbed (they would mangle
 /// ordinary text and are not real secrets).
 #[derive(Clone, Default)]
 pub struct Redactor {
-    values: Arc<RwLock<Vec<SecretString>>>,
+    /// Every form of every value, longest first (so a form is replaced
+    /// before any shorter form inside it).
+    forms: Arc<RwLock<Vec<SecretString>>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -261,6 +372,9 @@ impl fmt::Debug for Redactor {
 
 /// What a scrubbed value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
+
+/// How many escapes deep [`Redactor`] follows a value.
+const ESCAPE_DEPTH: usize = 3;
 
 impl Redactor {
     /// An empty redactor.
@@ -273,32 +387,91 @@ impl Redactor {
         if value.expose_secret().len() < 4 {
             return;
         }
-        let mut values = self.values.write().unwrap_or_else(|e| e.into_inner());
-        if !values
-            .iter()
-            .any(|v| v.expose_secret() == value.expose_secret())
-        {
-            values.push(value.clone());
+        let mut forms = self.forms.write().unwrap_or_else(|e| e.into_inner());
+        for form in written_forms(value.expose_secret()) {
+            if !forms.iter().any(|f| f.expose_secret() == form) {
+                forms.push(SecretString::from(form));
+            }
         }
+        forms.sort_by_key(|f| Reverse(f.expose_secret().len()));
     }
 
     /// Whether `text` holds any known value.
     pub fn contains_secret(&self, text: &str) -> bool {
-        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
-        values.iter().any(|v| text.contains(v.expose_secret()))
+        let forms = self.forms.read().unwrap_or_else(|e| e.into_inner());
+        forms.iter().any(|v| text.contains(v.expose_secret()))
     }
 
     /// `text` with every known value replaced by [`REDACTED`].
     pub fn redact(&self, text: &str) -> String {
-        let values = self.values.read().unwrap_or_else(|e| e.into_inner());
+        let forms = self.forms.read().unwrap_or_else(|e| e.into_inner());
         let mut out = text.to_string();
-        for v in values.iter() {
+        for v in forms.iter() {
             if out.contains(v.expose_secret()) {
                 out = out.replace(v.expose_secret(), REDACTED);
             }
         }
         out
     }
+}
+
+/// `value` and its escaped forms, up to [`ESCAPE_DEPTH`] escapes deep.
+fn written_forms(value: &str) -> Vec<String> {
+    let escapes: [fn(&str) -> String; 3] = [debug_escaped, json_escaped, control_escaped];
+    let mut forms = vec![value.to_string()];
+    let mut frontier = forms.clone();
+    for _ in 0..ESCAPE_DEPTH {
+        let mut next = Vec::new();
+        for form in &frontier {
+            for escape in escapes {
+                let escaped = escape(form);
+                if !forms.contains(&escaped) {
+                    forms.push(escaped.clone());
+                    next.push(escaped);
+                }
+            }
+        }
+        frontier = next;
+    }
+    forms
+}
+
+/// `s` as Rust's `{:?}` writes it inside the quotes.
+fn debug_escaped(s: &str) -> String {
+    let quoted = format!("{s:?}");
+    unquote(&quoted)
+}
+
+/// `s` as a JSON string holds it inside the quotes (as the JSON log format
+/// writes it).
+fn json_escaped(s: &str) -> String {
+    let quoted = serde_json::Value::String(s.to_string()).to_string();
+    unquote(&quoted)
+}
+
+fn unquote(quoted: &str) -> String {
+    let inner = quoted.strip_prefix('"').unwrap_or(quoted);
+    inner.strip_suffix('"').unwrap_or(inner).to_string()
+}
+
+/// `s` as the text log format writes messages and errors: terminal control
+/// characters escaped (tracing-subscriber's ANSI sanitising).
+fn control_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\x1b' => out.push_str("\\x1b"),
+            '\x07' => out.push_str("\\x07"),
+            '\x08' => out.push_str("\\x08"),
+            '\x0c' => out.push_str("\\x0c"),
+            '\x7f' => out.push_str("\\x7f"),
+            c if ('\u{80}'..='\u{9f}').contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -405,6 +578,248 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(!e.contains("leaky-value"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_tenant_never_reads_another_tenants_variable() {
+        let env = HashMap::from([(
+            "IDMESH_SECRET_WORKDAY_ACME_PROD_CLIENTSECRET".to_string(),
+            "acme-underscore-secret".to_string(),
+        )]);
+        let s = HarnessSecrets::new().with_env(env);
+        let own = s
+            .resolve(&r("secret://workday/acme_prod/clientsecret"))
+            .await
+            .unwrap();
+        assert_eq!(own.expose_secret(), "acme-underscore-secret");
+        for other in [
+            "secret://workday/acme-prod/clientsecret",
+            "secret://workday/acme.prod/clientsecret",
+            "secret://workday/ACME_prod/clientsecret",
+            "secret://workday/acme/prod_clientsecret",
+            "secret://workday_acme/prod/clientsecret",
+            "secret://workday/acme/prod/clientsecret",
+        ] {
+            let e = s.resolve(&r(other)).await.unwrap_err();
+            assert!(matches!(e, SecretError::NotFound { .. }), "{other}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn env_names_keep_todays_names_for_plain_references_and_escape_the_rest() {
+        let name = |s: &str| env_var_name(&r(s));
+        for (reference, expected) in [
+            (
+                "secret://workday/contoso_preview/clientsecret",
+                "IDMESH_SECRET_WORKDAY_CONTOSO_PREVIEW_CLIENTSECRET",
+            ),
+            (
+                "secret://workday/acme/refreshtoken",
+                "IDMESH_SECRET_WORKDAY_ACME_REFRESHTOKEN",
+            ),
+            (
+                "secret://memory/python/password",
+                "IDMESH_SECRET_MEMORY_PYTHON_PASSWORD",
+            ),
+            ("secret://x/y", "IDMESH_SECRET_X_Y"),
+            ("secret://token", "IDMESH_SECRET_TOKEN"),
+            (
+                "secret://workday/acme-prod/clientsecret",
+                "IDMESH_SECRET_WORKDAY_ACMEx2DPROD_CLIENTSECRET",
+            ),
+            (
+                "secret://workday/Acme.v2/clientsecret",
+                "IDMESH_SECRET_WORKDAY_x41CMEx2EV2_CLIENTSECRET",
+            ),
+            (
+                "secret://workday/acme/client_secret",
+                "IDMESH_SECRET_WORKDAYx2FACMEx2FCLIENTx5FSECRET",
+            ),
+            ("secret://a/b/c/d", "IDMESH_SECRET_Ax2FBx2FCx2FD"),
+            ("secret://my_token", "IDMESH_SECRET_MYx5FTOKEN"),
+        ] {
+            assert_eq!(name(reference), expected, "{reference}");
+        }
+    }
+
+    /// The path an environment variable name stands for: the inverse of
+    /// [`env_var_name`], so the mapping is one-to-one.
+    fn decode(name: &str) -> Option<String> {
+        let chars: Vec<char> = name.strip_prefix(ENV_PREFIX)?.chars().collect();
+        let mut path = String::new();
+        let mut underscores = Vec::new();
+        let mut escaped_separator = false;
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                'x' => {
+                    let hex: String = chars.get(i + 1..i + 3)?.iter().collect();
+                    let c = char::from(u8::from_str_radix(&hex, 16).ok()?);
+                    escaped_separator |= matches!(c, '/' | '_');
+                    path.push(c);
+                    i += 3;
+                }
+                '_' => {
+                    underscores.push(path.len());
+                    path.push('_');
+                    i += 1;
+                }
+                c @ ('A'..='Z' | '0'..='9') => {
+                    path.push(c.to_ascii_lowercase());
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+        if escaped_separator {
+            return underscores.is_empty().then_some(path);
+        }
+        let slashes = match underscores.as_slice() {
+            [] => vec![],
+            [one] => vec![*one],
+            [first, .., last] => vec![*first, *last],
+        };
+        for at in slashes {
+            path.replace_range(at..=at, "/");
+        }
+        Some(path)
+    }
+
+    fn any_reference() -> impl proptest::strategy::Strategy<Value = SecretRef> {
+        use proptest::prelude::*;
+        proptest::collection::vec("[A-Za-z0-9_.-]{1,6}", 1..5)
+            .prop_map(|segments| r(&format!("secret://{}", segments.join("/"))))
+    }
+
+    /// References from a small alphabet, so that near-collisions are common.
+    fn near_reference() -> impl proptest::strategy::Strategy<Value = SecretRef> {
+        use proptest::prelude::*;
+        proptest::collection::vec("[aA_.-]{1,3}", 1..4)
+            .prop_map(|segments| r(&format!("secret://{}", segments.join("/"))))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn env_names_decode_back_to_their_reference(reference in any_reference()) {
+            let name = env_var_name(&reference);
+            proptest::prop_assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "{name} is not a portable variable name"
+            );
+            proptest::prop_assert_eq!(decode(&name), Some(reference.path()));
+        }
+
+        #[test]
+        fn no_two_references_share_an_env_name(a in near_reference(), b in near_reference()) {
+            if a != b {
+                proptest::prop_assert_ne!(env_var_name(&a), env_var_name(&b));
+            }
+        }
+    }
+
+    #[test]
+    fn redaction_covers_escaped_forms() {
+        let secret = "Qz\"quote\\back\nline\ttab-\u{e9}-\u{1b}-CANARY";
+        let redactor = Redactor::new();
+        redactor.add(&SecretString::from(secret));
+        let json = serde_json::json!({ "message": format!("got {secret}"), "body": format!("{secret:?}") })
+            .to_string();
+        for text in [
+            format!("raw {secret} end"),
+            format!("debug {secret:?} end"),
+            format!("nested {:?} end", format!("{secret:?}")),
+            json,
+            control_escaped(&format!("text log {secret}")),
+        ] {
+            let out = redactor.redact(&text);
+            assert!(!out.contains("CANARY"), "{text:?} became {out:?}");
+            assert!(out.contains(REDACTED), "{out:?}");
+            assert!(redactor.contains_secret(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn keys_that_are_not_references_are_refused_and_not_shown() {
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        // Key and value swapped: the key is the secret.
+        write_private(
+            &path,
+            r#"{"leaky-swapped-value": "secret://workday/acme/clientsecret"}"#,
+        );
+        let e = HarnessSecrets::new()
+            .with_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("leaky"), "{e}");
+        assert!(e.contains("1 key(s) do not start with secret://"), "{e}");
+        write_private(&path, r#"{"secret://workday//x": "leaky-value-2"}"#);
+        let e = HarnessSecrets::new()
+            .with_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("leaky"), "{e}");
+        assert!(e.contains("secret://workday//x"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_owned_by_another_user_is_refused() {
+        if effective_uid().unwrap() != 0 {
+            // Only root can hand a file to another user; CI runs as root.
+            return;
+        }
+        let dir = tempdir();
+        let path = dir.join("s.json");
+        write_private(&path, r#"{"secret://x/y": "value-1234"}"#);
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+        let e = HarnessSecrets::new()
+            .with_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("owned by user id 65534") && e.contains("user id 0") && e.contains("s.json"),
+            "{e}"
+        );
+        // The mode check still applies, and comes first.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = HarnessSecrets::new()
+            .with_file(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("chmod 600"), "{e}");
+        std::os::unix::fs::chown(&path, Some(0), Some(0)).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(HarnessSecrets::new().with_file(&path).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn effective_uid_is_the_owner_of_a_new_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempdir();
+        let path = dir.join("new");
+        std::fs::write(&path, "x").unwrap();
+        assert_eq!(
+            effective_uid().unwrap(),
+            std::fs::metadata(&path).unwrap().uid()
+        );
+    }
+
+    #[test]
+    fn a_directory_is_not_a_secrets_file() {
+        let dir = tempdir();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        let e = HarnessSecrets::new()
+            .with_file(&dir)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a regular file"), "{e}");
     }
 
     fn tempdir() -> PathBuf {

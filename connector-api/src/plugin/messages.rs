@@ -283,10 +283,7 @@ impl WireSecretError {
     pub fn to_error(&self, reference: &str) -> SecretError {
         let reference = reference.to_string();
         match self.kind.as_str() {
-            "Malformed" => SecretError::Malformed {
-                reference,
-                why: self.detail.clone(),
-            },
+            "Malformed" => SecretError::malformed(&reference, &self.detail),
             "NotFound" => SecretError::NotFound {
                 reference,
                 looked_in: self.detail.clone(),
