@@ -1,6 +1,9 @@
 //! The simulator's SOAP wire (Human_Resources Get_Workers and
 //! Get_Organizations), driven over HTTP with hand-written envelopes.
 
+// Helpers outside #[test] fns unwrap too: a failure there is a test failure.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -719,4 +722,58 @@ fn versions_served() {
     for v in ["v31.1", "v30.0", "v45.3", "v46.0", "44.0", "v44.0.1", "vx"] {
         assert!(!harness::sim::soap_version_supported(v), "{v}");
     }
+}
+
+#[tokio::test]
+async fn the_validator_rejects_malformed_responses() {
+    let sim = sim().await;
+    sim.add_fault(Simulator::parse_fault("workers@1:bad-record").unwrap());
+    let body = envelope(Some((USER, PASSWORD)), &get_workers("", &page(1, 3)));
+    let a = post_raw(&sim, "v44.0", body, None).await;
+    assert_eq!(a.status, 200);
+    let err = validate_soap_response(a.body.as_bytes()).unwrap_err();
+    assert!(
+        err.contains("Invalid value 'maybe' for element 'Active'"),
+        "{err}"
+    );
+    let good = post(&sim, &get_workers("", &page(1, 3))).await;
+    let results = "<wd:Total_Results>300</wd:Total_Results><wd:Total_Pages>100</wd:Total_Pages>";
+    assert!(good.body.contains(results));
+    let swapped = good.body.replace(
+        results,
+        "<wd:Total_Pages>100</wd:Total_Pages><wd:Total_Results>300</wd:Total_Results>",
+    );
+    let err = validate_soap_response(swapped.as_bytes()).unwrap_err();
+    assert!(
+        err.contains("Element 'Total_Results' is out of order: it must come before 'Total_Pages'"),
+        "{err}"
+    );
+    let unknown = good
+        .body
+        .replacen("<wd:Worker_Data>", "<wd:Worker_Data><wd:Bogus/>", 1);
+    let err = validate_soap_response(unknown.as_bytes()).unwrap_err();
+    assert!(
+        err.contains("Element 'Bogus' is not a valid child of 'Worker_Data'"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_hire_during_a_run_does_not_move_its_snapshot() {
+    let sim = sim().await;
+    sim.set_clock(t0());
+    sim.add_fault(Simulator::parse_fault("workers@2:drift=hire").unwrap());
+    let as_of = format!(
+        "<bsvc:As_Of_Entry_DateTime>{}</bsvc:As_Of_Entry_DateTime>",
+        iso(t0())
+    );
+    sim.advance_clock(Duration::from_secs(1));
+    let p1 = post(&sim, &get_workers("", &format!("{as_of}{}", page(1, 100)))).await;
+    let p2 = post(&sim, &get_workers("", &format!("{as_of}{}", page(2, 100)))).await;
+    assert_eq!(one(&p1.body, "Total_Results"), "300");
+    assert_eq!(one(&p2.body, "Total_Results"), "300");
+    assert_eq!(sim.worker_ids().len(), 301, "the drift hire happened");
+    let now = post(&sim, &get_workers("", &page(4, 100))).await;
+    assert_eq!(one(&now.body, "Total_Results"), "301");
+    assert_eq!(one(&now.body, "Page_Results"), "1");
 }

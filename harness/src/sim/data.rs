@@ -1432,6 +1432,11 @@ impl Tenant {
         )
     }
 
+    /// Changes whenever a worker is created or purged: `(created, purged)`.
+    pub(crate) fn shape_version(&self) -> (u32, usize) {
+        (self.count, self.purged)
+    }
+
     /// Org `org`'s last update (epoch ms).
     pub(crate) fn org_updated(&self, org: usize) -> i64 {
         self.orgs[org].updated

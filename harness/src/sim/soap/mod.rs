@@ -297,9 +297,31 @@ fn serve(
             apply_drift(inner, ctx, now_ms, before);
             let bad = ctx.has(|f| matches!(f, FaultKind::BadRecord));
             let t = inner.read();
-            let log = lock(&inner.txlog);
-            let v = view::AsOf::new(&t, &log, q.filter.as_of_entry, q.filter.as_of_effective);
-            let selected = workers::select(&v, &q);
+            let mut log = lock(&inner.txlog);
+            let f = q.filter;
+            let key = format!(
+                "{:?}",
+                (
+                    f.as_of_entry,
+                    f.as_of_effective,
+                    q.exclude_inactive,
+                    q.exclude_employees,
+                    q.exclude_contingent,
+                    &q.windows,
+                    t.shape_version(),
+                    log.len()
+                )
+            );
+            let selected = match log.cached_selection(&key) {
+                Some(s) => s,
+                None => {
+                    let v = view::AsOf::new(&t, &log, f.as_of_entry, f.as_of_effective);
+                    let s = Arc::new(workers::select(&v, &q));
+                    log.cache_selection(key, Arc::clone(&s));
+                    s
+                }
+            };
+            let v = view::AsOf::new(&t, &log, f.as_of_entry, f.as_of_effective);
             workers::response(&v, &q, &selected, version, bad)
         }
         "Get_Organizations_Request" => {

@@ -119,7 +119,7 @@ fn org_membership(wid: &str, name: &str, code: Option<&str>, ty: &str, type_name
 
 /// A WID-like id for a company, derived from its code.
 fn company_wid(seed: u64, code: &str) -> String {
-    let mut h = seed ^ 0x636f_6d70_616e_79;
+    let mut h = seed ^ 0x0063_6f6d_7061_6e79;
     for b in code.bytes() {
         h = super::super::ids::mix64(h ^ u64::from(b));
     }
