@@ -59,3 +59,39 @@ pub(crate) fn parse_date_or_datetime(s: &str) -> Option<i64> {
             .map(|n| n.and_utc().timestamp_millis())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_with_and_without_offsets() {
+        let d = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap();
+        for s in [
+            "2024-03-01",
+            "2024-03-01Z",
+            "2024-03-01-08:00",
+            "2024-03-01+00:00",
+        ] {
+            assert_eq!(parse_date(s), Some(d), "{s}");
+        }
+        for s in ["2024-03-01-8:00", "2024-03-01X", "2024-3-1", "01.03.2024"] {
+            assert_eq!(parse_date(s), None, "{s}");
+        }
+        assert_eq!(fmt_date(d), "2024-03-01+00:00");
+    }
+
+    #[test]
+    fn datetimes_round_trip_as_utc() {
+        let ms = 1_709_287_200_123; // 2024-03-01T10:00:00.123Z
+        assert_eq!(fmt_datetime(ms), "2024-03-01T10:00:00.123+00:00");
+        assert_eq!(parse_datetime("2024-03-01T10:00:00.123+00:00"), Some(ms));
+        assert_eq!(parse_datetime("2024-03-01T02:00:00.123-08:00"), Some(ms));
+        assert_eq!(parse_datetime("2024-03-01T10:00:00.123"), Some(ms));
+        assert_eq!(
+            parse_date_or_datetime("2024-03-01"),
+            Some(1_709_251_200_000)
+        );
+        assert_eq!(parse_date_or_datetime("soon"), None);
+    }
+}
