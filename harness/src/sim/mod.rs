@@ -164,7 +164,9 @@ pub(crate) struct Inner {
     tokens: Mutex<HashMap<String, TokenState>>,
     token_seq: AtomicU64,
     /// Every mutation with its entry and effective time (SOAP reads use it).
-    txlog: Mutex<TxLog>,
+    txlog: RwLock<TxLog>,
+    /// What consecutive SOAP pages of one snapshot share.
+    soap_cache: Mutex<soap::SoapCache>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -180,6 +182,14 @@ impl Inner {
         self.tenant.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn txlog(&self) -> RwLockReadGuard<'_, TxLog> {
+        self.txlog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn txlog_mut(&self) -> RwLockWriteGuard<'_, TxLog> {
+        self.txlog.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn now(&self) -> DateTime<Utc> {
         lock(&self.clock).unwrap_or_else(Utc::now)
     }
@@ -190,7 +200,7 @@ impl Inner {
 
     /// Records a mutation entered `now` that takes effect at `effective`.
     fn log(&self, subject: Subject, kind: &'static str, now: i64, effective: i64, before: Before) {
-        lock(&self.txlog).push(TxEntry {
+        self.txlog_mut().push(TxEntry {
             subject,
             kind,
             entered: now,
@@ -266,7 +276,8 @@ impl Simulator {
             requests: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
             token_seq: AtomicU64::new(0),
-            txlog: Mutex::new(TxLog::default()),
+            txlog: RwLock::new(TxLog::default()),
+            soap_cache: Mutex::new(soap::SoapCache::default()),
         });
         let cancel = CancellationToken::new();
         let task = server::spawn(listener, Arc::clone(&inner), cancel.clone());

@@ -10,7 +10,6 @@
 //! every read, as on REST).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -55,10 +54,6 @@ pub(crate) struct TxEntry {
 pub(crate) struct TxLog {
     entries: Vec<TxEntry>,
     by_subject: HashMap<Subject, Vec<usize>>,
-    /// The last SOAP worker selection and the key it was made for (every
-    /// page of a run asks the same question; the key includes the log's
-    /// length and the tenant's shape, so any mutation invalidates it).
-    selection: Option<(String, Arc<Vec<u32>>)>,
 }
 
 impl TxLog {
@@ -83,19 +78,6 @@ impl TxLog {
     /// How many entries there are.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
-    }
-
-    /// The cached selection for `key`, if it is the last one made.
-    pub(crate) fn cached_selection(&self, key: &str) -> Option<Arc<Vec<u32>>> {
-        match &self.selection {
-            Some((k, v)) if k == key => Some(Arc::clone(v)),
-            _ => None,
-        }
-    }
-
-    /// Remembers a selection.
-    pub(crate) fn cache_selection(&mut self, key: String, v: Arc<Vec<u32>>) {
-        self.selection = Some((key, v));
     }
 
     /// Whether any mutation touched the subject.

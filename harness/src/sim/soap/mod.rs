@@ -14,6 +14,7 @@
 //!
 //! See `docs/simulator.md`, section "SOAP".
 
+mod cache;
 mod dates;
 mod envelope;
 mod orgs;
@@ -34,6 +35,7 @@ use super::fault::DriftKind;
 use super::server::{bearer, check_bearer, ConnMeta, Ctx, Reply};
 use super::txlog::{Before, Subject};
 use super::{lock, AuthUsed, Endpoint, FaultKind, Inner, SoapFault};
+pub(crate) use cache::SoapCache;
 use request::Refusal;
 use schema::{schema, Violation, BSVC};
 use xml::Node;
@@ -297,32 +299,35 @@ fn serve(
             apply_drift(inner, ctx, now_ms, before);
             let bad = ctx.has(|f| matches!(f, FaultKind::BadRecord));
             let t = inner.read();
-            let mut log = lock(&inner.txlog);
+            let log = inner.txlog();
             let f = q.filter;
+            let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
             let key = format!(
-                "{:?}",
+                "{snapshot} {:?}",
                 (
-                    f.as_of_entry,
                     f.as_of_effective,
                     q.exclude_inactive,
                     q.exclude_employees,
                     q.exclude_contingent,
                     &q.windows,
-                    t.shape_version(),
-                    log.len()
                 )
             );
-            let selected = match log.cached_selection(&key) {
+            let (cached, orgs) = {
+                let mut c = lock(&inner.soap_cache);
+                (c.selection(&key), c.take_orgs(&snapshot))
+            };
+            let v = view::AsOf::new(&t, &log, f.as_of_entry, f.as_of_effective, orgs);
+            let selected = match cached {
                 Some(s) => s,
                 None => {
-                    let v = view::AsOf::new(&t, &log, f.as_of_entry, f.as_of_effective);
                     let s = Arc::new(workers::select(&v, &q));
-                    log.cache_selection(key, Arc::clone(&s));
+                    lock(&inner.soap_cache).put_selection(key, Arc::clone(&s));
                     s
                 }
             };
-            let v = view::AsOf::new(&t, &log, f.as_of_entry, f.as_of_effective);
-            workers::response(&v, &q, &selected, version, bad)
+            let body = workers::response(&v, &q, &selected, version, bad);
+            lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());
+            body
         }
         "Get_Organizations_Request" => {
             let q = match request::orgs(req, now_ms, today) {
@@ -330,10 +335,15 @@ fn serve(
                 Err(r) => return refused(r),
             };
             let t = inner.read();
-            let log = lock(&inner.txlog);
-            let v = view::AsOf::new(&t, &log, q.filter.as_of_entry, q.filter.as_of_effective);
+            let log = inner.txlog();
+            let f = q.filter;
+            let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
+            let cache = lock(&inner.soap_cache).take_orgs(&snapshot);
+            let v = view::AsOf::new(&t, &log, f.as_of_entry, f.as_of_effective, cache);
             let selected = orgs::select(&v, &q);
-            orgs::response(&v, &q, &selected, version)
+            let body = orgs::response(&v, &q, &selected, version);
+            lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());
+            body
         }
         // validate_root accepts only the two request roots.
         other => {

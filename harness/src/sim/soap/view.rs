@@ -7,14 +7,14 @@
 //! status, orgs and managers.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde_json::Value;
 
 use super::super::data::{Status, Tenant};
 use super::super::txlog::{Before, Subject, TxLog};
+use super::cache::OrgCache;
 use super::dates::{parse_date, parse_date_or_datetime};
 use super::request::Window;
 
@@ -68,18 +68,42 @@ pub(crate) struct AsOf<'a> {
     pub(crate) log: &'a TxLog,
     pub(crate) entry: i64,
     pub(crate) effective: NaiveDate,
-    orgs: RefCell<HashMap<usize, Rc<OrgInfo>>>,
+    cache: RefCell<OrgCache>,
 }
 
 impl<'a> AsOf<'a> {
-    pub(crate) fn new(t: &'a Tenant, log: &'a TxLog, entry: i64, effective: NaiveDate) -> Self {
+    /// A context seeded with what earlier pages of the same snapshot
+    /// computed (`cache` must come from a read with the same entry time and
+    /// no mutation since).
+    pub(crate) fn new(
+        t: &'a Tenant,
+        log: &'a TxLog,
+        entry: i64,
+        effective: NaiveDate,
+        cache: OrgCache,
+    ) -> Self {
         AsOf {
             t,
             log,
             entry,
             effective,
-            orgs: RefCell::new(HashMap::new()),
+            cache: RefCell::new(cache),
         }
+    }
+
+    /// What this read computed, for the next page.
+    pub(crate) fn into_cache(self) -> OrgCache {
+        self.cache.into_inner()
+    }
+
+    /// The rendered chain of org `j`, made by `render` once per snapshot.
+    pub(crate) fn chain_xml(&self, j: usize, render: impl FnOnce() -> String) -> Arc<str> {
+        if let Some(c) = self.cache.borrow().chains.get(&j) {
+            return Arc::clone(c);
+        }
+        let c: Arc<str> = Arc::from(render());
+        self.cache.borrow_mut().chains.insert(j, Arc::clone(&c));
+        c
     }
 
     /// Worker `idx` as the read sees it (`None`: not hired yet at the entry time).
@@ -151,9 +175,9 @@ impl<'a> AsOf<'a> {
     }
 
     /// Org `j` as the read sees it (cached per request).
-    pub(crate) fn org(&self, j: usize) -> Rc<OrgInfo> {
-        if let Some(o) = self.orgs.borrow().get(&j) {
-            return Rc::clone(o);
+    pub(crate) fn org(&self, j: usize) -> Arc<OrgInfo> {
+        if let Some(o) = self.cache.borrow().orgs.get(&j) {
+            return Arc::clone(o);
         }
         let v = match self.log.as_of(Subject::Org(j), self.entry) {
             Some(Before::Image(v)) => v.clone(),
@@ -163,7 +187,7 @@ impl<'a> AsOf<'a> {
             .or_else(|| r(&v, "parentOrganizationId"))
             .and_then(|(id, _)| self.t.org_index(id));
         let manager = r(&v, "manager").map(|(wid, name)| self.worker_ref(wid, name));
-        let info = Rc::new(OrgInfo {
+        let info = Arc::new(OrgInfo {
             wid: s(&v, "id").map_or_else(|| self.t.org_wid(j), str::to_string),
             name: s(&v, "name")
                 .or_else(|| s(&v, "descriptor"))
@@ -175,7 +199,7 @@ impl<'a> AsOf<'a> {
             updated: s(&v, "lastUpdatedDateTime").and_then(parse_date_or_datetime),
             inactive: v.get("inactive").and_then(Value::as_bool).unwrap_or(false),
         });
-        self.orgs.borrow_mut().insert(j, Rc::clone(&info));
+        self.cache.borrow_mut().orgs.insert(j, Arc::clone(&info));
         info
     }
 
@@ -206,7 +230,7 @@ impl<'a> AsOf<'a> {
     }
 
     /// The org chain from the top down to `j`.
-    pub(crate) fn chain(&self, j: usize) -> Vec<Rc<OrgInfo>> {
+    pub(crate) fn chain(&self, j: usize) -> Vec<Arc<OrgInfo>> {
         let mut out = Vec::new();
         let mut cur = Some(j);
         // Bounded: the tree has no cycles, and a chain is never longer than

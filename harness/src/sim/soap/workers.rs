@@ -282,23 +282,32 @@ pub(crate) fn worker(v: &AsOf<'_>, q: &WorkersQuery, idx: u32, rec: &Value, bad:
     }
     if q.management_chain {
         if let Some(j) = org {
-            let mut chain = El::new("Worker_Supervisory_Management_Chain_Data");
-            for o in v.chain(j) {
-                let mut ids = vec![("WID", o.wid.as_str())];
-                if let Some(c) = &o.code {
-                    ids.push(("Organization_Reference_ID", c));
+            // The same for everyone in the org: rendered once per snapshot.
+            let xml = v.chain_xml(j, || {
+                let mut chain = El::new("Worker_Supervisory_Management_Chain_Data");
+                for o in v.chain(j) {
+                    let mut ids = vec![("WID", o.wid.as_str())];
+                    if let Some(c) = &o.code {
+                        ids.push(("Organization_Reference_ID", c));
+                    }
+                    chain.push(
+                        El::new("Management_Chain_Data")
+                            .child(El::reference("Organization_Reference", Some(&o.name), &ids))
+                            .opt(
+                                o.manager
+                                    .as_ref()
+                                    .map(|m| worker_reference("Manager_Reference", m)),
+                            ),
+                    );
                 }
-                chain.push(
-                    El::new("Management_Chain_Data")
-                        .child(El::reference("Organization_Reference", Some(&o.name), &ids))
-                        .opt(
-                            o.manager
-                                .as_ref()
-                                .map(|m| worker_reference("Manager_Reference", m)),
-                        ),
-                );
-            }
-            data.push(El::new("Management_Chain_Data").child(chain));
+                let mut out = String::with_capacity(2048);
+                chain.write("WorkerSupervisoryManagementChainDataType", &mut out);
+                out
+            });
+            data.push(
+                El::new("Management_Chain_Data")
+                    .child(El::raw("Worker_Supervisory_Management_Chain_Data", xml)),
+            );
         }
     }
     El::new("Worker")

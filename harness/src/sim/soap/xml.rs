@@ -3,6 +3,7 @@
 //! order, so a response cannot drift from Workday's element order.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use quick_xml::events::Event;
 use quick_xml::name::ResolveResult;
@@ -143,6 +144,8 @@ pub(crate) struct El {
     attrs: Vec<(&'static str, String)>,
     text: Option<String>,
     children: Vec<El>,
+    /// Already rendered (name, attributes and content): written as is.
+    raw: Option<Arc<str>>,
 }
 
 impl El {
@@ -159,6 +162,16 @@ impl El {
         El {
             name: Cow::Borrowed(name),
             text: Some(text.into()),
+            ..El::default()
+        }
+    }
+
+    /// An element rendered before (by [`El::write`] with the type of
+    /// `name`), written as is.
+    pub(crate) fn raw(name: &'static str, xml: Arc<str>) -> El {
+        El {
+            name: Cow::Borrowed(name),
+            raw: Some(xml),
             ..El::default()
         }
     }
@@ -225,11 +238,16 @@ impl El {
                 .collect(),
             text: n.children.is_empty().then(|| n.text.trim().to_string()),
             children: n.children.iter().map(El::from_node).collect(),
+            raw: None,
         }
     }
 
     /// Writes the element as `wd:` XML, children ordered as type `ty` lists them.
     pub(crate) fn write(&self, ty: &str, out: &mut String) {
+        if let Some(raw) = &self.raw {
+            out.push_str(raw);
+            return;
+        }
         out.push_str("<wd:");
         out.push_str(&self.name);
         for (k, v) in &self.attrs {
@@ -260,7 +278,9 @@ impl El {
                     },
                 )
                 .collect();
-            kids.sort_by_key(|k| k.0);
+            if !kids.is_sorted_by_key(|k| k.0) {
+                kids.sort_by_key(|k| k.0);
+            }
             for (_, cty, c) in kids {
                 c.write(cty, out);
             }
