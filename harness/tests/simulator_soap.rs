@@ -40,7 +40,7 @@ fn iso(t: DateTime<Utc>) -> String {
 fn envelope(user: Option<(&str, &str)>, body: &str) -> String {
     let header = match user {
         Some((u, p)) => format!(
-            r#"<soapenv:Header><wsse:Security soapenv:mustUnderstand="1" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>{u}</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">{p}</wsse:Password></wsse:UsernameToken></wsse:Security></soapenv:Header>"#
+            r#"<soapenv:Header><wsse:Security soapenv:mustUnderstand="1" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>{u}</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">{p}</wsse:Password></wsse:UsernameToken></wsse:Security><bsvc:Workday_Common_Header><bsvc:Include_Reference_Descriptors_In_Response>1</bsvc:Include_Reference_Descriptors_In_Response></bsvc:Workday_Common_Header></soapenv:Header>"#
         ),
         None => String::new(),
     };
@@ -69,6 +69,7 @@ fn page(p: usize, count: usize) -> String {
 struct Answer {
     status: u16,
     content_type: String,
+    date: String,
     body: String,
 }
 
@@ -91,10 +92,16 @@ async fn post_raw(sim: &Simulator, version: &str, body: String, bearer: Option<&
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
+    let date = resp
+        .headers()
+        .get("date")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let body = resp.text().await.unwrap();
     Answer {
         status,
         content_type,
+        date,
         body,
     }
 }
@@ -564,6 +571,8 @@ async fn as_of_entry_datetime_hides_later_mutations() {
     )
     .await;
     assert_eq!(one(&before.body, "Total_Results"), "300");
+    // The Date header is the simulator clock, the clock of the log.
+    assert_eq!(before.date, "Mon, 01 Jun 2026 12:00:00 GMT");
     sim.advance_clock(Duration::from_secs(60));
     let hired = sim.hire();
     sim.terminate(&victim).unwrap();

@@ -12,6 +12,14 @@
 //! totals, badly typed records) are scripted per endpoint and per request
 //! number, from tests or from `harness simulate --fault SPEC`.
 //!
+//! The same tenant is also served over Workday's SOAP Human_Resources web
+//! service (`POST /ccx/service/{tenant}/Human_Resources/{version}`,
+//! `Get_Workers` and `Get_Organizations`, module `soap`), validated against
+//! Workday's element tree, with WS-Security UsernameToken or bearer auth.
+//! Mutations are written to a transaction log (`txlog`) with entry and
+//! effective times, which answers SOAP's transaction-log windows and
+//! `As_Of_Entry_DateTime`.
+//!
 //! See `docs/simulator.md` for the API shapes and the fault syntax.
 
 mod cli;

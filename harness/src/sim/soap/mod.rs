@@ -150,10 +150,18 @@ pub(crate) async fn handler(
         None => serve(&inner, &ctx, &tenant, &version, &headers, parsed, token),
     };
     let mut resp = ctx.finish(&inner, reply).await;
-    resp.headers_mut().insert(
+    let h = resp.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     );
+    // The simulator clock, which also stamps the transaction log: a client
+    // that takes its read time (As_Of_Entry_DateTime) from this header reads
+    // a snapshot consistent with the log.
+    let date = httpdate::fmt_http_date(std::time::SystemTime::from(inner.now()));
+    if let Ok(v) = HeaderValue::from_str(&date) {
+        h.insert(header::DATE, v);
+    }
     resp
 }
 
@@ -247,7 +255,11 @@ fn serve(
             xpath: op_xpath,
         });
     }
-    if let Some(v) = req.attr(Some(BSVC), "version") {
+    // `bsvc:version`, or an unqualified `version` some clients send.
+    if let Some(v) = req
+        .attr(Some(BSVC), "version")
+        .or_else(|| req.attr(None, "version"))
+    {
         if !soap_version_supported(v) {
             return violation(&Violation {
                 message: format!(
