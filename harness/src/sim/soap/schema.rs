@@ -294,3 +294,94 @@ impl Schema {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_loads_with_both_operations() {
+        let s = schema();
+        assert_eq!(s.types.len(), 698);
+        assert_eq!(
+            s.root_type("Get_Workers_Request"),
+            Some("GetWorkersRequestType")
+        );
+        assert_eq!(
+            s.root_type("Get_Organizations_Response"),
+            Some("GetOrganizationsResponseType")
+        );
+        let f = s.ty("ResponseFilterType").map(|t| {
+            t.children
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(
+            f.as_deref(),
+            Some(
+                &[
+                    "As_Of_Effective_Date",
+                    "As_Of_Entry_DateTime",
+                    "Page",
+                    "Count"
+                ][..]
+            )
+        );
+    }
+
+    fn node(name: &str, children: Vec<Node>) -> Node {
+        Node {
+            ns: Some(BSVC.to_string()),
+            name: name.to_string(),
+            children,
+            ..Node::default()
+        }
+    }
+
+    fn leaf(name: &str, text: &str) -> Node {
+        Node {
+            text: text.to_string(),
+            ..node(name, Vec::new())
+        }
+    }
+
+    #[test]
+    fn repeats_of_single_elements_and_foreign_namespaces_are_refused() {
+        let twice = node(
+            "Get_Workers_Request",
+            vec![node(
+                "Response_Filter",
+                vec![leaf("Page", "1"), leaf("Page", "2")],
+            )],
+        );
+        let v = schema().validate_root(&twice).unwrap_err();
+        assert_eq!(
+            v.message,
+            "Element 'Page' may occur only once in 'Response_Filter'"
+        );
+        assert_eq!(
+            v.xpath,
+            "/bsvc:Get_Workers_Request[1]/bsvc:Response_Filter[1]/bsvc:Page[2]"
+        );
+        let mut foreign = leaf("Page", "1");
+        foreign.ns = None;
+        let req = node(
+            "Get_Workers_Request",
+            vec![node("Response_Filter", vec![foreign])],
+        );
+        let v = schema().validate_root(&req).unwrap_err();
+        assert!(v.message.contains("is not in namespace"), "{v}");
+        let ok = node(
+            "Get_Workers_Request",
+            vec![node(
+                "Response_Filter",
+                vec![
+                    leaf("As_Of_Entry_DateTime", "2026-06-01T00:00:00Z"),
+                    leaf("Count", "5"),
+                ],
+            )],
+        );
+        assert_eq!(schema().validate_root(&ok), Ok(()));
+    }
+}
