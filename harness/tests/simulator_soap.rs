@@ -786,3 +786,59 @@ async fn a_hire_during_a_run_does_not_move_its_snapshot() {
     assert_eq!(one(&now.body, "Total_Results"), "301");
     assert_eq!(one(&now.body, "Page_Results"), "1");
 }
+
+#[tokio::test]
+async fn the_simulate_banner_prints_a_working_soap_endpoint_and_isu() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(["simulate", "--port", "0", "--workers", "10", "--orgs", "2"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = Vec::new();
+    let read = async {
+        while let Some(l) = lines.next_line().await.unwrap() {
+            let done = l.starts_with("Press Ctrl-C");
+            banner.push(l);
+            if done {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the banner within 60 s");
+    let field = |name: &str| {
+        banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .map(|v| v.split_whitespace().next().unwrap().to_string())
+            .unwrap_or_else(|| panic!("{name} in {banner:?}"))
+    };
+    let url = field("SOAP endpoint:");
+    let user = field("ISU username:");
+    let password = field("ISU password:");
+    assert!(
+        url.ends_with("/ccx/service/acme/Human_Resources/v44.0"),
+        "{url}"
+    );
+    assert_eq!(user, USER);
+    assert_eq!(password, PASSWORD);
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", "text/xml; charset=utf-8")
+        .body(envelope(
+            Some((&user, &password)),
+            &get_workers("", &page(1, 50)),
+        ))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert_eq!(one(&body, "Total_Results"), "10");
+    child.kill().await.unwrap();
+}
