@@ -842,3 +842,32 @@ async fn the_simulate_banner_prints_a_working_soap_endpoint_and_isu() {
     assert_eq!(one(&body, "Total_Results"), "10");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn employees_and_contingent_workers_can_be_excluded() {
+    let sim = sim().await;
+    let (mut employees, mut contingent) = (Vec::new(), Vec::new());
+    sim.for_each_worker(|w| {
+        let id = w["id"].as_str().unwrap().to_string();
+        if w["workerType"]["descriptor"] == "Contingent Worker" {
+            contingent.push(id);
+        } else {
+            employees.push(id);
+        }
+    });
+    assert!(!contingent.is_empty());
+    let got = all_worker_wids(
+        &sim,
+        "<bsvc:Exclude_Contingent_Workers>1</bsvc:Exclude_Contingent_Workers>",
+        "",
+    )
+    .await;
+    assert_eq!(got, employees);
+    let got = all_worker_wids(
+        &sim,
+        "<bsvc:Exclude_Employees>1</bsvc:Exclude_Employees>",
+        "",
+    )
+    .await;
+    assert_eq!(got, contingent);
+}
