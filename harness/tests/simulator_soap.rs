@@ -573,6 +573,19 @@ async fn as_of_entry_datetime_hides_later_mutations() {
     assert_eq!(one(&before.body, "Total_Results"), "300");
     // The Date header is the simulator clock, the clock of the log.
     assert_eq!(before.date, "Mon, 01 Jun 2026 12:00:00 GMT");
+    // Generated workers have no earlier history: an early read sees them as they are.
+    let early = post(
+        &sim,
+        &get_workers(
+            "",
+            &format!(
+                "<bsvc:As_Of_Entry_DateTime>2024-01-01T00:00:00Z</bsvc:As_Of_Entry_DateTime>{}",
+                page(1, 999)
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(one(&early.body, "Total_Results"), "300");
     sim.advance_clock(Duration::from_secs(60));
     let hired = sim.hire();
     sim.terminate(&victim).unwrap();

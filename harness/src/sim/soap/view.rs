@@ -68,6 +68,8 @@ pub(crate) struct AsOf<'a> {
     pub(crate) log: &'a TxLog,
     pub(crate) entry: i64,
     pub(crate) effective: NaiveDate,
+    /// Workers `0..generated` were generated; later ones were hired.
+    generated: usize,
     cache: RefCell<OrgCache>,
 }
 
@@ -80,6 +82,7 @@ impl<'a> AsOf<'a> {
         log: &'a TxLog,
         entry: i64,
         effective: NaiveDate,
+        generated: usize,
         cache: OrgCache,
     ) -> Self {
         AsOf {
@@ -87,6 +90,7 @@ impl<'a> AsOf<'a> {
             log,
             entry,
             effective,
+            generated,
             cache: RefCell::new(cache),
         }
     }
@@ -148,9 +152,10 @@ impl<'a> AsOf<'a> {
                 ),
             }
         } else {
-            if updated > self.entry {
-                // Not logged but changed after the read (e.g. a drift hire
-                // through the REST fault): not visible yet.
+            if idx as usize >= self.generated && updated > self.entry {
+                // Hired after the read without a log entry (the REST
+                // `drift=hire` fault): not there yet. A generated worker
+                // has no history before its last update: it is shown as is.
                 return false;
             }
             (status == Status::Terminated, contingent)
