@@ -66,6 +66,7 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         latency: args.latency_ms.map(Duration::from_millis),
         flat_spellings: args.flat_spellings,
         port: args.port,
+        isu_username: format!("isu_idmesh@{}", args.tenant),
         ..SimConfig::default()
     };
     let sim = Simulator::start(config).await?;
@@ -86,6 +87,17 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     println!(
         "  refresh token: {}   (demo value, not a real secret)",
         c.refresh_token
+    );
+    println!(
+        "  SOAP endpoint: {}   (Get_Workers, Get_Organizations; {} to {})",
+        sim.soap_url("v44.0"),
+        super::SOAP_VERSION_FIRST,
+        super::SOAP_VERSION_LAST
+    );
+    println!("  ISU username:  {}", c.isu_username);
+    println!(
+        "  ISU password:  {}   (demo value, not a real secret)",
+        c.isu_password
     );
     println!(
         "  data:          {} workers, {} orgs, seed {}{}",

@@ -1417,3 +1417,28 @@ impl Tenant {
         s
     }
 }
+
+// ---- facts the SOAP wire filters on (without rendering records) ---------
+
+impl Tenant {
+    /// Worker `idx`'s last update (epoch ms), status and whether they are a
+    /// contingent worker.
+    pub(crate) fn worker_brief(&self, idx: u32) -> (i64, Status, bool) {
+        let f = self.facts_of(idx);
+        (
+            f.updated,
+            Status::from_bits(f.flags),
+            f.flags & CONTINGENT != 0,
+        )
+    }
+
+    /// Changes whenever a worker is created or purged: `(created, purged)`.
+    pub(crate) fn shape_version(&self) -> (u32, usize) {
+        (self.count, self.purged)
+    }
+
+    /// Org `org`'s last update (epoch ms).
+    pub(crate) fn org_updated(&self, org: usize) -> i64 {
+        self.orgs[org].updated
+    }
+}

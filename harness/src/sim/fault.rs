@@ -79,8 +79,25 @@ pub enum FaultKind {
     TotalDrift(DriftKind),
     /// Paged endpoints: the first record of the page carries wrongly typed
     /// fields: `"lastUpdatedDateTime": 12345` and, on workers,
-    /// `"employmentStatus": {"x": 1}`.
+    /// `"employmentStatus": {"x": 1}`. On the SOAP endpoint the first
+    /// worker carries `Active` = `maybe` and `Hire_Date` = `soon`.
     BadRecord,
+    /// SOAP endpoint only (REST requests ignore it): answer with this SOAP
+    /// fault instead of the response.
+    Soap(SoapFault),
+}
+
+/// The SOAP faults the simulator can inject (all HTTP 500, as Workday sends them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoapFault {
+    /// `SOAP-ENV:Server.processingFault` with a `Processing_Fault` detail
+    /// (a transient server-side failure: retryable).
+    Processing,
+    /// `SOAP-ENV:Client.validationError` with a `Validation_Fault` detail.
+    Validation,
+    /// `SOAP-ENV:Client.validationError` "The task submitted is not
+    /// authorized." naming the operation (a security-group problem).
+    NotAuthorized,
 }
 
 impl FaultKind {
@@ -129,7 +146,8 @@ impl FaultRule {
 /// `workers@3:429=5`, `workers@2x4:503`, `orgs@1:close`,
 /// `token@1:expire-after=3`, `workers@2:drift=purge`,
 /// `workers@1:bad-record`, `workers@1:slow=2000`, `workers@1:429=date`,
-/// `workers@1:429`, `workers@1+:500`. See `docs/simulator.md`.
+/// `workers@1:429`, `workers@1+:500`, `workers@1:soap=server`,
+/// `orgs@1:soap=denied`. See `docs/simulator.md`.
 pub fn parse_fault(spec: &str) -> Result<FaultRule, SimError> {
     let err = |reason: &str| SimError::InvalidFault {
         spec: spec.to_string(),
@@ -219,6 +237,17 @@ pub fn parse_fault(spec: &str) -> Result<FaultRule, SimError> {
             }
         }
         "bad-record" => FaultKind::BadRecord,
+        "soap" => {
+            if endpoint == Endpoint::Token {
+                return Err(err("soap faults apply to the workers and orgs endpoints"));
+            }
+            FaultKind::Soap(match arg {
+                Some("server" | "processing") => SoapFault::Processing,
+                Some("validation") => SoapFault::Validation,
+                Some("denied" | "not-authorized") => SoapFault::NotAuthorized,
+                _ => return Err(err("soap needs =server, =validation or =denied")),
+            })
+        }
         other => match other.parse::<u16>() {
             Ok(code) if (100..=599).contains(&code) => {
                 if arg.is_some() {

@@ -12,6 +12,14 @@
 //! totals, badly typed records) are scripted per endpoint and per request
 //! number, from tests or from `harness simulate --fault SPEC`.
 //!
+//! The same tenant is also served over Workday's SOAP Human_Resources web
+//! service (`POST /ccx/service/{tenant}/Human_Resources/{version}`,
+//! `Get_Workers` and `Get_Organizations`, module `soap`), validated against
+//! Workday's element tree, with WS-Security UsernameToken or bearer auth.
+//! Mutations are written to a transaction log (`txlog`) with entry and
+//! effective times, which answers SOAP's transaction-log windows and
+//! `As_Of_Entry_DateTime`.
+//!
 //! See `docs/simulator.md` for the API shapes and the fault syntax.
 
 mod cli;
@@ -20,7 +28,9 @@ mod error;
 mod fault;
 mod ids;
 mod server;
+mod soap;
 mod tables;
+mod txlog;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -36,9 +46,14 @@ use tokio_util::sync::CancellationToken;
 pub use cli::{run_simulate, SimulateArgs};
 pub use data::ChurnSummary;
 pub use error::SimError;
-pub use fault::{parse_fault, DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter};
+pub use fault::{parse_fault, DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, SoapFault};
+pub use soap::{
+    soap_version_supported, validate_response as validate_soap_response, SOAP_VERSION_FIRST,
+    SOAP_VERSION_LAST,
+};
 
 use data::{PageQuery, RenderOpts, Tenant};
+use txlog::{Before, Subject, TxEntry, TxLog};
 
 /// The host in every record's `href` (a reserved `.example` name that never
 /// resolves: hrefs are informational and must not depend on the port).
@@ -72,6 +87,12 @@ pub struct SimConfig {
     pub flat_spellings: bool,
     /// Port on 127.0.0.1 (0 = ephemeral; after start, the bound port).
     pub port: u16,
+    /// The Integration System User the SOAP endpoint accepts in a WS-Security
+    /// UsernameToken, as Workday spells it: `user@tenant` (default
+    /// `isu_idmesh@acme`).
+    pub isu_username: String,
+    /// That user's password (a demo value, not a secret).
+    pub isu_password: String,
 }
 
 impl Default for SimConfig {
@@ -89,6 +110,8 @@ impl Default for SimConfig {
             latency: None,
             flat_spellings: false,
             port: 0,
+            isu_username: "isu_idmesh@acme".to_string(),
+            isu_password: "demo-isu-password-not-real".to_string(),
         }
     }
 }
@@ -106,6 +129,8 @@ pub enum AuthUsed {
     Refresh,
     /// An `Authorization: Bearer` access token.
     Bearer,
+    /// A WS-Security UsernameToken in the SOAP header.
+    UsernameToken,
 }
 
 /// One request as the simulator saw it.
@@ -146,6 +171,10 @@ pub(crate) struct Inner {
     requests: Mutex<Vec<RecordedRequest>>,
     tokens: Mutex<HashMap<String, TokenState>>,
     token_seq: AtomicU64,
+    /// Every mutation with its entry and effective time (SOAP reads use it).
+    txlog: RwLock<TxLog>,
+    /// What consecutive SOAP pages of one snapshot share.
+    soap_cache: Mutex<soap::SoapCache>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -161,12 +190,31 @@ impl Inner {
         self.tenant.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn txlog(&self) -> RwLockReadGuard<'_, TxLog> {
+        self.txlog.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn txlog_mut(&self) -> RwLockWriteGuard<'_, TxLog> {
+        self.txlog.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn now(&self) -> DateTime<Utc> {
         lock(&self.clock).unwrap_or_else(Utc::now)
     }
 
     fn now_ms(&self) -> i64 {
         self.now().timestamp_millis()
+    }
+
+    /// Records a mutation entered `now` that takes effect at `effective`.
+    fn log(&self, subject: Subject, kind: &'static str, now: i64, effective: i64, before: Before) {
+        self.txlog_mut().push(TxEntry {
+            subject,
+            kind,
+            entered: now,
+            effective,
+            before,
+        });
     }
 }
 
@@ -236,6 +284,8 @@ impl Simulator {
             requests: Mutex::new(Vec::new()),
             tokens: Mutex::new(HashMap::new()),
             token_seq: AtomicU64::new(0),
+            txlog: RwLock::new(TxLog::default()),
+            soap_cache: Mutex::new(soap::SoapCache::default()),
         });
         let cancel = CancellationToken::new();
         let task = server::spawn(listener, Arc::clone(&inner), cancel.clone());
@@ -258,6 +308,16 @@ impl Simulator {
         format!(
             "{}/ccx/oauth2/{}/token",
             self.inner.base_url, self.inner.config.realm
+        )
+    }
+
+    /// `{base_url}/ccx/service/{tenant}/Human_Resources/{version}`: the SOAP
+    /// endpoint (`Get_Workers`, `Get_Organizations`) for `version`, e.g.
+    /// `v44.0` (served: [`SOAP_VERSION_FIRST`] to [`SOAP_VERSION_LAST`]).
+    pub fn soap_url(&self, version: &str) -> String {
+        format!(
+            "{}/ccx/service/{}/Human_Resources/{version}",
+            self.inner.base_url, self.inner.config.tenant
         )
     }
 
@@ -360,7 +420,11 @@ impl Simulator {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
         let idx = self.worker_idx(&t, id)?;
-        t.update_worker(idx, field, value, now)
+        let before = Before::Image(t.worker_value(idx));
+        t.update_worker(idx, field, value, now)?;
+        self.inner
+            .log(Subject::Worker(idx), "Update", now, now, before);
+        Ok(())
     }
 
     /// Sets one field of an org (`null` removes it from the record).
@@ -368,7 +432,11 @@ impl Simulator {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
         let idx = self.org_idx(&t, id)?;
-        t.update_org(idx, field, value, now)
+        let before = Before::Image(t.org_value(idx));
+        t.update_org(idx, field, value, now)?;
+        self.inner
+            .log(Subject::Org(idx), "Update", now, now, before);
+        Ok(())
     }
 
     /// Hires an Active worker into a random org; returns the new WID.
@@ -376,6 +444,32 @@ impl Simulator {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
         let idx = t.hire(None, None, now);
+        self.inner
+            .log(Subject::Worker(idx), "Hire", now, now, Before::Absent);
+        t.worker_wid(idx)
+    }
+
+    /// Hires an Active worker into a random org, entered now but effective
+    /// `days` days from today (UTC midnight): `hireDate` is that day, and
+    /// SOAP reads with an earlier `As_Of_Effective_Date` see the worker as
+    /// not yet active. Returns the new WID.
+    pub fn hire_effective_in(&self, days: u32) -> String {
+        let now = self.inner.now_ms();
+        let mut t = self.inner.write();
+        let idx = t.hire(None, None, now);
+        let day = self.inner.now().date_naive() + chrono::TimeDelta::days(i64::from(days));
+        let effective = day
+            .and_hms_opt(0, 0, 0)
+            .map_or(now, |d| d.and_utc().timestamp_millis());
+        // Cannot fail: the field is neither id, href nor descriptor.
+        let _ = t.update_worker(
+            idx,
+            "hireDate",
+            Value::String(day.format("%Y-%m-%d").to_string()),
+            now,
+        );
+        self.inner
+            .log(Subject::Worker(idx), "Hire", now, effective, Before::Absent);
         t.worker_wid(idx)
     }
 
@@ -385,6 +479,8 @@ impl Simulator {
         let mut t = self.inner.write();
         let org = self.org_idx(&t, org_id)?;
         let idx = t.hire(Some(org as u32), None, now);
+        self.inner
+            .log(Subject::Worker(idx), "Hire", now, now, Before::Absent);
         Ok(t.worker_wid(idx))
     }
 
@@ -393,7 +489,11 @@ impl Simulator {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
         let idx = self.worker_idx(&t, id)?;
-        t.terminate(idx, now)
+        let before = Before::Image(t.worker_value(idx));
+        t.terminate(idx, now)?;
+        self.inner
+            .log(Subject::Worker(idx), "Terminate", now, now, before);
+        Ok(())
     }
 
     /// Rehires a terminated worker as Workday does: a new WID with the same
@@ -403,6 +503,8 @@ impl Simulator {
         let mut t = self.inner.write();
         let idx = self.worker_idx(&t, terminated_id)?;
         let new = t.rehire(idx, now)?;
+        self.inner
+            .log(Subject::Worker(new), "Rehire", now, now, Before::Absent);
         Ok(t.worker_wid(new))
     }
 
@@ -413,7 +515,11 @@ impl Simulator {
         let mut t = self.inner.write();
         let idx = self.worker_idx(&t, id)?;
         let org = self.org_idx(&t, org_id)?;
-        t.move_worker(idx, org as u32, now)
+        let before = Before::Image(t.worker_value(idx));
+        t.move_worker(idx, org as u32, now)?;
+        self.inner
+            .log(Subject::Worker(idx), "Move", now, now, before);
+        Ok(())
     }
 
     /// Re-parents an org (cycles are refused). Also stamps the org's manager,
@@ -423,7 +529,19 @@ impl Simulator {
         let mut t = self.inner.write();
         let org = self.org_idx(&t, org_id)?;
         let parent = self.org_idx(&t, new_parent_id)?;
-        t.reparent_org(org, parent, now)
+        let before = Before::Image(t.org_value(org));
+        let manager = t.org_value(org)["manager"]["id"]
+            .as_str()
+            .and_then(|m| t.worker_index(m));
+        let manager_before = manager.map(|m| (m, t.worker_value(m)));
+        t.reparent_org(org, parent, now)?;
+        self.inner
+            .log(Subject::Org(org), "Reparent", now, now, before);
+        if let Some((m, img)) = manager_before {
+            self.inner
+                .log(Subject::Worker(m), "Reparent", now, now, Before::Image(img));
+        }
+        Ok(())
     }
 
     /// Removes a worker (not an org manager) entirely: no trace in the API.
@@ -436,7 +554,30 @@ impl Simulator {
     /// Applies `k` random mutations of all kinds, deterministically from `seed`.
     pub fn churn(&self, k: usize, seed: u64) -> ChurnSummary {
         let now = self.inner.now_ms();
-        self.inner.write().churn(k, seed, now)
+        let mut t = self.inner.write();
+        let s = t.churn(k, seed, now);
+        // Churn picks its workers itself, so only hires have a known before
+        // image (absent); the rest are logged without one.
+        let hired = s.hired.iter().chain(s.rehired.iter().map(|(_, new)| new));
+        for wid in hired {
+            if let Some(i) = t.worker_index(wid) {
+                self.inner
+                    .log(Subject::Worker(i), "Hire", now, now, Before::Absent);
+            }
+        }
+        for wid in s.updated.iter().chain(&s.terminated).chain(&s.moved) {
+            if let Some(i) = t.worker_index(wid) {
+                self.inner
+                    .log(Subject::Worker(i), "Churn", now, now, Before::Unknown);
+            }
+        }
+        for wid in &s.reparented {
+            if let Some(o) = t.org_index(wid) {
+                self.inner
+                    .log(Subject::Org(o), "Churn", now, now, Before::Unknown);
+            }
+        }
+        s
     }
 
     /// Live worker ids in API order.

@@ -147,6 +147,10 @@ pub(crate) fn spawn(
             &format!("{tenant_api}/supervisoryOrganizations/{{id}}"),
             get(org_one),
         )
+        .route(
+            "/ccx/service/{tenant}/Human_Resources/{version}",
+            post(super::soap::handler),
+        )
         .fallback(fallback)
         .with_state(inner);
     let app = router.into_make_service_with_connect_info::<ConnMeta>();
@@ -160,14 +164,14 @@ pub(crate) fn spawn(
 }
 
 /// A reply before faults are applied to it.
-struct Reply {
-    status: StatusCode,
-    headers: Vec<(HeaderName, HeaderValue)>,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn json(status: StatusCode, body: Vec<u8>) -> Reply {
+    pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: Vec::new(),
@@ -179,7 +183,7 @@ impl Reply {
         Reply::json(status, serde_json::to_vec(v).unwrap_or_default())
     }
 
-    fn header(mut self, name: HeaderName, value: &str) -> Reply {
+    pub(crate) fn header(mut self, name: HeaderName, value: &str) -> Reply {
         if let Ok(v) = HeaderValue::from_str(value) {
             self.headers.push((name, v));
         }
@@ -213,18 +217,18 @@ fn invalid_token(description: &str) -> Reply {
 }
 
 /// The per-request bookkeeping.
-struct Ctx {
+pub(crate) struct Ctx {
     endpoint: Endpoint,
     method: String,
     path: String,
     query: Option<String>,
-    auth: AuthUsed,
-    faults: Vec<FaultKind>,
+    pub(crate) auth: AuthUsed,
+    pub(crate) faults: Vec<FaultKind>,
     kill: Arc<AtomicBool>,
 }
 
 impl Ctx {
-    fn begin(
+    pub(crate) fn begin(
         inner: &Inner,
         endpoint: Endpoint,
         method: &Method,
@@ -257,7 +261,7 @@ impl Ctx {
     }
 
     /// The reply of a replacing fault (429, status, close), if any.
-    fn terminal(&self) -> Option<(FaultKind, Reply)> {
+    pub(crate) fn terminal(&self) -> Option<(FaultKind, Reply)> {
         let f = *self.faults.iter().find(|f| f.is_terminal())?;
         let reply = match f {
             FaultKind::TooManyRequests(ra) => {
@@ -289,12 +293,12 @@ impl Ctx {
         Some((f, reply))
     }
 
-    fn has(&self, pred: impl Fn(&FaultKind) -> bool) -> bool {
+    pub(crate) fn has(&self, pred: impl Fn(&FaultKind) -> bool) -> bool {
         self.faults.iter().any(pred)
     }
 
     /// Records the request, applies delays and body faults, and builds the response.
-    async fn finish(self, inner: &Inner, reply: Reply) -> Response {
+    pub(crate) async fn finish(self, inner: &Inner, reply: Reply) -> Response {
         let close = self.has(|f| matches!(f, FaultKind::CloseConnection));
         let primary = self
             .faults
@@ -446,7 +450,7 @@ fn basic_credentials(headers: &HeaderMap) -> Option<Option<(String, String)>> {
     }))
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, rest) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
@@ -573,7 +577,7 @@ fn token_reply(
 }
 
 /// Checks and consumes one use of the request's bearer token.
-fn check_bearer(inner: &Inner, headers: &HeaderMap) -> Result<(), Reply> {
+pub(crate) fn check_bearer(inner: &Inner, headers: &HeaderMap) -> Result<(), Reply> {
     let Some(tok) = bearer(headers) else {
         return Err(invalid_token("a bearer token is required"));
     };
