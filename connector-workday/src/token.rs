@@ -369,4 +369,38 @@ mod tests {
         assert_eq!(renew_after(Duration::from_secs(10)), Duration::from_secs(5));
         assert_eq!(renew_after(Duration::ZERO), Duration::ZERO);
     }
+
+    #[test]
+    fn lifetime_is_clamped() {
+        use serde_json::json;
+        let of = |v: Json| lifetime(Some(&v));
+        assert_eq!(lifetime(None), DEFAULT_LIFETIME);
+        assert_eq!(of(Json::Null), DEFAULT_LIFETIME);
+        assert_eq!(of(json!(1800)), Duration::from_secs(1800));
+        assert_eq!(of(json!("1800")), Duration::from_secs(1800));
+        assert_eq!(of(json!(1.5)), Duration::from_millis(1500));
+        assert_eq!(of(json!(86_400)), MAX_LIFETIME);
+        for huge in [
+            json!(86_401),
+            json!(u64::MAX),
+            json!(1e300),
+            json!("99999999999999999999999"),
+            json!("1e300"),
+        ] {
+            assert_eq!(of(huge.clone()), MAX_LIFETIME, "{huge}");
+        }
+        for zero in [
+            json!(0),
+            json!(-5),
+            json!(i64::MIN),
+            json!(-1e300),
+            json!("-5"),
+            json!("0"),
+        ] {
+            assert_eq!(of(zero.clone()), Duration::ZERO, "{zero}");
+        }
+        for unreadable in [json!("soon"), json!(true), json!({"s": 1}), json!("NaN")] {
+            assert_eq!(of(unreadable.clone()), DEFAULT_LIFETIME, "{unreadable}");
+        }
+    }
 }

@@ -169,9 +169,12 @@ async fn a_rotated_refresh_token_is_used_and_the_operator_is_told_without_the_va
         ],
     )
     .await;
-    let out = import(&t, json!({"RefreshTokenRef": RT_REF, "PageSize": 5}))
-        .await
-        .unwrap();
+    let out = import(
+        &t,
+        json!({"GrantType": "refresh_token", "RefreshTokenRef": RT_REF, "PageSize": 5}),
+    )
+    .await
+    .unwrap();
     assert_eq!(out.counts.of("User").upserts, 10);
     assert_eq!(
         token_forms(&t).await,
@@ -197,7 +200,11 @@ async fn a_rotation_is_reported_by_the_token_check() {
     issue(&t, vec![json!({ "refresh_token": ROTATED })]).await;
     let c = WorkdayFactory::new()
         .connect(
-            &t.config(json!({"RefreshTokenRef": RT_REF, "ImportOrganizations": false})),
+            &t.config(json!({
+                "GrantType": "refresh_token",
+                "RefreshTokenRef": RT_REF,
+                "ImportOrganizations": false
+            })),
             SECRET_REF,
             &Tenant::secrets().with(RT_REF, RT),
         )
