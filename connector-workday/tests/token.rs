@@ -101,6 +101,18 @@ async fn token_forms(t: &Tenant) -> Vec<String> {
         .collect()
 }
 
+/// Imports 10 workers in 2 pages, every token answer carrying `expires_in`:
+/// the (token, workers, orgs) requests made.
+async fn requests_with_expires_in(expires_in: &Json) -> (usize, usize, usize) {
+    let t = Tenant::start(10, 0).await;
+    issue(&t, vec![json!({ "expires_in": expires_in })]).await;
+    let out = import(&t, json!({"PageSize": 5}))
+        .await
+        .unwrap_or_else(|e| panic!("{expires_in}: {e}"));
+    assert_eq!(out.counts.of("User").upserts, 10, "{expires_in}");
+    t.counts().await
+}
+
 #[tokio::test]
 async fn a_huge_expires_in_is_clamped_instead_of_overflowing() {
     for expires_in in [
@@ -108,28 +120,18 @@ async fn a_huge_expires_in_is_clamped_instead_of_overflowing() {
         json!(1e300),
         json!("99999999999999999999999999"),
     ] {
-        let t = Tenant::start(10, 0).await;
-        issue(&t, vec![json!({ "expires_in": expires_in })]).await;
-        let out = import(&t, json!({"PageSize": 5}))
-            .await
-            .unwrap_or_else(|e| panic!("{expires_in}: {e}"));
-        assert_eq!(out.counts.of("User").upserts, 10, "{expires_in}");
         // One token, reused for both pages.
-        assert_eq!(t.counts().await, (1, 2, 0), "{expires_in}");
+        let counts = requests_with_expires_in(&expires_in).await;
+        assert_eq!(counts, (1, 2, 0), "{expires_in}");
     }
 }
 
 #[tokio::test]
 async fn a_zero_or_negative_expires_in_renews_the_token_for_every_request() {
     for expires_in in [json!(0), json!(-5), json!("-5"), json!(-1.5)] {
-        let t = Tenant::start(10, 0).await;
-        issue(&t, vec![json!({ "expires_in": expires_in })]).await;
-        let out = import(&t, json!({"PageSize": 5}))
-            .await
-            .unwrap_or_else(|e| panic!("{expires_in}: {e}"));
-        assert_eq!(out.counts.of("User").upserts, 10, "{expires_in}");
         // Each of the two pages asked for a fresh token.
-        assert_eq!(t.counts().await, (2, 2, 0), "{expires_in}");
+        let counts = requests_with_expires_in(&expires_in).await;
+        assert_eq!(counts, (2, 2, 0), "{expires_in}");
     }
 }
 
