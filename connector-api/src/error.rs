@@ -236,10 +236,12 @@ impl<'de> Deserialize<'de> for ConnectorError {
             retryable: w.retryable,
             message: w.message,
             problems: w.problems,
+            // Saturating: a value too large for a Duration (e.g. a huge
+            // Retry-After a server sent) must not panic the host.
             retry_after: w
                 .retry_after_seconds
                 .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64),
+                .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX)),
             source: None,
         })
     }

@@ -110,9 +110,11 @@ pub struct WorkdayConfig {
     pub base_url: Url,
     /// `ClientId` of the API client for integrations.
     pub client_id: String,
-    /// `GrantType`, default `client_credentials`.
+    /// `GrantType`; default `refresh_token` when `RefreshTokenRef` is set,
+    /// `client_credentials` otherwise.
     pub grant_type: GrantType,
-    /// `RefreshTokenRef`, a `secret://` reference (only with `refresh_token`).
+    /// `RefreshTokenRef`, a `secret://` reference (only with `refresh_token`,
+    /// which it makes the default grant).
     pub refresh_token_ref: Option<String>,
     /// `PageSize`, 1..=100, default 100.
     pub page_size: u32,
@@ -285,6 +287,19 @@ impl Reader<'_> {
         }
     }
 
+    /// Reports `value` of `key` unless [`is_name`] accepts it (`hint` is
+    /// appended to the message).
+    fn check_name(&mut self, key: &str, value: Option<&str>, hint: &str) {
+        if let Some(v) = value.filter(|v| !is_name(v)) {
+            self.problems.push(
+                ConfigIssue::Invalid(format!(
+                    "may hold only letters, digits, '_', '-' and '.', got {v:?}{hint}"
+                ))
+                .at(key),
+            );
+        }
+    }
+
     fn boolean(&mut self, key: &str, default: bool) -> bool {
         match self.get(key) {
             None => default,
@@ -418,27 +433,13 @@ impl WorkdayConfig {
             "TenantName",
             Some("set it to your Workday tenant name, e.g. contoso_preview"),
         );
-        if let Some(t) = &tenant_name {
-            if !is_name(t) {
-                r.problems.push(
-                    ConfigIssue::Invalid(format!(
-                        "may hold only letters, digits, '_', '-' and '.', got {t:?}; it is the tenant name from your Workday login URL, e.g. contoso_preview"
-                    ))
-                    .at("TenantName"),
-                );
-            }
-        }
+        r.check_name(
+            "TenantName",
+            tenant_name.as_deref(),
+            "; it is the tenant name from your Workday login URL, e.g. contoso_preview",
+        );
         let realm = r.string("Realm", None);
-        if let Some(realm) = &realm {
-            if !is_name(realm) {
-                r.problems.push(
-                    ConfigIssue::Invalid(format!(
-                        "may hold only letters, digits, '_', '-' and '.', got {realm:?}"
-                    ))
-                    .at("Realm"),
-                );
-            }
-        }
+        r.check_name("Realm", realm.as_deref(), "");
         let base_url_raw = r.string("BaseUrl", None);
 
         let mut base_url = None;
@@ -463,7 +464,11 @@ impl WorkdayConfig {
             "ClientId",
             Some("set it to the Client ID that Register API Client for Integrations returned"),
         );
+        // The default grant follows RefreshTokenRef: Workday's API clients
+        // for integrations authenticate with a refresh token.
+        let has_refresh_ref = r.get("RefreshTokenRef").is_some();
         let grant_type = match r.string("GrantType", None).as_deref() {
+            None if has_refresh_ref => Some(GrantType::RefreshToken),
             None | Some("client_credentials") => Some(GrantType::ClientCredentials),
             Some("refresh_token") => Some(GrantType::RefreshToken),
             Some(other) => {

@@ -297,7 +297,13 @@ impl Connector for WorkdayConnector {
         ctx: &RunContext,
     ) -> Result<ImportOutcome, ConnectorError> {
         let mode = request.mode;
-        let result = run_import(&self.client, &self.settings, request, sink, ctx).await;
+        let mut result = run_import(&self.client, &self.settings, request, sink, ctx).await;
+        if let Some(warning) = self.client.token.rotation_warning() {
+            match &mut result {
+                Ok(outcome) => outcome.warnings.push(warning),
+                Err(_) => tracing::warn!(tenant = %self.config.tenant_name, "{warning}"),
+            }
+        }
         match &result {
             Ok(o) => tracing::info!(
                 tenant = %self.config.tenant_name,

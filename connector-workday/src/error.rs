@@ -244,6 +244,84 @@ impl From<WorkdayError> for ConnectorError {
     }
 }
 
+impl WorkdayError {
+    /// This failure with `detail` (prefixed, or empty) as Workday's error
+    /// text, for the variants that quote one; others are returned unchanged.
+    pub(crate) fn with_detail(mut self, text: String) -> Self {
+        match &mut self {
+            WorkdayError::Server { detail, .. }
+            | WorkdayError::Forbidden { detail, .. }
+            | WorkdayError::Unauthorized { detail, .. }
+            | WorkdayError::Token { detail, .. }
+            | WorkdayError::NotFound { detail, .. }
+            | WorkdayError::Rejected { detail, .. } => *detail = text,
+            _ => {}
+        }
+        self
+    }
+}
+
+/// The most characters of an OAuth2 `error` code quoted.
+const MAX_CODE_CHARS: usize = 100;
+/// The most characters of an OAuth2 `error_description` quoted.
+const MAX_DESCRIPTION_CHARS: usize = 300;
+
+/// The two fields of an OAuth2 error answer (RFC 6749 §5.2) the connector
+/// quotes: nothing else of a token endpoint's body is ever shown, since it
+/// could echo the request and so the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OAuthFields {
+    /// `error`, e.g. `invalid_client`, clipped.
+    pub(crate) code: Option<String>,
+    /// `error_description`, clipped.
+    pub(crate) description: Option<String>,
+}
+
+fn clip(text: &str, max: usize) -> String {
+    let mut clipped: String = text.chars().take(max).collect();
+    if clipped.len() < text.len() {
+        clipped.push_str("...");
+    }
+    clipped
+}
+
+impl OAuthFields {
+    /// The fields of `body` when it is an OAuth2 error: a JSON object with a
+    /// string `error` or `error_description`. `None` otherwise.
+    pub(crate) fn parse(body: &str) -> Option<Self> {
+        let json: serde_json::Value = serde_json::from_str(body).ok()?;
+        let field = |name: &str, max: usize| {
+            json.get(name)
+                .and_then(|v| v.as_str())
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| clip(s, max))
+        };
+        let fields = Self {
+            code: field("error", MAX_CODE_CHARS),
+            description: field("error_description", MAX_DESCRIPTION_CHARS),
+        };
+        (fields.code.is_some() || fields.description.is_some()).then_some(fields)
+    }
+}
+
+/// Workday's error text from a token endpoint's answer with `status`: its
+/// OAuth2 `error` and `error_description` as `: Workday says "..."`; for a
+/// body that is not an OAuth2 error, a note saying so (its content is never
+/// quoted); empty for an empty body.
+pub(crate) fn oauth_detail(status: u16, body: &str) -> String {
+    match OAuthFields::parse(body) {
+        Some(OAuthFields { code, description }) => {
+            let parts: Vec<String> = code.into_iter().chain(description).collect();
+            format!(": Workday says {:?}", parts.join("; "))
+        }
+        None if body.trim().is_empty() => String::new(),
+        None => format!(
+            " (the body of this {status} answer is not an OAuth error with \"error\" and \"error_description\", so it is not shown)"
+        ),
+    }
+}
+
 /// Formats Workday's error text from an error body, as `: Workday says "..."`,
 /// or empty when the body holds nothing readable. Reads the REST shape
 /// `{"error": "...", "errors": [{"error": "..."}]}` and the OAuth2 shape
@@ -279,11 +357,7 @@ pub(crate) fn workday_detail(body: &str) -> String {
     if text.is_empty() {
         return String::new();
     }
-    let mut clipped: String = text.chars().take(300).collect();
-    if clipped.len() < text.len() {
-        clipped.push_str("...");
-    }
-    format!(": Workday says {clipped:?}")
+    format!(": Workday says {:?}", clip(&text, MAX_DESCRIPTION_CHARS))
 }
 
 #[cfg(test)]
@@ -305,6 +379,33 @@ mod tests {
         assert_eq!(workday_detail(""), "");
         assert_eq!(workday_detail("  oops "), ": Workday says \"oops\"");
         assert!(workday_detail(&"x".repeat(1000)).ends_with("...\""));
+    }
+
+    #[test]
+    fn oauth_detail_quotes_only_the_oauth_fields() {
+        assert_eq!(
+            oauth_detail(
+                500,
+                r#"{"error":"server_error","error_description":"try later","echo":"CANARY","errors":[{"error":"CANARY"}]}"#
+            ),
+            ": Workday says \"server_error; try later\""
+        );
+        assert_eq!(
+            oauth_detail(503, r#"{"error_description":"down"}"#),
+            ": Workday says \"down\""
+        );
+        for body in [
+            "CANARY",
+            r#"{"message":"CANARY"}"#,
+            r#"{"error":{"x":"CANARY"}}"#,
+            "[1]",
+        ] {
+            let d = oauth_detail(502, body);
+            assert_eq!(d, " (the body of this 502 answer is not an OAuth error with \"error\" and \"error_description\", so it is not shown)", "{body}");
+        }
+        assert_eq!(oauth_detail(500, "  "), "");
+        let long = OAuthFields::parse(&format!(r#"{{"error":"{}"}}"#, "e".repeat(500))).unwrap();
+        assert_eq!(long.code.unwrap().len(), MAX_CODE_CHARS + 3);
     }
 
     #[test]

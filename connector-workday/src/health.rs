@@ -40,10 +40,15 @@ pub(crate) async fn run_checks(
     let mut checks = Vec::new();
     let token_ok = match client.token.refresh(&client.http, &ctx, policy).await {
         Ok(_) => {
+            let rotation = client
+                .token
+                .rotation_warning()
+                .map(|w| format!(". {w}"))
+                .unwrap_or_default();
             checks.push(HealthCheck::pass(
                 "token",
                 format!(
-                    "Successfully obtained an access token from {}",
+                    "Successfully obtained an access token from {}{rotation}",
                     client.endpoints.token_url()
                 ),
             ));

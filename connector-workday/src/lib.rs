@@ -21,6 +21,7 @@ pub mod mapping;
 pub mod ratelimit;
 pub mod retry;
 pub mod schema;
+pub mod test_knobs;
 pub mod watermark;
 
 mod client;

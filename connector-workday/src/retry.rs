@@ -156,7 +156,9 @@ impl Sleeper for RecordingSleeper {
 
 /// Parses a `Retry-After` value: whole seconds (`120`) or an HTTP-date
 /// (`Wed, 21 Oct 2026 07:28:00 GMT`), relative to `now`. A date in the past
-/// means no wait. Anything else is `None` (the computed back-off applies).
+/// means no wait. A number of seconds too large for a `u64` saturates (it is
+/// then above any cap, so the run fails fast rather than ignoring it).
+/// Anything else is `None` (the computed back-off applies).
 ///
 /// ```
 /// use std::time::{Duration, UNIX_EPOCH};
@@ -165,12 +167,16 @@ impl Sleeper for RecordingSleeper {
 /// assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
 /// let later = httpdate::fmt_http_date(now + Duration::from_secs(90));
 /// assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(90)));
+/// assert_eq!(parse_retry_after("99999999999999999999999", now),
+///     Some(Duration::from_secs(u64::MAX)));
 /// assert_eq!(parse_retry_after("soon", now), None);
 /// ```
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse::<u64>().ok().map(Duration::from_secs);
+        // All digits: the only possible parse error is overflow.
+        let secs = value.parse::<u64>().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -285,70 +291,86 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn retries_three_times_with_doubling_delays() {
+    /// Runs `attempt` (given the attempt number, from 0) under the exact
+    /// policy with a recording sleeper: the result, the delays slept, the
+    /// retries counted and the attempts made.
+    async fn run_counted<T: Send + 'static>(
+        attempt: impl Fn(u32) -> Result<T, WorkdayError> + Send + Sync + 'static,
+    ) -> (Result<T, WorkdayError>, Vec<Duration>, u64, u32) {
         let rec = RecordingSleeper::new();
-        let sleeper: Arc<dyn Sleeper> = Arc::new(rec.clone());
         let ctx = RunContext::new();
         let calls = Arc::new(AtomicU32::new(0));
         let c = Arc::clone(&calls);
-        let r: Result<(), _> = retrying(
+        let attempt = Arc::new(attempt);
+        let r = retrying(
             RetryPolicy::exact(),
-            sleeper.clone(),
+            Arc::new(rec.clone()),
             ctx.clone(),
             Box::new(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-                Box::pin(async { Err(throttled(None)) })
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let result = attempt(n);
+                Box::pin(async move { result })
             }),
         )
         .await;
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
-        assert_eq!(rec.delays(), [1, 2, 4].map(Duration::from_secs));
-        assert_eq!(ctx.metrics().snapshot().retries, 3);
+        let retries = ctx.metrics().snapshot().retries;
+        (r, rec.delays(), retries, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn retries_three_times_with_doubling_delays() {
+        let (r, delays, retries, calls) = run_counted(|_| Err::<(), _>(throttled(None))).await;
+        assert_eq!(calls, 4);
+        assert_eq!(delays, [1, 2, 4].map(Duration::from_secs));
+        assert_eq!(retries, 3);
         assert!(matches!(r, Err(WorkdayError::Exhausted { retries: 3, .. })));
     }
 
     #[tokio::test]
     async fn retry_after_within_cap_is_the_delay_and_beyond_cap_stops() {
-        let rec = RecordingSleeper::new();
-        let sleeper: Arc<dyn Sleeper> = Arc::new(rec.clone());
-        let ctx = RunContext::new();
-        let calls = Arc::new(AtomicU32::new(0));
-        let c = Arc::clone(&calls);
-        let r = retrying(
-            RetryPolicy::exact(),
-            sleeper.clone(),
-            ctx.clone(),
-            Box::new(move || {
-                let n = c.fetch_add(1, Ordering::SeqCst);
-                Box::pin(async move {
-                    if n == 0 {
-                        Err(throttled(Some(7)))
-                    } else {
-                        Ok(n)
-                    }
-                })
-            }),
-        )
+        let (r, delays, _, _) = run_counted(|n| {
+            if n == 0 {
+                Err(throttled(Some(7)))
+            } else {
+                Ok(n)
+            }
+        })
         .await;
         assert_eq!(r.unwrap(), 1);
-        assert_eq!(rec.delays(), [Duration::from_secs(7)]);
+        assert_eq!(delays, [Duration::from_secs(7)]);
 
-        rec.clear();
-        let r: Result<(), _> = retrying(
-            RetryPolicy::exact(),
-            sleeper.clone(),
-            ctx.clone(),
-            Box::new(|| Box::pin(async { Err(throttled(Some(31))) })),
-        )
-        .await;
-        assert!(rec.delays().is_empty());
+        let (r, delays, retries, calls) = run_counted(|_| Err::<(), _>(throttled(Some(31)))).await;
+        assert!(delays.is_empty());
+        assert_eq!((retries, calls), (0, 1));
         match r {
             Err(WorkdayError::RetryAfterTooLong { wait, .. }) => {
                 assert_eq!(wait, Duration::from_secs(31));
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_overflowing_retry_after_is_above_the_cap() {
+        let now = SystemTime::now();
+        let wait = parse_retry_after("184467440737095516160000", now);
+        assert_eq!(wait, Some(Duration::from_secs(u64::MAX)));
+        assert_eq!(
+            parse_retry_after("18446744073709551615", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        let (r, delays, retries, calls) = run_counted(move |_| {
+            Err::<(), _>(WorkdayError::Throttled {
+                what: "w".into(),
+                retry_after: wait,
+            })
+        })
+        .await;
+        assert!(delays.is_empty());
+        assert_eq!((retries, calls), (0, 1));
+        assert!(
+            matches!(r, Err(WorkdayError::RetryAfterTooLong { wait, .. }) if wait == Duration::from_secs(u64::MAX))
+        );
     }
 
     #[tokio::test]
@@ -364,29 +386,17 @@ mod tests {
 
     #[tokio::test]
     async fn non_transient_is_not_retried() {
-        let rec = RecordingSleeper::new();
-        let sleeper: Arc<dyn Sleeper> = Arc::new(rec.clone());
-        let ctx = RunContext::new();
-        let calls = Arc::new(AtomicU32::new(0));
-        let c = Arc::clone(&calls);
-        let r: Result<(), _> = retrying(
-            RetryPolicy::exact(),
-            sleeper.clone(),
-            ctx.clone(),
-            Box::new(move || {
-                c.fetch_add(1, Ordering::SeqCst);
-                Box::pin(async {
-                    Err(WorkdayError::Rejected {
-                        what: "x".into(),
-                        status: 400,
-                        detail: String::new(),
-                    })
-                })
-            }),
-        )
+        let (r, delays, _, calls) = run_counted(|_| {
+            Err::<(), _>(WorkdayError::Rejected {
+                what: "x".into(),
+                status: 400,
+                detail: String::new(),
+            })
+        })
         .await;
         assert!(matches!(r, Err(WorkdayError::Rejected { .. })));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(calls, 1);
+        assert!(delays.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

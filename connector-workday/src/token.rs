@@ -1,6 +1,8 @@
 //! OAuth2 access tokens: fetched from `{base}/ccx/oauth2/{Realm}/token`
 //! (client credentials or refresh token, client id and secret as HTTP Basic),
 //! cached and reused until shortly before `expires_in`, one fetch at a time.
+//! A refresh token the endpoint rotates is used from then on, and reported
+//! (never its value) so that the operator stores the new one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::client::Http;
 use crate::config::GrantType;
-use crate::error::WorkdayError;
+use crate::error::{oauth_detail, OAuthFields, WorkdayError};
 use crate::retry::{retrying, RetryPolicy};
 
 /// How long a token is assumed valid when Workday does not say (`expires_in` absent).
@@ -22,6 +24,11 @@ pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 
 /// The longest safety margin before `expires_in` at which a token is renewed.
 pub const MAX_MARGIN: Duration = Duration::from_secs(60);
+
+/// The longest lifetime a token is trusted for (24 h): a larger `expires_in`
+/// is clamped to it. A zero or negative `expires_in` counts as 0 (the token
+/// serves the request it was fetched for and is renewed for the next one).
+pub const MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the connector authenticates with. Never printed: secrets are
 /// [`SecretString`]s.
@@ -54,11 +61,54 @@ pub(crate) struct TokenProvider {
     realm: String,
     credentials: Credentials,
     cache: Mutex<Option<Cached>>,
+    /// The refresh token the endpoint last issued, when it rotated the one
+    /// in [`Credentials::refresh_token`]; used for every later request.
+    rotated: std::sync::Mutex<Option<SecretString>>,
 }
 
 /// When to renew a token that lives `lifetime`: `min(60 s, lifetime / 2)` before it ends.
 fn renew_after(lifetime: Duration) -> Duration {
     lifetime - (lifetime / 2).min(MAX_MARGIN)
+}
+
+/// How long a token lives by its `expires_in` (seconds, as a number or a
+/// string): absent is [`DEFAULT_LIFETIME`]; the value is clamped to
+/// `0..=`[`MAX_LIFETIME`] (zero and negative values are 0). An unreadable
+/// value is reported and counts as absent.
+fn lifetime(expires_in: Option<&Json>) -> Duration {
+    let secs: Option<f64> = match expires_in {
+        None | Some(Json::Null) => return DEFAULT_LIFETIME,
+        Some(Json::Number(n)) => n
+            .as_u64()
+            .map(|s| s.min(MAX_LIFETIME.as_secs()) as f64)
+            .or_else(|| n.as_f64()),
+        Some(Json::String(s)) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                // All digits: the only parse error is overflow, so saturate.
+                Some(
+                    s.parse::<u64>()
+                        .unwrap_or(u64::MAX)
+                        .min(MAX_LIFETIME.as_secs()) as f64,
+                )
+            } else {
+                s.parse::<f64>().ok()
+            }
+        }
+        Some(_) => None,
+    };
+    match secs.filter(|s| !s.is_nan()) {
+        Some(s) if s <= 0.0 => Duration::ZERO,
+        Some(s) if s >= MAX_LIFETIME.as_secs_f64() => MAX_LIFETIME,
+        Some(s) => Duration::from_secs_f64(s),
+        None => {
+            tracing::warn!(
+                "Workday's token answer has an expires_in that is not a number of seconds; assuming {} s",
+                DEFAULT_LIFETIME.as_secs()
+            );
+            DEFAULT_LIFETIME
+        }
+    }
 }
 
 impl TokenProvider {
@@ -68,7 +118,52 @@ impl TokenProvider {
             realm,
             credentials,
             cache: Mutex::new(None),
+            rotated: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The refresh token to send: the rotated one, or the configured one.
+    fn refresh_token(&self) -> Option<SecretString> {
+        let rotated = self.rotated.lock().ok().and_then(|r| r.clone());
+        rotated.or_else(|| self.credentials.refresh_token.clone())
+    }
+
+    /// Keeps a refresh token the endpoint issued, when it differs from the
+    /// one in use (rotation). Only under the refresh-token grant.
+    fn keep_rotated(&self, issued: Option<&str>) {
+        let Some(issued) = issued.filter(|t| !t.is_empty()) else {
+            return;
+        };
+        if self.credentials.grant != GrantType::RefreshToken
+            || self
+                .refresh_token()
+                .is_some_and(|current| current.expose_secret() == issued)
+        {
+            return;
+        }
+        if let Ok(mut rotated) = self.rotated.lock() {
+            *rotated = Some(SecretString::from(issued.to_string()));
+        }
+        tracing::warn!(
+            refresh_token_ref = self.credentials.refresh_token_ref.as_deref().unwrap_or(""),
+            "Workday issued a new refresh token (rotation); this connector uses it from now on, but the stored one may no longer be accepted"
+        );
+    }
+
+    /// When the token endpoint rotated the refresh token: what the operator
+    /// must do about it (never the value).
+    pub(crate) fn rotation_warning(&self) -> Option<String> {
+        let rotated = self.rotated.lock().ok().is_some_and(|r| r.is_some());
+        rotated.then(|| {
+            let at = self
+                .credentials
+                .refresh_token_ref
+                .as_deref()
+                .unwrap_or("RefreshTokenRef");
+            format!(
+                "Workday's token endpoint issued a new refresh token (rotation) and the connector used it for the rest of the run; the refresh token stored at {at} may no longer be accepted: store the current one there before the next run (get it in Workday with Manage Refresh Tokens for Integrations, for this API client and its integration system user). The new value is not shown here or in any log"
+            )
+        })
     }
 
     /// A valid token: the cached one, or a new one. Concurrent callers wait
@@ -152,8 +247,12 @@ impl TokenProvider {
             return Err(WorkdayError::Cancelled);
         }
         let c = &self.credentials;
+        let refresh_token = match c.grant {
+            GrantType::RefreshToken => self.refresh_token(),
+            GrantType::ClientCredentials => None,
+        };
         let mut form: Vec<(&str, &str)> = vec![("grant_type", c.grant.as_str())];
-        if let (GrantType::RefreshToken, Some(rt)) = (c.grant, &c.refresh_token) {
+        if let Some(rt) = &refresh_token {
             form.push(("refresh_token", rt.expose_secret()));
         }
         let request = http
@@ -162,14 +261,20 @@ impl TokenProvider {
             .basic_auth(&c.client_id, Some(c.client_secret.expose_secret()))
             .header(reqwest::header::ACCEPT, "application/json")
             .form(&form);
-        let answer = http.send(ctx, what, request).await?;
+        let mut answer = http.send(ctx, what, request).await?;
         if matches!(
             answer.status,
             StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED
         ) {
             return Err(self.oauth_error(answer.status.as_u16(), &answer.body));
         }
-        let answer = answer.classify(what)?;
+        if !answer.status.is_success() {
+            // The token endpoint's answer may echo the request (and so the
+            // credentials): quote only its OAuth error fields.
+            let detail = oauth_detail(answer.status.as_u16(), &answer.body);
+            answer.body.clear();
+            answer = answer.classify(what).map_err(|e| e.with_detail(detail))?;
+        }
         let json = answer.json(what)?;
         let bad = |why: &str| WorkdayError::BadResponse {
             what: what.to_string(),
@@ -183,45 +288,34 @@ impl TokenProvider {
         if let Some(kind) = json.get("token_type").and_then(Json::as_str) {
             if !kind.eq_ignore_ascii_case("bearer") {
                 return Err(bad(&format!(
-                    "the token type is {kind:?}, expected \"Bearer\""
+                    "the token type is {:?}, expected \"Bearer\"",
+                    kind.chars().take(40).collect::<String>()
                 )));
             }
         }
-        let lifetime = json
-            .get("expires_in")
-            .and_then(|v| {
-                v.as_u64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
+        let lifetime = lifetime(json.get("expires_in"));
+        self.keep_rotated(json.get("refresh_token").and_then(Json::as_str));
         tracing::debug!(
             lifetime_s = lifetime.as_secs(),
             "obtained a Workday access token"
         );
+        let now = Instant::now();
         Ok(Cached {
             token: SecretString::from(token.to_string()),
-            renew_at: Instant::now() + renew_after(lifetime),
+            renew_at: now.checked_add(renew_after(lifetime)).unwrap_or(now),
         })
     }
 
     fn oauth_error(&self, status: u16, body: &str) -> WorkdayError {
-        let json: Option<Json> = serde_json::from_str(body).ok();
-        let code = json
-            .as_ref()
-            .and_then(|j| j.get("error"))
-            .and_then(Json::as_str)
-            .map(str::to_string);
-        let detail = json
-            .as_ref()
-            .and_then(|j| j.get("error_description"))
-            .and_then(Json::as_str)
-            .map(|d| {
-                format!(
-                    ": Workday says {:?}",
-                    d.chars().take(300).collect::<String>()
-                )
-            })
-            .unwrap_or_default();
+        let (code, detail) = match OAuthFields::parse(body) {
+            Some(f) => (
+                f.code,
+                f.description
+                    .map(|d| format!(": Workday says {d:?}"))
+                    .unwrap_or_default(),
+            ),
+            None => (None, oauth_detail(status, body)),
+        };
         let c = &self.credentials;
         let secret = &c.secret_ref;
         let hint = match (code.as_deref(), c.grant) {
@@ -274,5 +368,39 @@ mod tests {
         );
         assert_eq!(renew_after(Duration::from_secs(10)), Duration::from_secs(5));
         assert_eq!(renew_after(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn lifetime_is_clamped() {
+        use serde_json::json;
+        let of = |v: Json| lifetime(Some(&v));
+        assert_eq!(lifetime(None), DEFAULT_LIFETIME);
+        assert_eq!(of(Json::Null), DEFAULT_LIFETIME);
+        assert_eq!(of(json!(1800)), Duration::from_secs(1800));
+        assert_eq!(of(json!("1800")), Duration::from_secs(1800));
+        assert_eq!(of(json!(1.5)), Duration::from_millis(1500));
+        assert_eq!(of(json!(86_400)), MAX_LIFETIME);
+        for huge in [
+            json!(86_401),
+            json!(u64::MAX),
+            json!(1e300),
+            json!("99999999999999999999999"),
+            json!("1e300"),
+        ] {
+            assert_eq!(of(huge.clone()), MAX_LIFETIME, "{huge}");
+        }
+        for zero in [
+            json!(0),
+            json!(-5),
+            json!(i64::MIN),
+            json!(-1e300),
+            json!("-5"),
+            json!("0"),
+        ] {
+            assert_eq!(of(zero.clone()), Duration::ZERO, "{zero}");
+        }
+        for unreadable in [json!("soon"), json!(true), json!({"s": 1}), json!("NaN")] {
+            assert_eq!(of(unreadable.clone()), DEFAULT_LIFETIME, "{unreadable}");
+        }
     }
 }

@@ -219,8 +219,33 @@ fn enumerations() {
         ("RefreshTokenRef".into(), "is required: with GrantType refresh_token, set it to the secret:// reference of the refresh token, e.g. secret://workday/contoso_preview/refreshtoken".into())
     );
     assert_eq!(
-        one(json!({"RefreshTokenRef": "secret://workday/contoso_preview/refreshtoken"})),
+        one(json!({"GrantType": "client_credentials", "RefreshTokenRef": "secret://workday/contoso_preview/refreshtoken"})),
         ("RefreshTokenRef".into(), "is only used with GrantType \"refresh_token\"; remove it or set GrantType to \"refresh_token\"".into())
+    );
+}
+
+#[test]
+fn the_default_grant_follows_refresh_token_ref() {
+    const RT_REF: &str = "secret://workday/contoso_preview/refreshtoken";
+    // With a refresh token reference and no GrantType: the refresh-token grant.
+    let c = WorkdayConfig::parse(&with(base(), json!({ "RefreshTokenRef": RT_REF }))).unwrap();
+    assert_eq!(c.grant_type, GrantType::RefreshToken);
+    assert_eq!(c.refresh_token_ref.as_deref(), Some(RT_REF));
+    // `null` is absent: client credentials.
+    let c = WorkdayConfig::parse(&base().to_string()).unwrap();
+    assert_eq!(c.grant_type, GrantType::ClientCredentials);
+    assert_eq!(c.refresh_token_ref, None);
+    // An explicit GrantType still wins.
+    let c = WorkdayConfig::parse(&with(
+        base(),
+        json!({"GrantType": "refresh_token", "RefreshTokenRef": RT_REF}),
+    ))
+    .unwrap();
+    assert_eq!(c.grant_type, GrantType::RefreshToken);
+    // A present but empty reference is reported as such (not as a grant mismatch).
+    assert_eq!(
+        one(json!({"RefreshTokenRef": " "})),
+        ("RefreshTokenRef".into(), "must not be empty: with GrantType refresh_token, set it to the secret:// reference of the refresh token, e.g. secret://workday/contoso_preview/refreshtoken".into())
     );
 }
 

@@ -171,6 +171,34 @@ async fn retry_after_beyond_the_cap_fails_at_once() {
 }
 
 #[tokio::test]
+async fn an_overflowing_retry_after_saturates_and_fails_fast_as_above_the_cap() {
+    for status in [429u16, 503] {
+        let t = Tenant::start(10, 0).await;
+        fail_workers(
+            &t,
+            ResponseTemplate::new(status).insert_header("Retry-After", "99999999999999999999999"),
+            100,
+        )
+        .await;
+        let (r, sleeper, ctx) = run(&t).await;
+        let e = r.unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!("Workday answered {status} for the workers page at offset 0 and asked to wait {} s (Retry-After) before retrying, more than the connector's 30 s back-off cap; the run stopped. Run it again after that time; if this happens often, ask Workday Support to raise the tenant's API rate limit", u64::MAX)
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(u64::MAX)));
+        assert!(sleeper.delays().is_empty(), "{status}");
+        assert_eq!(ctx.metrics().snapshot().retries, 0, "{status}");
+        assert_eq!(t.counts().await, (1, 1, 0), "{status}");
+        // Over the plugin wire too: the host reads it back, saturated.
+        let wire = serde_json::to_string(&e).unwrap();
+        let back: connector_api::ConnectorError = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back.message(), e.message());
+        assert!(back.retry_after().unwrap() >= Duration::from_secs(u64::MAX));
+    }
+}
+
+#[tokio::test]
 async fn other_client_errors_are_not_retried_and_surface_workdays_text() {
     let t = Tenant::start(10, 0).await;
     fail_workers(

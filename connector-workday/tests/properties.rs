@@ -180,6 +180,18 @@ proptest! {
     }
 
     #[test]
+    fn retry_after_digits_of_any_length_saturate(s in "[0-9]{1,38}") {
+        // Never absent: a value too large for u64 is the largest wait, so
+        // the retry loop refuses it as above the cap.
+        let exact: u128 = s.parse().unwrap();
+        let expected = u64::try_from(exact).unwrap_or(u64::MAX);
+        prop_assert_eq!(
+            parse_retry_after(&s, SystemTime::now()),
+            Some(Duration::from_secs(expected))
+        );
+    }
+
+    #[test]
     fn retry_after_http_dates_parse_to_the_gap(gap in 0u64..100_000) {
         let now = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
         let date = httpdate_fmt(now + Duration::from_secs(gap));

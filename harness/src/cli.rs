@@ -49,8 +49,9 @@ pub mod exit {
 }
 
 /// The environment variable that, set to `1`, makes the Workday connector
-/// skip its retry back-off delays (a test knob; retries still happen).
-pub const NO_RETRY_DELAY_ENV: &str = "IDMESH_TEST_NO_RETRY_DELAY";
+/// skip its retry back-off delays (a test knob; retries still happen). Only a
+/// build with the `test-knobs` feature (test builds) honours it.
+pub use connector_workday::test_knobs::NO_RETRY_DELAY_ENV;
 
 const SIM_HEADING: &str = "Simulated tenant (with --simulated)";
 
@@ -489,7 +490,7 @@ pub async fn connector_factory(plugin: &PluginArgs) -> Result<Arc<dyn ConnectorF
         return Ok(Arc::new(factory));
     }
     let mut factory = WorkdayFactory::new();
-    if std::env::var(NO_RETRY_DELAY_ENV).is_ok_and(|v| v == "1") {
+    if connector_workday::test_knobs::no_retry_delay() {
         factory = factory.with_sleeper(Arc::new(RecordingSleeper::new()));
     }
     Ok(Arc::new(factory))

@@ -55,7 +55,7 @@ fn spawn_import(state: &Path, out: &Path) -> Child {
         .env_remove("RUST_LOG")
         .env_remove("CARGO")
         .env_remove("IDMESH_STATE")
-        .env("IDMESH_TEST_NO_RETRY_DELAY", "1")
+        .env(harness::cli::NO_RETRY_DELAY_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::from(stdout))
         .stderr(Stdio::null())

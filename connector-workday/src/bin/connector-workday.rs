@@ -28,8 +28,9 @@ async fn main() -> ExitCode {
         .init();
     let mut factory = connector_workday::WorkdayFactory::new();
     // The harness's test knob, inherited from it: retries still happen and
-    // are counted, the back-off does not sleep. Never set in production.
-    if std::env::var("IDMESH_TEST_NO_RETRY_DELAY").is_ok_and(|v| v == "1") {
+    // are counted, the back-off does not sleep. Only a build with the
+    // `test-knobs` feature (test builds) honours it.
+    if connector_workday::test_knobs::no_retry_delay() {
         factory = factory.with_sleeper(std::sync::Arc::new(
             connector_workday::retry::RecordingSleeper::new(),
         ));

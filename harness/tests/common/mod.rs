@@ -49,7 +49,7 @@ pub fn command(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> tokio::pro
         .env_remove("CARGO")
         .env_remove("IDMESH_STATE")
         .env_remove("IDMESH_LOG_FORMAT")
-        .env("IDMESH_TEST_NO_RETRY_DELAY", "1")
+        .env(harness::cli::NO_RETRY_DELAY_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
