@@ -372,6 +372,8 @@ fn advice(kind: ErrorKind) -> &'static str {
         }
         ErrorKind::Cancelled => "run the import again when ready",
         ErrorKind::Sink => "check the state store's disk space and permissions, then run again",
+        // A kind from a newer plugin (ErrorKind::Unknown) or a newer connector-api.
+        _ => "the connector reported an error kind this harness does not know; act on the message, and update the harness",
     }
 }
 
