@@ -112,6 +112,7 @@ mod tests {
             r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"name":"A","active":true,"hired":"2024-02-29","seen":"2024-01-01T10:00:00.000Z","manager":"b"}}"#,
             r#"{"objectType":"User","changeType":"Delete","externalId":"a","attributes":{"name":null}}"#,
             r#"{"objectType":"User","changeType":"Delete","externalId":"a"}"#,
+            r#"{"objectType":"User","changeType":"Delete","externalId":"a","addedLater":1}"#,
             r#"{"objectType":"Group","changeType":"Upsert","externalId":"a","attributes":{}}"#,
             r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"salary":"1"}}"#,
             r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"active":"yes"}}"#,
