@@ -35,12 +35,29 @@ async fn spawn_sh(body: &str) -> Result<PluginFactory, ConnectorError> {
     PluginFactory::spawn("sh", ["-c", body], options()).await
 }
 
-async fn import_through(body: &str, ctx: &RunContext, sink: &mut dyn ChangeSink) -> ConnectorError {
-    let factory = spawn_sh(&script(body)).await.unwrap();
-    let connector = factory
+/// The connector of `factory`, validated.
+async fn validated(factory: &PluginFactory) -> Box<dyn Connector> {
+    factory
         .validate("{}", "none", &StaticSecrets::new())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A full import that fails.
+async fn failed_import(connector: &dyn Connector) -> ConnectorError {
+    connector
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap_err()
+}
+
+async fn import_through(body: &str, ctx: &RunContext, sink: &mut dyn ChangeSink) -> ConnectorError {
+    let factory = spawn_sh(&script(body)).await.unwrap();
+    let connector = validated(&factory).await;
     connector
         .import(ImportRequest::full(), sink, ctx)
         .await
@@ -113,10 +130,7 @@ async fn a_plugin_hanging_mid_import_times_out_and_stays_unusable() {
     let factory = spawn_sh(&script(&format!("echo '{PAGE}'; read ack; sleep 30")))
         .await
         .unwrap();
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
+    let connector = validated(&factory).await;
     let started = Instant::now();
     let mut sink = VecSink::default();
     let err = connector
@@ -305,18 +319,8 @@ async fn stderr_that_is_not_utf8_or_too_long_is_logged_and_drained_to_the_end() 
          echo '{{\"type\":\"validated\"}}'; read l; echo 'the end' >&2; exit 7"
     );
     let factory = spawn_sh(&body).await.unwrap();
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
-    let err = connector
-        .import(
-            ImportRequest::full(),
-            &mut VecSink::default(),
-            &RunContext::new(),
-        )
-        .await
-        .unwrap_err();
+    let connector = validated(&factory).await;
+    let err = failed_import(connector.as_ref()).await;
     assert_eq!(err.kind(), ErrorKind::Transport);
     assert_eq!(
         err.message(),
@@ -337,18 +341,8 @@ async fn an_error_kind_the_engine_does_not_know_keeps_its_name_and_the_session()
     )))
     .await
     .unwrap();
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
-    let err = connector
-        .import(
-            ImportRequest::full(),
-            &mut VecSink::default(),
-            &RunContext::new(),
-        )
-        .await
-        .unwrap_err();
+    let connector = validated(&factory).await;
+    let err = failed_import(connector.as_ref()).await;
     assert_eq!(err.kind(), ErrorKind::Unknown);
     assert_eq!(err.kind_name(), "SomethingNew");
     assert!(err.is_retryable());
@@ -374,11 +368,11 @@ async fn fields_a_newer_plugin_adds_are_ignored() {
             r#""description":"display name","maxLength":64"#,
         )
         .replace(r#""anchor":"id","#, r#""anchor":"id","plural":"Things","#);
-    let validated = r#"{"type":"validated","warnings":[]}"#;
+    let validated_answer = r#"{"type":"validated","warnings":[]}"#;
     let page = r#"{"type":"page","changes":[{"objectType":"Thing","changeType":"Upsert","externalId":"a","attributes":{"name":"A"},"sourceVersion":7}],"metrics":{"requests":1,"retries":0,"pages":0,"records":0,"bytes":100},"sequence":1}"#;
     let result = r#"{"type":"result","outcome":{"watermark":"tick:1","complete":true,"counts":{"Thing":{"Upsert":1,"Delete":0}},"recordErrors":[],"warnings":[],"durationMs":5},"metrics":{"requests":1,"retries":0,"pages":1,"records":1},"final":true}"#;
     let body = format!(
-        "read l; echo '{hello}'; read l; echo '{schema}'; read l; echo '{validated}'; read l; \
+        "read l; echo '{hello}'; read l; echo '{schema}'; read l; echo '{validated_answer}'; read l; \
          echo '{page}'; read ack; echo '{result}'; read l"
     );
     let factory = spawn_sh(&body).await.unwrap();
@@ -386,10 +380,7 @@ async fn fields_a_newer_plugin_adds_are_ignored() {
         factory.info().modes,
         vec![ImportMode::Full, ImportMode::Delta]
     );
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
+    let connector = validated(&factory).await;
     let mut sink = VecSink::default();
     let outcome = connector
         .import(ImportRequest::full(), &mut sink, &RunContext::new())
@@ -413,10 +404,7 @@ async fn metrics_of_any_size_reach_the_engine_whole() {
     )))
     .await
     .unwrap();
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
+    let connector = validated(&factory).await;
     let ctx = RunContext::new();
     connector
         .import(ImportRequest::full(), &mut VecSink::default(), &ctx)
@@ -444,10 +432,7 @@ async fn the_validated_answer_carries_the_configured_schema() {
     );
     let factory = spawn_sh(&body).await.unwrap();
     assert_eq!(factory.schema().object_types[0].anchor, "id");
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
+    let connector = validated(&factory).await;
     let schema = connector.schema();
     assert_eq!(schema.object_types[0].anchor, "code");
     // Pages are typed with the configured schema (which has `code`).
