@@ -462,9 +462,10 @@ async fn the_plugin_sends_no_more_than_the_window_ahead_of_acks() {
         "secrets": { AUTH: AUTH_VALUE, TOKEN: TOKEN_VALUE },
     });
     engine.send_line(&validate.to_string()).await;
+    // The validated answer carries the configured connector's schema.
     assert_eq!(
         engine.next().await,
-        serde_json::json!({"type": "validated"})
+        serde_json::json!({"type": "validated", "schema": schema()})
     );
     engine
         .send_line(r#"{"type":"import","mode":"Full","watermark":null,"window":2}"#)

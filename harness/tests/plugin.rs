@@ -424,3 +424,48 @@ async fn the_python_example_plugin_runs_through_the_harness() {
         show(&o)
     );
 }
+
+/// The `connector-workday` binary, loaded over the protocol (no harness in
+/// between), reports the schema of the connector as configured: with
+/// `ExternalIdAttribute=employeeNumber`, `User` is anchored on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workday_plugin_reports_the_configured_anchor() {
+    use connector_api::plugin::{PluginFactory, PluginOptions};
+    use connector_api::{ConnectorFactory, StaticSecrets};
+    use harness::sim::{SimConfig, Simulator};
+
+    let Some(plugin) = workday_plugin() else {
+        return;
+    };
+    let sim = Simulator::start(SimConfig {
+        workers: 20,
+        orgs: 3,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let reference = "secret://workday/acme/clientsecret";
+    let secrets = StaticSecrets::new().with(reference, &sim.config().client_secret);
+    let config = serde_json::json!({
+        "BaseUrl": sim.base_url(),
+        "TenantName": sim.config().tenant,
+        "Realm": sim.config().realm,
+        "ClientId": sim.config().client_id,
+        "ExternalIdAttribute": "employeeNumber",
+    })
+    .to_string();
+    let factory = PluginFactory::spawn(&plugin, Vec::<String>::new(), PluginOptions::default())
+        .await
+        .unwrap();
+    let anchor = |s: &connector_api::Schema| s.object_type("User").unwrap().anchor.clone();
+    assert_eq!(anchor(&factory.schema()), "id");
+    let connector = factory
+        .validate(&config, reference, &secrets)
+        .await
+        .unwrap();
+    assert_eq!(anchor(&connector.schema()), "employeeNumber");
+    let configured = connector_workday::schema::schema(
+        connector_workday::config::ExternalIdAttribute::EmployeeNumber,
+    );
+    assert_eq!(connector.schema(), configured);
+}
