@@ -478,8 +478,8 @@ pub async fn connector_factory(plugin: &PluginArgs) -> Result<Arc<dyn ConnectorF
     if let Some(path) = &plugin.plugin {
         let mut command = PluginCommand::new(path).args(&plugin.plugin_args);
         // Plugins start with an allowlisted environment: the test knob reaches
-        // one only when named.
-        if std::env::var(NO_RETRY_DELAY_ENV).is_ok_and(|v| v == "1") {
+        // one only when named, and only from a build that honours it.
+        if connector_workday::test_knobs::no_retry_delay() {
             command = command.env(NO_RETRY_DELAY_ENV, "1");
         }
         let factory = PluginFactory::spawn_command(command, PluginOptions::default())
