@@ -374,7 +374,7 @@ fn advice(kind: ErrorKind) -> &'static str {
             "check ClientId and the client secret, and that the API client is active in Workday"
         }
         ErrorKind::Permission => {
-            "grant the integration system user the security groups listed in the connector docs"
+            "grant the integration system user's security group access to the domains listed in the connector docs"
         }
         ErrorKind::RateLimit => {
             "wait and run again, or lower MaxRequestsPerHour / ask Workday to raise the tenant's limit"
