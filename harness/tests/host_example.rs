@@ -215,10 +215,7 @@ async fn the_python_host_runs_a_full_import_of_the_simulated_tenant() {
         ["o", "w"],
         "{watermark:?}"
     );
-    assert!(
-        watermark.values().all(|t| is_wire_time(t)),
-        "{watermark:?}"
-    );
+    assert!(watermark.values().all(|t| is_wire_time(t)), "{watermark:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("check token: ok"), "{stderr}");
     assert!(
@@ -271,8 +268,8 @@ async fn every_message_of_a_recorded_session_matches_the_json_schema() {
             .arg(recording)
             .output()
             .unwrap();
-        let summary: Value = serde_json::from_slice(&o.stdout)
-            .unwrap_or_else(|e| panic!("{e}\n{}", show(&o)));
+        let summary: Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}\n{}", show(&o)));
         (o.status.code(), summary)
     };
     let (code, summary) = validate(&record);
@@ -302,24 +299,54 @@ async fn every_message_of_a_recorded_session_matches_the_json_schema() {
     assert_eq!(types["engine:import"], 5);
     assert_eq!(types["plugin:result"], 2);
     assert_eq!(types["plugin:error"], 3);
-    assert_eq!(types["engine:ack"], types["plugin:page"], "one ack per page");
+    assert_eq!(
+        types["engine:ack"], types["plugin:page"],
+        "one ack per page"
+    );
 
     // The schema is not vacuous: each of these breaks a rule of the protocol.
     let bad = [
         ("plugin", r#"{"type":"page"}"#),
         ("plugin", r#"{"type":"gossip"}"#),
         ("plugin", r#"{"type":"hello","protocolVersion":1}"#),
-        ("plugin", r#"{"type":"page","changes":[{"objectType":"User","changeType":"Update","externalId":"a"}]}"#),
-        ("plugin", r#"{"type":"page","changes":[{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"n":1}}]}"#),
-        ("plugin", r#"{"type":"error","error":{"kind":"Server","message":"no retryable"}}"#),
-        ("plugin", r#"{"type":"result","outcome":{"complete":true,"counts":{}}}"#),
-        ("plugin", r#"{"type":"result","outcome":{"complete":true,"counts":{"User":{"Upsert":1}},"recordErrors":[]}}"#),
-        ("plugin", r#"{"type":"schema","schema":{"objectTypes":[{"name":"T","anchor":"id","attributes":[{"name":"m","kind":"reference","description":""}]}]}}"#),
-        ("plugin", r#"{"type":"metrics","metrics":{"requests":-1,"retries":0,"pages":0,"records":0}}"#),
+        (
+            "plugin",
+            r#"{"type":"page","changes":[{"objectType":"User","changeType":"Update","externalId":"a"}]}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"page","changes":[{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"n":1}}]}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"error","error":{"kind":"Server","message":"no retryable"}}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"result","outcome":{"complete":true,"counts":{}}}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"result","outcome":{"complete":true,"counts":{"User":{"Upsert":1}},"recordErrors":[]}}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"schema","schema":{"objectTypes":[{"name":"T","anchor":"id","attributes":[{"name":"m","kind":"reference","description":""}]}]}}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"metrics","metrics":{"requests":-1,"retries":0,"pages":0,"records":0}}"#,
+        ),
         ("engine", r#"{"type":"import","mode":"Partial"}"#),
         ("engine", r#"{"type":"import","mode":"Full","window":null}"#),
-        ("engine", r#"{"type":"validate","config":{},"authMaterial":"x"}"#),
-        ("engine", r#"{"type":"validate","config":"{}","authMaterial":"x","secrets":null}"#),
+        (
+            "engine",
+            r#"{"type":"validate","config":{},"authMaterial":"x"}"#,
+        ),
+        (
+            "engine",
+            r#"{"type":"validate","config":"{}","authMaterial":"x","secrets":null}"#,
+        ),
         ("engine", r#"{"type":"checks","checks":[]}"#),
     ];
     let bad_file = dir.path("bad.jsonl");
@@ -336,16 +363,29 @@ async fn every_message_of_a_recorded_session_matches_the_json_schema() {
         .iter()
         .map(|i| i["index"].as_u64().unwrap())
         .collect();
-    assert_eq!(rejected, (0..bad.len() as u64).collect::<Vec<_>>(), "{summary}");
+    assert_eq!(
+        rejected,
+        (0..bad.len() as u64).collect::<Vec<_>>(),
+        "{summary}"
+    );
 
     // And what the protocol allows: unknown fields, unknown error kinds, null
     // for an optional single value.
     let good = [
         ("plugin", r#"{"type":"validated","addedLater":1}"#),
         ("plugin", r#"{"type":"validated","schema":null}"#),
-        ("plugin", r#"{"type":"error","error":{"kind":"Quota","retryable":true,"message":"m","retryAfterSeconds":2.5}}"#),
-        ("plugin", r#"{"type":"page","changes":[{"objectType":"User","changeType":"Delete","externalId":"a","extra":1}],"metrics":null}"#),
-        ("engine", r#"{"type":"import","mode":"Delta","watermark":null}"#),
+        (
+            "plugin",
+            r#"{"type":"error","error":{"kind":"Quota","retryable":true,"message":"m","retryAfterSeconds":2.5}}"#,
+        ),
+        (
+            "plugin",
+            r#"{"type":"page","changes":[{"objectType":"User","changeType":"Delete","externalId":"a","extra":1}],"metrics":null}"#,
+        ),
+        (
+            "engine",
+            r#"{"type":"import","mode":"Delta","watermark":null}"#,
+        ),
         ("engine", r#"{"type":"ack","error":null}"#),
     ];
     let good_file = dir.path("good.jsonl");
@@ -381,5 +421,8 @@ async fn closing_stdin_mid_import_ends_the_plugin_cleanly() {
     assert_eq!(last["type"], "error", "{closed}");
     assert_eq!(last["error"]["kind"], "Cancelled", "{closed}");
     assert_eq!(last["error"]["retryable"], false, "{closed}");
-    assert_eq!(last["metrics"]["pages"], 1, "no page after the first: {closed}");
+    assert_eq!(
+        last["metrics"]["pages"], 1,
+        "no page after the first: {closed}"
+    );
 }
