@@ -23,6 +23,7 @@ use crate::engine::{
     instance_key, Engine, EngineError, RunObserver, RunOptions, RunOutcome, RunReport,
 };
 use crate::logging::LogFormat;
+use crate::mode_choice;
 use crate::output;
 use crate::progress::Progress;
 use crate::secrets::{HarnessSecrets, Redactor};
@@ -115,13 +116,18 @@ pub enum ModeArg {
     Full,
     /// Read what changed since the committed watermark.
     Delta,
+    /// Delta when the instance has a committed watermark, full otherwise
+    /// (with --simulated: delta with --churn, full otherwise).
+    Auto,
 }
 
-impl From<ModeArg> for ImportMode {
-    fn from(m: ModeArg) -> Self {
-        match m {
-            ModeArg::Full => ImportMode::Full,
-            ModeArg::Delta => ImportMode::Delta,
+impl ModeArg {
+    /// The mode itself, or `None` for `auto`.
+    pub fn fixed(self) -> Option<ImportMode> {
+        match self {
+            ModeArg::Full => Some(ImportMode::Full),
+            ModeArg::Delta => Some(ImportMode::Delta),
+            ModeArg::Auto => None,
         }
     }
 }
@@ -182,8 +188,10 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub connector: ConnectorArgs,
 
-    /// Full or delta [with --simulated: full, or delta with --churn].
-    #[arg(long, value_enum, required_unless_present = "simulated")]
+    /// Full, delta or auto [default: auto: delta when the instance has a
+    /// committed watermark, full otherwise; with --simulated: delta with
+    /// --churn, full otherwise].
+    #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
 
     /// The mesh state store (SQLite).
@@ -677,7 +685,6 @@ pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
 async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     let factory = connector_factory(&args.connector.plugin).await?;
     let simulated = args.connector.simulated;
-    let mut mode: ImportMode = args.mode.map_or(ImportMode::Full, Into::into);
     let sim_flag_given = args.workers.is_some()
         || args.orgs.is_some()
         || args.churn.is_some()
@@ -706,9 +713,6 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         }
         if let Some(k) = args.churn {
             let s = sim.churn(k, args.churn_seed.unwrap_or(simulated::DEFAULT_CHURN_SEED));
-            if args.mode.is_none() {
-                mode = ImportMode::Delta;
-            }
             if !args.json {
                 eprintln!("harness: applied {} mutations: {s}", s.total());
             }
@@ -724,6 +728,8 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| loaded.default_instance.clone());
     let store = Store::open(&args.state).map_err(store_err)?;
+    let choice = mode_choice::choose(&args, &store, &instance)?;
+    let mode = choice.mode;
     let mut engine = Engine::new(store);
 
     let token = CancellationToken::new();
@@ -746,10 +752,14 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         EngineError::Connector(e) => validate_err(&e, args.connector.config.as_deref()),
     })?;
 
+    let summary = output::ImportSummary {
+        report: &report,
+        mode_reason: &choice.reason,
+    };
     if args.json {
-        output::json(&report).or_else(ignore_broken_pipe)?;
+        output::json(&summary).or_else(ignore_broken_pipe)?;
     } else {
-        output::report(&report).or_else(ignore_broken_pipe)?;
+        output::summary(&summary).or_else(ignore_broken_pipe)?;
         if simulated && report.outcome.committed() {
             let state = args.state.display().to_string();
             let state_arg = if state == DEFAULT_STATE {
@@ -897,8 +907,17 @@ mod tests {
         };
         assert!(a.mode.is_none());
         assert_eq!(a.workers, None);
-        let e = Cli::try_parse_from(["harness", "import", "--config", "c.json"]).unwrap_err();
-        assert_eq!(e.exit_code(), 2, "--mode is required with --config");
+        let ok = Cli::try_parse_from(["harness", "import", "--config", "c.json"]).unwrap();
+        let Command::Import(a) = ok.command else {
+            panic!()
+        };
+        assert_eq!(a.mode, None, "--mode defaults to auto");
+        let ok = Cli::try_parse_from(["harness", "import", "--config", "c.json", "--mode", "auto"])
+            .unwrap();
+        let Command::Import(a) = ok.command else {
+            panic!()
+        };
+        assert_eq!(a.mode, Some(ModeArg::Auto));
         let e = Cli::try_parse_from(["harness", "import", "--simulated", "--config", "c.json"])
             .unwrap_err();
         assert_eq!(e.exit_code(), 2);

@@ -141,6 +141,42 @@ pub fn render_report(r: &RunReport) -> String {
     s
 }
 
+/// What `harness import` prints: the run's report and what the CLI adds
+/// (why this mode). `--json` prints it as one object: the report's fields
+/// plus `modeReason`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportSummary<'a> {
+    /// The run.
+    #[serde(flatten)]
+    pub report: &'a RunReport,
+    /// Why the run used its mode, e.g. `given with --mode` or `auto: the
+    /// instance workday:acme has a committed watermark`.
+    pub mode_reason: &'a str,
+}
+
+/// The human summary of `harness import`: [`render_report`] with the
+/// mode's reason after the first line.
+pub fn render_summary(s: &ImportSummary<'_>) -> String {
+    let text = render_report(s.report);
+    let (first, rest) = text.split_once('\n').unwrap_or((text.as_str(), ""));
+    format!(
+        "{first}\n  mode:          {} ({})\n{rest}",
+        s.report.mode.to_string().to_lowercase(),
+        s.mode_reason
+    )
+}
+
+/// Writes the human summary of `harness import`.
+///
+/// # Errors
+/// The write error.
+pub fn summary(s: &ImportSummary<'_>) -> io::Result<()> {
+    let mut o = out();
+    o.write_all(render_summary(s).as_bytes())?;
+    o.flush()
+}
+
 /// Writes the human summary of a run.
 ///
 /// # Errors

@@ -1,0 +1,120 @@
+//! The `harness` binary as a scheduled service sees it (issue 15): the
+//! default `--mode auto`, exit codes a scheduler can act on, the run history
+//! with its warnings and record errors, `--metrics-out`, `--dry-run`, shell
+//! completions and JSON on every stderr line. Each test starts its own
+//! simulator on 127.0.0.1; every wait is bounded.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{code, harness, p, show, text, TempDir};
+
+use harness::sim::{SimConfig, Simulator};
+use harness::store::Store;
+
+const SECRET_ENV: &str = "IDMESH_SECRET_WORKDAY_ACME_CLIENTSECRET";
+
+async fn small_sim() -> Simulator {
+    Simulator::start(SimConfig {
+        workers: 300,
+        orgs: 20,
+        client_secret: "demo-secret-not-real".to_string(),
+        port: 0,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+fn write_config(dir: &TempDir, sim: &Simulator) -> PathBuf {
+    let c = sim.config();
+    let config = serde_json::json!({
+        "BaseUrl": sim.base_url(),
+        "TenantName": c.tenant,
+        "Realm": c.realm,
+        "ClientId": c.client_id,
+        "PageSize": 100,
+        "MaxRequestsPerHour": 1_000_000,
+    });
+    let path = dir.path("config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+fn open_store(path: &Path) -> Store {
+    Store::open_existing(path)
+        .unwrap()
+        .expect("the store exists")
+}
+
+/// `harness import --config CONFIG --state STATE MORE...` with the secret in
+/// the environment (no `--mode` unless `more` gives one).
+async fn import(
+    dir: &TempDir,
+    sim: &Simulator,
+    config: &Path,
+    state: &Path,
+    more: &[&str],
+) -> Output {
+    let mut args = vec!["import", "--config", p(config), "--state", p(state)];
+    args.extend_from_slice(more);
+    let secret = sim.config().client_secret.clone();
+    harness(dir, &args, &[(SECRET_ENV, &secret)]).await
+}
+
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(o)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_defaults_to_auto_full_first_then_delta() {
+    let dir = TempDir::new("ops");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim);
+    let state = dir.path("s.db");
+
+    let o = import(&dir, &sim, &config, &state, &["--json"]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let r = json_of(&o);
+    assert_eq!(r["mode"], "Full");
+    assert_eq!(
+        r["modeReason"],
+        "auto: the instance workday:acme has no committed watermark yet"
+    );
+
+    sim.churn(10, 3);
+    let o = import(&dir, &sim, &config, &state, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("Delta import of workday:acme succeeded"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[1],
+        "  mode:          delta (auto: the instance workday:acme has a committed watermark)"
+    );
+
+    // An explicit --mode still wins.
+    let o = import(&dir, &sim, &config, &state, &["--mode", "full", "--json"]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let r = json_of(&o);
+    assert_eq!(r["mode"], "Full");
+    assert_eq!(r["modeReason"], "given with --mode");
+    let o = import(&dir, &sim, &config, &state, &["--mode", "auto", "--json"]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(json_of(&o)["mode"], "Delta");
+
+    let modes: Vec<String> = open_store(&state)
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.mode)
+        .collect();
+    assert_eq!(modes, ["Delta", "Full", "Delta", "Full"]);
+}
