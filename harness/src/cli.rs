@@ -2,9 +2,10 @@
 //! commands behind them ([`run`]). The binary only parses, sets up logging
 //! and a runtime, and turns a [`CliError`] into one line and an exit code.
 //!
-//! Exit codes ([`exit`]): 0 success; 1 any other failure; 2 bad usage,
-//! configuration, secret or watermark; 3 the run finished with per-record
-//! errors; 130 cancelled with Ctrl-C (SIGINT); 143 cancelled with SIGTERM.
+//! Exit codes ([`exit`]): 0 success; 1 a failure a person must fix; 2 bad
+//! usage, configuration, secret or watermark; 3 the run finished with
+//! per-record errors; 75 a retryable failure (retry later); 130 cancelled
+//! with Ctrl-C (SIGINT); 143 cancelled with SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,13 +36,18 @@ use crate::store::{Store, StoreError};
 pub mod exit {
     /// Success.
     pub const SUCCESS: u8 = 0;
-    /// Any failure not listed below (source, network, store, purge refused, failed checks).
+    /// Any failure not listed below, one a person must fix (authentication,
+    /// permission, bad response, store locked or failing, deletion threshold
+    /// refused, failed checks).
     pub const FAILURE: u8 = 1;
     /// Bad usage, configuration, secret or watermark: fix the input and retry.
     pub const USAGE: u8 = 2;
     /// The run finished but some records failed: good records applied,
     /// watermark not advanced.
     pub const RECORD_ERRORS: u8 = 3;
+    /// The run failed on a cause worth retrying later unchanged (rate limit,
+    /// 5xx, network, timeout): `EX_TEMPFAIL` of sysexits.h. Nothing committed.
+    pub const TEMPFAIL: u8 = 75;
     /// Cancelled with Ctrl-C (128 + SIGINT): nothing committed.
     pub const INTERRUPTED: u8 = 130;
     /// Cancelled with SIGTERM (128 + 15; how systemd and Kubernetes stop a
@@ -52,6 +58,21 @@ pub mod exit {
 /// The environment variable that, set to `1`, makes the Workday connector
 /// skip its retry back-off delays (a test knob; retries still happen).
 pub const NO_RETRY_DELAY_ENV: &str = "IDMESH_TEST_NO_RETRY_DELAY";
+
+/// The exit-code table `--help` ends with (also in docs/harness.md).
+const EXIT_CODES_HELP: &str = "\
+Exit codes (for scripts and schedulers):
+    0    success
+    1    failure a person must fix: authentication, permission, bad response,
+         deletion threshold refused, state store locked or failing, failed checks
+    2    bad usage, configuration, secret or watermark: fix the input
+    3    finished with record errors: good records committed, watermark kept
+   75    temporary failure (EX_TEMPFAIL): rate limit, 5xx, network, timeout;
+         nothing committed; retry later unchanged
+  130    cancelled with Ctrl-C; nothing committed
+  143    cancelled with SIGTERM; nothing committed
+
+Logs go to stderr; filter them with RUST_LOG (default: warn). See docs/harness.md.";
 
 const SIM_HEADING: &str = "Simulated tenant (with --simulated)";
 
@@ -75,9 +96,7 @@ pub const DEFAULT_STATE: &str = "idmesh-state.db";
                   (SQLite), committing each run's changes and watermark in one transaction, \
                   with run history.\n\nTry it with no setup at all:\n  \
                   harness import --simulated\n  harness import --simulated --churn 100",
-    after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage/configuration/secret/watermark, \
-                  3 record errors, 130 cancelled (Ctrl-C), 143 cancelled (SIGTERM).\nLogs go to stderr; filter them with RUST_LOG \
-                  (default: warn). See docs/harness.md."
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     /// Log line format (logs go to stderr, filtered by RUST_LOG).
@@ -352,12 +371,30 @@ pub fn exit_code_for(kind: ErrorKind) -> u8 {
     }
 }
 
+/// The exit code for a connector error: [`exit::TEMPFAIL`] when it is
+/// retryable ([`ConnectorError::is_retryable`]), otherwise by its kind.
+pub fn exit_code_for_error(e: &ConnectorError) -> u8 {
+    exit_code_for_failure(e.kind(), e.is_retryable())
+}
+
+/// The exit code for a failure of `kind`: [`exit::TEMPFAIL`] when
+/// `retryable` (and not a cancellation), otherwise [`exit_code_for`].
+pub fn exit_code_for_failure(kind: ErrorKind, retryable: bool) -> u8 {
+    if retryable && kind != ErrorKind::Cancelled {
+        exit::TEMPFAIL
+    } else {
+        exit_code_for(kind)
+    }
+}
+
 /// The exit code for a finished run.
 pub fn exit_code_for_report(report: &RunReport) -> u8 {
     match &report.outcome {
         RunOutcome::Succeeded => exit::SUCCESS,
         RunOutcome::SucceededWithRecordErrors => exit::RECORD_ERRORS,
-        RunOutcome::Failed { kind, .. } => exit_code_for(*kind),
+        RunOutcome::Failed {
+            kind, retryable, ..
+        } => exit_code_for_failure(*kind, *retryable),
         RunOutcome::Cancelled => exit::INTERRUPTED,
         RunOutcome::PurgeRefused { .. } => exit::FAILURE,
     }
@@ -452,7 +489,7 @@ fn store_err(e: StoreError) -> CliError {
 }
 
 fn validate_err(e: &ConnectorError, config: Option<&Path>) -> CliError {
-    let code = exit_code_for(e.kind());
+    let code = exit_code_for_error(e);
     let what = match (e.kind(), config) {
         (ErrorKind::Configuration, Some(path)) => format!(
             "the configuration {} is invalid: {}",
@@ -755,6 +792,7 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     let summary = output::ImportSummary {
         report: &report,
         mode_reason: &choice.reason,
+        retryable: exit_code_for_report(&report) == exit::TEMPFAIL,
     };
     if args.json {
         output::json(&summary).or_else(ignore_broken_pipe)?;
@@ -969,5 +1007,20 @@ mod tests {
         assert_eq!(exit_code_for(ErrorKind::Server), 1);
         assert_eq!(exit_code_for(ErrorKind::Authentication), 1);
         assert_eq!(exit_code_for(ErrorKind::Cancelled), 130);
+        let e = |kind| ConnectorError::new(kind, "x");
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Server)), 75);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::RateLimit)), 75);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Transport)), 75);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Authentication)), 1);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Permission)), 1);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Sink)), 1);
+        assert_eq!(
+            exit_code_for_error(&e(ErrorKind::Server).with_retryable(false)),
+            1
+        );
+        assert_eq!(
+            exit_code_for_error(&e(ErrorKind::Cancelled).with_retryable(true)),
+            130
+        );
     }
 }

@@ -142,8 +142,8 @@ pub fn render_report(r: &RunReport) -> String {
 }
 
 /// What `harness import` prints: the run's report and what the CLI adds
-/// (why this mode). `--json` prints it as one object: the report's fields
-/// plus `modeReason`.
+/// (why this mode, whether to retry). `--json` prints it as one object: the
+/// report's fields plus `modeReason` and `retryable`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImportSummary<'a> {
@@ -153,6 +153,9 @@ pub struct ImportSummary<'a> {
     /// Why the run used its mode, e.g. `given with --mode` or `auto: the
     /// instance workday:acme has a committed watermark`.
     pub mode_reason: &'a str,
+    /// Whether the run failed on a cause worth retrying later unchanged
+    /// (the process exits 75).
+    pub retryable: bool,
 }
 
 /// The human summary of `harness import`: [`render_report`] with the
@@ -160,11 +163,15 @@ pub struct ImportSummary<'a> {
 pub fn render_summary(s: &ImportSummary<'_>) -> String {
     let text = render_report(s.report);
     let (first, rest) = text.split_once('\n').unwrap_or((text.as_str(), ""));
-    format!(
+    let mut out = format!(
         "{first}\n  mode:          {} ({})\n{rest}",
         s.report.mode.to_string().to_lowercase(),
         s.mode_reason
-    )
+    );
+    if s.retryable {
+        out.push_str("  retry:         a temporary failure; run again later unchanged (exit 75)\n");
+    }
+    out
 }
 
 /// Writes the human summary of `harness import`.

@@ -13,7 +13,7 @@ use std::process::Output;
 
 use common::{code, harness, p, show, text, TempDir};
 
-use harness::sim::{SimConfig, Simulator};
+use harness::sim::{Endpoint, FaultKind, FaultRule, RetryAfter, SimConfig, Simulator};
 use harness::store::Store;
 
 const SECRET_ENV: &str = "IDMESH_SECRET_WORKDAY_ACME_CLIENTSECRET";
@@ -117,4 +117,131 @@ async fn mode_defaults_to_auto_full_first_then_delta() {
         .map(|r| r.mode)
         .collect();
     assert_eq!(modes, ["Delta", "Full", "Delta", "Full"]);
+}
+
+/// The last stderr line is one `error:` line (text logs).
+fn last_error_line(o: &Output) -> String {
+    let err = text(&o.stderr);
+    let last = err.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("error: "), "{}", show(o));
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_exit_75_permanent_ones_exit_1() {
+    let dir = TempDir::new("ops");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim);
+    let state = dir.path("s.db");
+    let o = import(&dir, &sim, &config, &state, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let before = open_store(&state).watermark("workday:acme").unwrap();
+    assert!(before.is_some());
+
+    let every = |endpoint, kind| FaultRule {
+        endpoint,
+        at_request: 1,
+        times: usize::MAX,
+        kind,
+    };
+    // (fault, exit code, kind, retryable)
+    let cases = [
+        (
+            every(Endpoint::Workers, FaultKind::Status(503)),
+            75,
+            "Server",
+            true,
+        ),
+        (
+            every(
+                Endpoint::Workers,
+                FaultKind::TooManyRequests(RetryAfter::Absent),
+            ),
+            75,
+            "RateLimit",
+            true,
+        ),
+        (
+            every(Endpoint::Workers, FaultKind::CloseConnection),
+            75,
+            "Transport",
+            true,
+        ),
+        (
+            every(Endpoint::Token, FaultKind::Status(401)),
+            1,
+            "Authentication",
+            false,
+        ),
+        (
+            FaultRule::once(Endpoint::Workers, 1, FaultKind::Status(403)),
+            1,
+            "Permission",
+            false,
+        ),
+    ];
+    for (fault, exit, kind, retryable) in cases {
+        sim.clear_faults();
+        sim.clear_requests();
+        sim.add_fault(fault);
+        let o = import(&dir, &sim, &config, &state, &["--json"]).await;
+        assert_eq!(code(&o), exit, "{fault:?}: {}", show(&o));
+        last_error_line(&o);
+        let r = json_of(&o);
+        assert_eq!(r["outcome"]["status"], "Failed", "{fault:?}");
+        assert_eq!(r["outcome"]["kind"], kind, "{fault:?}");
+        assert_eq!(r["retryable"], retryable, "{fault:?}");
+        assert_eq!(r["outcome"]["retryable"], retryable, "{fault:?}");
+        assert_eq!(
+            open_store(&state).watermark("workday:acme").unwrap(),
+            before
+        );
+    }
+
+    // The text summary says to retry.
+    sim.clear_faults();
+    sim.add_fault(every(Endpoint::Workers, FaultKind::Status(503)));
+    let o = import(&dir, &sim, &config, &state, &[]).await;
+    assert_eq!(code(&o), 75, "{}", show(&o));
+    assert!(
+        text(&o.stdout).contains(
+            "\n  retry:         a temporary failure; run again later unchanged (exit 75)\n"
+        ),
+        "{}",
+        show(&o)
+    );
+
+    // The deletion threshold refused: permanent, exit 1.
+    sim.clear_faults();
+    let o = import(
+        &dir,
+        &sim,
+        &config,
+        &state,
+        &["--mode", "full", "--max-delete-percent", "0"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "nothing to delete yet: {}", show(&o));
+    sim.churn(200, 5);
+    let o = import(
+        &dir,
+        &sim,
+        &config,
+        &state,
+        &["--mode", "full", "--max-delete-percent", "0", "--json"],
+    )
+    .await;
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let r = json_of(&o);
+    assert_eq!(r["outcome"]["status"], "PurgeRefused");
+    assert_eq!(r["retryable"], false);
+
+    // --help documents the table.
+    let o = harness(&dir, &["--help"], &[]).await;
+    let help = text(&o.stdout);
+    assert!(
+        help.contains("   75    temporary failure (EX_TEMPFAIL)"),
+        "{help}"
+    );
+    assert!(help.contains("  143    cancelled with SIGTERM"), "{help}");
 }
