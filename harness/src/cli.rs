@@ -320,6 +320,11 @@ pub struct RunsArgs {
     /// Only runs of this connector instance.
     #[arg(long, value_name = "KEY")]
     pub instance: Option<String>,
+
+    /// Print one run whole: its counts, metrics, watermarks, error, every
+    /// warning and every record error.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["limit", "instance"])]
+    pub show: Option<i64>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -914,6 +919,9 @@ fn watermark(args: &WatermarkArgs) -> Result<(), CliError> {
 }
 
 fn runs(args: &RunsArgs) -> Result<(), CliError> {
+    if let Some(id) = args.show {
+        return show_run(args, id);
+    }
     let runs = match Store::open_existing(&args.state).map_err(store_err)? {
         None => Vec::new(),
         Some(store) => store
@@ -924,6 +932,25 @@ fn runs(args: &RunsArgs) -> Result<(), CliError> {
         output::json(&runs).map_err(write_err)
     } else {
         output::runs(&runs).map_err(write_err)
+    }
+}
+
+/// `harness runs --show ID`.
+fn show_run(args: &RunsArgs, id: i64) -> Result<(), CliError> {
+    let run = match Store::open_existing(&args.state).map_err(store_err)? {
+        None => None,
+        Some(store) => store.run(id).map_err(store_err)?,
+    };
+    let Some(run) = run else {
+        return Err(CliError::usage(format!(
+            "the state store {} has no run {id}; `harness runs` lists the run ids",
+            args.state.display()
+        )));
+    };
+    if args.json {
+        output::json(&run).map_err(write_err)
+    } else {
+        output::run_whole(&run).map_err(write_err)
     }
 }
 

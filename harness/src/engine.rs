@@ -96,6 +96,8 @@ fn finish_of<'a>(
         new_watermark: report.new_watermark.as_deref(),
         watermark_advanced: report.watermark_advanced,
         purged: &report.purged,
+        warnings: &report.warnings,
+        record_error_list: &report.record_errors,
     }
 }
 
@@ -771,6 +773,8 @@ struct FinishRow {
     new_watermark: Option<String>,
     watermark_advanced: bool,
     purged: BTreeMap<String, u64>,
+    warnings: Vec<String>,
+    record_error_list: Vec<RecordError>,
 }
 
 impl FinishRow {
@@ -785,6 +789,8 @@ impl FinishRow {
             new_watermark: report.new_watermark.clone(),
             watermark_advanced: report.watermark_advanced,
             purged: report.purged.clone(),
+            warnings: report.warnings.clone(),
+            record_error_list: report.record_errors.clone(),
         }
     }
 
@@ -801,6 +807,8 @@ impl FinishRow {
             new_watermark: self.new_watermark.as_deref(),
             watermark_advanced: self.watermark_advanced,
             purged: &self.purged,
+            warnings: &self.warnings,
+            record_error_list: &self.record_error_list,
         }
     }
 }

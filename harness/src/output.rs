@@ -232,6 +232,94 @@ pub fn runs(runs: &[RunRecord]) -> io::Result<()> {
     o.flush()
 }
 
+/// One run of the history, whole, as `harness runs --show ID` prints it.
+pub fn render_run(r: &RunRecord) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "run {}: {} import of {} ({})",
+        r.id, r.mode, r.instance, r.connector
+    );
+    let _ = writeln!(s, "  status:        {}", r.status);
+    let _ = writeln!(s, "  started:       {}", r.started_at);
+    let _ = writeln!(
+        s,
+        "  ended:         {}",
+        r.ended_at.as_deref().unwrap_or("-")
+    );
+    let _ = writeln!(
+        s,
+        "  duration:      {}",
+        r.duration_ms.map_or_else(|| "-".into(), human_duration)
+    );
+    if r.counts.0.is_empty() {
+        let _ = writeln!(s, "  changes:       none");
+    } else {
+        let width = r.counts.0.keys().map(String::len).max().unwrap_or(0);
+        for (ty, c) in &r.counts.0 {
+            let _ = writeln!(
+                s,
+                "  {ty:<width$}  {:>8} upserts  {:>8} deletes",
+                c.upserts, c.deletes
+            );
+        }
+    }
+    let m = &r.metrics;
+    let _ = writeln!(
+        s,
+        "  requests {}, retries {}, pages {}, records {}, record errors {}",
+        m.requests, m.retries, m.pages, m.records, r.record_errors
+    );
+    if !r.purged.is_empty() {
+        let list: Vec<String> = r.purged.iter().map(|(t, n)| format!("{n} {t}")).collect();
+        let _ = writeln!(s, "  purged:        {}", list.join(", "));
+    }
+    let _ = writeln!(
+        s,
+        "  watermark:     {} -> {}{}",
+        r.old_watermark.as_deref().unwrap_or("(none)"),
+        r.new_watermark.as_deref().unwrap_or("(unchanged)"),
+        if r.watermark_advanced {
+            ""
+        } else {
+            " (not advanced)"
+        }
+    );
+    if let Some(e) = &r.error {
+        let kind = r
+            .error_kind
+            .as_deref()
+            .map(|k| format!("{k}: "))
+            .unwrap_or_default();
+        let _ = writeln!(s, "  error:         {kind}{e}");
+    }
+    for e in &r.record_error_list {
+        let _ = writeln!(s, "  record error:  {e}");
+    }
+    if r.record_error_list.len() < usize::try_from(r.record_errors).unwrap_or(usize::MAX) {
+        let _ = writeln!(
+            s,
+            "  record errors: {} not kept (recorded before schema version 2)",
+            r.record_errors - r.record_error_list.len() as u64
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning:       {w}");
+    }
+    s
+}
+
+/// Writes one run whole (`harness runs --show ID`).
+///
+/// # Errors
+/// The write error.
+pub fn run_whole(r: &RunRecord) -> io::Result<()> {
+    let mut o = out();
+    o.write_all(render_run(r).as_bytes())?;
+    o.flush()
+}
+
 /// Writes the schema: each object type, its anchor and attributes.
 ///
 /// # Errors

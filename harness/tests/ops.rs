@@ -245,3 +245,69 @@ async fn retryable_failures_exit_75_permanent_ones_exit_1() {
     );
     assert!(help.contains("  143    cancelled with SIGTERM"), "{help}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_history_keeps_record_errors_and_runs_show_prints_one_run() {
+    let dir = TempDir::new("ops");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim);
+    let state = dir.path("s.db");
+    let o = import(&dir, &sim, &config, &state, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    sim.clear_requests();
+    sim.add_fault(FaultRule::once(Endpoint::Workers, 1, FaultKind::BadRecord));
+    let o = import(&dir, &sim, &config, &state, &["--mode", "full", "--json"]).await;
+    assert_eq!(code(&o), 3, "{}", show(&o));
+    let report = json_of(&o);
+    let errors = report["recordErrors"].clone();
+    assert_eq!(errors.as_array().unwrap().len(), 1, "{errors}");
+    assert_eq!(errors[0]["objectType"], "User");
+    assert_eq!(errors[0]["position"], 0);
+    let run_id = report["runId"].as_i64().unwrap();
+    assert_eq!(run_id, 2);
+
+    let s = |id: &str, json: bool| {
+        let mut a = vec!["runs", "--state", p(&state), "--show", id];
+        if json {
+            a.push("--json");
+        }
+        a.into_iter().map(str::to_string).collect::<Vec<_>>()
+    };
+    let args = s("2", true);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = harness(&dir, &args, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let run = json_of(&o);
+    assert_eq!(run["id"], 2);
+    assert_eq!(run["status"], "SucceededWithRecordErrors");
+    assert_eq!(run["recordErrors"], 1);
+    assert_eq!(
+        run["recordErrorList"], errors,
+        "the same errors as the report"
+    );
+    assert_eq!(run["warnings"], report["warnings"]);
+
+    let args = s("2", false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = harness(&dir, &args, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = text(&o.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "run 2: Full import of workday:acme (workday)");
+    assert_eq!(lines[1], "  status:        SucceededWithRecordErrors");
+    let first: connector_api::RecordError = serde_json::from_value(errors[0].clone()).unwrap();
+    assert!(
+        lines.contains(&format!("  record error:  {first}").as_str()),
+        "{out}"
+    );
+
+    let args = s("99", false);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = harness(&dir, &args, &[]).await;
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    assert!(
+        last_error_line(&o).contains("has no run 99"),
+        "{}",
+        show(&o)
+    );
+}
