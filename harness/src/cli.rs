@@ -239,6 +239,12 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Also write the run's figures to FILE in the Prometheus text format
+    /// (for node_exporter's textfile collector), atomically; mode 0644, no
+    /// secrets, no HR data.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+
     /// The connector instance key the watermark and objects are stored under
     /// [default: {connector}:{TenantName}, e.g. workday:acme].
     #[arg(long, value_name = "KEY")]
@@ -794,6 +800,10 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         EngineError::Connector(e) => validate_err(&e, args.connector.config.as_deref()),
     })?;
 
+    let metrics_failed = args
+        .metrics_out
+        .as_deref()
+        .and_then(|path| write_metrics(path, &report, engine.store()).err());
     let summary = output::ImportSummary {
         report: &report,
         mode_reason: &choice.reason,
@@ -825,6 +835,12 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         }
     }
     drop(loaded.sim);
+    if let Some(e) = metrics_failed {
+        if exit_code_for_report(&report) == exit::SUCCESS {
+            return Err(e);
+        }
+        eprintln!("harness: {}", e.message);
+    }
     match report_error(&report, args.max_delete_percent) {
         Some(mut e) => {
             if report.outcome == RunOutcome::Cancelled {
@@ -933,6 +949,25 @@ fn runs(args: &RunsArgs) -> Result<(), CliError> {
     } else {
         output::runs(&runs).map_err(write_err)
     }
+}
+
+/// Writes `--metrics-out`; the error says which file and why.
+fn write_metrics(path: &Path, report: &RunReport, store: &Store) -> Result<(), CliError> {
+    let last_success = store.last_success(&report.instance).map_err(store_err)?;
+    let text = crate::metrics::render(
+        report,
+        crate::metrics::MetricsContext {
+            exit_code: exit_code_for_report(report),
+            last_success: last_success.as_deref(),
+        },
+    );
+    crate::metrics::write_atomically(path, &text).map_err(|e| {
+        CliError::failure(format!(
+            "cannot write the metrics file {}: {e}; check that its directory exists and is \
+             writable (the run itself is recorded in the run history)",
+            path.display()
+        ))
+    })
 }
 
 /// `harness runs --show ID`.

@@ -10,12 +10,14 @@
 //! - [`cli`]: the `harness` command line (the binary is a thin wrapper).
 //! - [`simulated`]: `harness import --simulated`, the embedded demo.
 //! - [`mode_choice`]: `harness import`'s default `--mode auto`.
+//! - [`metrics`]: `--metrics-out`, Prometheus text for node_exporter.
 //! - [`bench`]: `harness bench`, a timed full import from the simulator.
 
 pub mod bench;
 pub mod cli;
 pub mod engine;
 pub mod logging;
+pub mod metrics;
 pub mod mode_choice;
 pub mod output;
 pub mod private_file;

@@ -723,6 +723,23 @@ impl Store {
         )
     }
 
+    /// When the last `Succeeded` run of `instance` ended (RFC 3339).
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails.
+    pub fn last_success(&self, instance: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT ended_at FROM runs WHERE instance = ?1 AND status = 'Succeeded' \
+                 ORDER BY id DESC LIMIT 1",
+                params![instance],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
     /// One run by id.
     ///
     /// # Errors

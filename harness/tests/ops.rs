@@ -311,3 +311,136 @@ async fn the_run_history_keeps_record_errors_and_runs_show_prints_one_run() {
         show(&o)
     );
 }
+
+/// Whether a metrics line is a time-valued sample (its value is compared
+/// only as a number).
+fn time_valued(line: &str) -> bool {
+    [
+        "idmesh_last_run_duration_seconds{",
+        "idmesh_last_run_end_timestamp_seconds{",
+        "idmesh_watermark_age_seconds{",
+        "idmesh_last_success_timestamp_seconds{",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
+}
+
+/// The text with the values of time-valued samples replaced by `T` (after
+/// checking they are numbers).
+fn without_times(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if time_valued(l) {
+                let (name, value) = l.rsplit_once(' ').unwrap();
+                let v: f64 = value.parse().unwrap_or_else(|_| panic!("{l}"));
+                assert!(v >= 0.0, "{l}");
+                format!("{name} T\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect()
+}
+
+const METRICS_HELP: &str = "\
+# HELP idmesh_last_run_success Whether the last import run succeeded (1) or not (0; record errors, failures, refusals and cancellations count as not).
+# TYPE idmesh_last_run_success gauge
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_out_writes_the_prometheus_text_atomically() {
+    let dir = TempDir::new("ops");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim);
+    let state = dir.path("s.db");
+    let prom = dir.path("idmesh.prom");
+    let o = import(&dir, &sim, &config, &state, &["--metrics-out", p(&prom)]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let got = std::fs::read_to_string(&prom).unwrap();
+    let expected = format!(
+        "{METRICS_HELP}\
+idmesh_last_run_success{{instance=\"workday:acme\"}} 1
+# HELP idmesh_last_run_exit_code The harness exit code of the last import run (0 ok, 1 failure to fix, 2 usage, 3 record errors, 75 retry later, 130/143 cancelled).
+# TYPE idmesh_last_run_exit_code gauge
+idmesh_last_run_exit_code{{instance=\"workday:acme\"}} 0
+# HELP idmesh_last_run_duration_seconds Wall time of the last import run.
+# TYPE idmesh_last_run_duration_seconds gauge
+idmesh_last_run_duration_seconds{{instance=\"workday:acme\"}} T
+# HELP idmesh_last_run_end_timestamp_seconds When the last import run ended, Unix time.
+# TYPE idmesh_last_run_end_timestamp_seconds gauge
+idmesh_last_run_end_timestamp_seconds{{instance=\"workday:acme\"}} T
+# HELP idmesh_last_run_changes Changes of the last import run per object type and kind (upsert, delete, purge); rolled back unless the run committed.
+# TYPE idmesh_last_run_changes gauge
+idmesh_last_run_changes{{instance=\"workday:acme\",object_type=\"OrgUnit\",kind=\"upsert\"}} 20
+idmesh_last_run_changes{{instance=\"workday:acme\",object_type=\"OrgUnit\",kind=\"delete\"}} 0
+idmesh_last_run_changes{{instance=\"workday:acme\",object_type=\"OrgUnit\",kind=\"purge\"}} 0
+idmesh_last_run_changes{{instance=\"workday:acme\",object_type=\"User\",kind=\"upsert\"}} 283
+idmesh_last_run_changes{{instance=\"workday:acme\",object_type=\"User\",kind=\"delete\"}} 17
+idmesh_last_run_changes{{instance=\"workday:acme\",object_type=\"User\",kind=\"purge\"}} 0
+# HELP idmesh_last_run_requests HTTP requests of the last import run.
+# TYPE idmesh_last_run_requests gauge
+idmesh_last_run_requests{{instance=\"workday:acme\"}} REQ
+# HELP idmesh_last_run_retries Retried requests of the last import run.
+# TYPE idmesh_last_run_retries gauge
+idmesh_last_run_retries{{instance=\"workday:acme\"}} 0
+# HELP idmesh_last_run_pages Pages read by the last import run.
+# TYPE idmesh_last_run_pages gauge
+idmesh_last_run_pages{{instance=\"workday:acme\"}} 4
+# HELP idmesh_last_run_records Records read by the last import run.
+# TYPE idmesh_last_run_records gauge
+idmesh_last_run_records{{instance=\"workday:acme\"}} 320
+# HELP idmesh_last_run_record_errors Records the last import run could not import.
+# TYPE idmesh_last_run_record_errors gauge
+idmesh_last_run_record_errors{{instance=\"workday:acme\"}} 0
+# HELP idmesh_watermark_age_seconds How far the committed watermark lags the end of the last import run (its oldest time); absent when the watermark holds no time.
+# TYPE idmesh_watermark_age_seconds gauge
+idmesh_watermark_age_seconds{{instance=\"workday:acme\"}} T
+# HELP idmesh_last_success_timestamp_seconds When the last successful import run ended, Unix time; absent when none succeeded.
+# TYPE idmesh_last_success_timestamp_seconds gauge
+idmesh_last_success_timestamp_seconds{{instance=\"workday:acme\"}} T
+"
+    );
+    let requests = sim.request_count(Endpoint::Token)
+        + sim.request_count(Endpoint::Workers)
+        + sim.request_count(Endpoint::Organizations);
+    let expected = expected.replace("REQ", &requests.to_string());
+    assert_eq!(without_times(&got), expected, "{got}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&prom).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644);
+    }
+    assert!(!got.contains(&sim.config().client_secret));
+    let files: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("prom"))
+        .collect();
+    assert_eq!(files, ["idmesh.prom"], "no temporary file left");
+
+    // A failed run replaces it: not successful, exit 75, the last success kept.
+    let last_success = got
+        .lines()
+        .find(|l| l.starts_with("idmesh_last_success_timestamp_seconds{"))
+        .unwrap()
+        .to_string();
+    sim.add_fault(FaultRule {
+        endpoint: Endpoint::Workers,
+        at_request: 1,
+        times: usize::MAX,
+        kind: FaultKind::Status(503),
+    });
+    let o = import(&dir, &sim, &config, &state, &["--metrics-out", p(&prom)]).await;
+    assert_eq!(code(&o), 75, "{}", show(&o));
+    let got = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        got.contains("\nidmesh_last_run_success{instance=\"workday:acme\"} 0\n"),
+        "{got}"
+    );
+    assert!(
+        got.contains("\nidmesh_last_run_exit_code{instance=\"workday:acme\"} 75\n"),
+        "{got}"
+    );
+    assert!(got.contains(&format!("\n{last_success}\n")), "{got}");
+}
