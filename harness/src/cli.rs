@@ -239,6 +239,13 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Run the import and compare each change with the store: report what
+    /// would be created, updated (which attributes), deleted and purged per
+    /// object type, with examples. Commits nothing, advances no watermark;
+    /// recorded in the run history as DryRun.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Also write the run's figures to FILE in the Prometheus text format
     /// (for node_exporter's textfile collector), atomically; mode 0644, no
     /// secrets, no HR data.
@@ -408,6 +415,7 @@ pub fn exit_code_for_report(report: &RunReport) -> u8 {
         } => exit_code_for_failure(*kind, *retryable),
         RunOutcome::Cancelled => exit::INTERRUPTED,
         RunOutcome::PurgeRefused { .. } => exit::FAILURE,
+        RunOutcome::DryRun => exit::SUCCESS,
     }
 }
 
@@ -446,7 +454,7 @@ fn advice(kind: ErrorKind) -> &'static str {
 fn report_error(report: &RunReport, max_delete_percent: f64) -> Option<CliError> {
     let code = exit_code_for_report(report);
     let message = match &report.outcome {
-        RunOutcome::Succeeded => return None,
+        RunOutcome::Succeeded | RunOutcome::DryRun => return None,
         RunOutcome::SucceededWithRecordErrors => format!(
             "{} record(s) could not be imported; the other changes were applied but the watermark \
              was not advanced, so the next run reads them again; fix the records in the source",
@@ -783,6 +791,7 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     let token = CancellationToken::new();
     let mut options = RunOptions::new(loaded.connector_name.clone(), instance.clone(), mode);
     options.max_delete_percent = args.max_delete_percent;
+    options.dry_run = args.dry_run;
     options.changes_out.clone_from(&args.changes_out);
     options.context = RunContext::with_cancellation(token.clone());
     options.redactor = redactor.clone();

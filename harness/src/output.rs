@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use connector_api::{HealthCheck, Schema, ValueKind};
 use serde::Serialize;
 
+use crate::dry_run::{DryRunKind, DryRunReport};
 use crate::engine::{RunOutcome, RunReport};
 use crate::store::RunRecord;
 
@@ -61,6 +62,7 @@ pub fn render_report(r: &RunReport) -> String {
         RunOutcome::Failed { kind, .. } => format!("FAILED ({kind})"),
         RunOutcome::Cancelled => "CANCELLED".to_string(),
         RunOutcome::PurgeRefused { .. } => "REFUSED (purge limit)".to_string(),
+        RunOutcome::DryRun => "DRY RUN (nothing committed)".to_string(),
     };
     let _ = writeln!(
         s,
@@ -138,6 +140,72 @@ pub fn render_report(r: &RunReport) -> String {
         }
     }
     let _ = writeln!(s, "  state:         {}", r.state);
+    if let Some(dry) = &r.dry_run {
+        s.push_str(&render_dry_run(dry));
+    }
+    s
+}
+
+/// The `--dry-run` section of the summary.
+pub fn render_dry_run(d: &DryRunReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::from("dry run: what a real run would change (nothing was committed)\n");
+    if d.types.is_empty() {
+        s.push_str("  no changes\n");
+    }
+    let ids = |k: &DryRunKind| -> String {
+        let mut list: Vec<String> = k
+            .examples
+            .iter()
+            .map(|e| {
+                if e.changed_attributes.is_empty() {
+                    e.external_id.clone()
+                } else {
+                    format!("{} ({})", e.external_id, e.changed_attributes.join(", "))
+                }
+            })
+            .collect();
+        if k.count > k.examples.len() as u64 {
+            list.push("...".into());
+        }
+        list.join(", ")
+    };
+    for (ty, t) in &d.types {
+        let _ = writeln!(
+            s,
+            "  {ty}: {} create, {} update, {} delete, {} purge, {} unchanged",
+            t.create.count, t.update.count, t.delete.count, t.purge.count, t.unchanged
+        );
+        for (name, k) in [
+            ("create", &t.create),
+            ("update", &t.update),
+            ("delete", &t.delete),
+            ("purge", &t.purge),
+        ] {
+            if k.count > 0 {
+                let _ = writeln!(s, "    {name}: {}", ids(k));
+            }
+        }
+        if !t.changed_attributes.is_empty() {
+            let list: Vec<String> = t
+                .changed_attributes
+                .iter()
+                .map(|(a, n)| format!("{a} {n}"))
+                .collect();
+            let _ = writeln!(s, "    changed attributes: {}", list.join(", "));
+        }
+    }
+    for p in &d.would_refuse {
+        let _ = writeln!(s, "  would be refused: it would delete {p}");
+    }
+    match &d.would_commit_watermark {
+        Some(w) => {
+            let _ = writeln!(s, "  watermark:     would advance to {w}");
+        }
+        None => {
+            let _ = writeln!(s, "  watermark:     would not advance");
+        }
+    }
     s
 }
 

@@ -153,6 +153,8 @@ pub enum RunStatus {
     Cancelled,
     /// A full run would have purged more than allowed; nothing committed.
     PurgeRefused,
+    /// `--dry-run`: compared with the store; nothing committed.
+    DryRun,
     /// Found still `Running` by a later run: the process died (e.g. `kill -9`).
     Abandoned,
 }
@@ -167,6 +169,7 @@ impl RunStatus {
             RunStatus::Failed => "Failed",
             RunStatus::Cancelled => "Cancelled",
             RunStatus::PurgeRefused => "PurgeRefused",
+            RunStatus::DryRun => "DryRun",
             RunStatus::Abandoned => "Abandoned",
         }
     }
@@ -179,6 +182,7 @@ impl RunStatus {
             RunStatus::Failed,
             RunStatus::Cancelled,
             RunStatus::PurgeRefused,
+            RunStatus::DryRun,
             RunStatus::Abandoned,
         ]
         .into_iter()
@@ -917,6 +921,14 @@ impl Store {
     }
 }
 
+/// An object as a run transaction sees it (see [`RunTransaction::object_state`]).
+#[derive(Debug)]
+pub(crate) struct ObjectState {
+    pub attributes: String,
+    pub deleted: bool,
+    pub first_seen_run: i64,
+}
+
 /// Locks a shared connection (see [`Store::shared_connection`]).
 pub(crate) fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     conn.lock().unwrap_or_else(PoisonError::into_inner)
@@ -1006,6 +1018,54 @@ impl<'c> RunTransaction<'c> {
             ])
         });
         result.map(|_| deletes_existing).map_err(|e| self.err(e))
+    }
+
+    /// An object's attributes (JSON), whether it is deleted and the run
+    /// that first saw it, as the transaction sees it (for `--dry-run`).
+    pub(crate) fn object_state(
+        &self,
+        instance: &str,
+        object_type: &str,
+        external_id: &str,
+    ) -> Result<Option<ObjectState>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT attributes, deleted, first_seen_run FROM objects \
+                 WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![instance, object_type, external_id], |r| {
+                    Ok(ObjectState {
+                        attributes: r.get(0)?,
+                        deleted: r.get(1)?,
+                        first_seen_run: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` external ids of the objects of a type this run purged.
+    pub(crate) fn purged_ids(
+        &self,
+        instance: &str,
+        object_type: &str,
+        run_id: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare(
+                "SELECT external_id FROM objects WHERE instance = ?1 AND object_type = ?2 \
+                 AND deleted_by = 'purge' AND last_seen_run = ?3 ORDER BY external_id LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![instance, object_type, run_id, limit], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Live objects per object type of `instance`, as the transaction sees them.

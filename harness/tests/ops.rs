@@ -444,3 +444,232 @@ idmesh_last_success_timestamp_seconds{{instance=\"workday:acme\"}} T
     );
     assert!(got.contains(&format!("\n{last_success}\n")), "{got}");
 }
+
+/// Every row of `objects` and `watermarks`, as text, in key order.
+fn store_rows(state: &Path) -> (Vec<String>, Vec<String>) {
+    let conn =
+        rusqlite::Connection::open_with_flags(state, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let rows = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |r| {
+            let mut cols = Vec::new();
+            for i in 0..n {
+                cols.push(format!("{:?}", r.get_ref(i)?));
+            }
+            Ok(cols.join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    (
+        rows("SELECT * FROM objects ORDER BY instance, object_type, external_id"),
+        rows("SELECT * FROM watermarks ORDER BY instance"),
+    )
+}
+
+type Obj = (serde_json::Value, bool, Option<String>);
+
+fn objects(state: &Path) -> std::collections::BTreeMap<(String, String), Obj> {
+    let store = open_store(state);
+    let mut out = std::collections::BTreeMap::new();
+    for ty in ["User", "OrgUnit"] {
+        for o in store.all_objects("workday:acme", ty).unwrap() {
+            out.insert(
+                (o.object_type.clone(), o.external_id.clone()),
+                (
+                    serde_json::Value::Object(o.attributes),
+                    o.deleted,
+                    o.deleted_by,
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// Per type: (create, update, delete, purge) counts and the changed
+/// attributes with how many updates changed each, from two stores.
+fn diff(
+    before: &std::collections::BTreeMap<(String, String), Obj>,
+    after: &std::collections::BTreeMap<(String, String), Obj>,
+) -> serde_json::Value {
+    use std::collections::BTreeMap;
+    /// (create, update, delete, purge, changed attributes)
+    type TypeDiff = (u64, u64, u64, u64, BTreeMap<String, u64>);
+    let mut out: BTreeMap<String, TypeDiff> = BTreeMap::new();
+    for ((ty, id), (attrs, deleted, by)) in after {
+        let e = out.entry(ty.clone()).or_default();
+        let old = before.get(&(ty.clone(), id.clone()));
+        let was_live = old.is_some_and(|o| !o.1);
+        match (was_live, deleted) {
+            (false, false) => e.0 += 1,
+            (true, false) => {
+                let old = old.unwrap().0.as_object().unwrap();
+                let new = attrs.as_object().unwrap();
+                let mut changed: Vec<&String> = old
+                    .keys()
+                    .chain(new.keys())
+                    .filter(|k| old.get(*k) != new.get(*k))
+                    .collect();
+                changed.sort();
+                changed.dedup();
+                if !changed.is_empty() {
+                    e.1 += 1;
+                    for k in changed {
+                        *e.4.entry(k.clone()).or_default() += 1;
+                    }
+                }
+            }
+            (true, true) if by.as_deref() == Some("change") => e.2 += 1,
+            (true, true) => e.3 += 1,
+            (false, true) => {}
+        }
+    }
+    serde_json::Value::Object(
+        out.into_iter()
+            .map(|(ty, (c, u, d, p, attrs))| {
+                (
+                    ty,
+                    serde_json::json!({"create": c, "update": u, "delete": d, "purge": p, "changedAttributes": attrs}),
+                )
+            })
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_reports_what_a_run_would_change_and_commits_nothing() {
+    let dir = TempDir::new("ops");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim);
+    let state = dir.path("s.db");
+    let o = import(&dir, &sim, &config, &state, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let churn = sim.churn(100, 11);
+    assert!(
+        !churn.updated.is_empty() && !churn.hired.is_empty() && !churn.purged.is_empty(),
+        "{churn:?}"
+    );
+    let rows_before = store_rows(&state);
+    let objects_before = objects(&state);
+    let watermark = open_store(&state).watermark("workday:acme").unwrap();
+
+    let o = import(
+        &dir,
+        &sim,
+        &config,
+        &state,
+        &[
+            "--dry-run",
+            "--mode",
+            "full",
+            "--max-delete-percent",
+            "100",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let r = json_of(&o);
+    assert_eq!(r["outcome"]["status"], "DryRun");
+    assert_eq!(r["watermarkAdvanced"], false);
+    assert_eq!(r["newWatermark"], serde_json::Value::Null);
+    let dry = &r["dryRun"];
+    assert!(dry["wouldCommitWatermark"].is_string(), "{dry}");
+    assert_eq!(dry["wouldRefuse"], serde_json::json!([]));
+
+    // Byte for byte: not an object row nor the watermark changed.
+    assert_eq!(store_rows(&state), rows_before);
+    assert_eq!(
+        open_store(&state).watermark("workday:acme").unwrap(),
+        watermark
+    );
+    let runs = open_store(&state).runs(None).unwrap();
+    assert_eq!(runs[0].status.as_str(), "DryRun");
+    assert!(runs[0].new_watermark.is_none() && !runs[0].watermark_advanced);
+
+    // The real run into a scratch copy does exactly what the dry run said.
+    let scratch = dir.path("scratch.db");
+    std::fs::copy(&state, &scratch).unwrap();
+    let o = import(
+        &dir,
+        &sim,
+        &config,
+        &scratch,
+        &["--mode", "full", "--max-delete-percent", "100"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let expected = diff(&objects_before, &objects(&scratch));
+    let got: serde_json::Map<String, serde_json::Value> = dry["types"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(ty, t)| {
+            (
+                ty.clone(),
+                serde_json::json!({
+                    "create": t["create"]["count"],
+                    "update": t["update"]["count"],
+                    "delete": t["delete"]["count"],
+                    "purge": t["purge"]["count"],
+                    "changedAttributes": t["changedAttributes"],
+                }),
+            )
+        })
+        .collect();
+    assert_eq!(serde_json::Value::Object(got), expected, "{dry}");
+    let users = &dry["types"]["User"];
+    assert!(users["purge"]["count"].as_u64().unwrap() > 0, "{dry}");
+    assert!(users["create"]["count"].as_u64().unwrap() > 0, "{dry}");
+    // Examples: at most 10, each update naming its changed attributes.
+    for kind in ["create", "update", "delete", "purge"] {
+        let ex = users[kind]["examples"].as_array().unwrap();
+        let count = users[kind]["count"].as_u64().unwrap();
+        assert_eq!(ex.len() as u64, count.min(10), "{kind}: {dry}");
+    }
+    for ex in users["update"]["examples"].as_array().unwrap() {
+        assert!(
+            !ex["changedAttributes"].as_array().unwrap().is_empty(),
+            "{ex}"
+        );
+    }
+    // Each purge example is live before and purged by the real run.
+    let after = objects(&scratch);
+    for ex in users["purge"]["examples"].as_array().unwrap() {
+        let key = (
+            "User".to_string(),
+            ex["externalId"].as_str().unwrap().to_string(),
+        );
+        assert!(!objects_before[&key].1, "{ex}");
+        assert_eq!(after[&key].2.as_deref(), Some("purge"), "{ex}");
+    }
+
+    // The text form.
+    let o = import(
+        &dir,
+        &sim,
+        &config,
+        &state,
+        &["--dry-run", "--mode", "full", "--max-delete-percent", "100"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("dry run: what a real run would change (nothing was committed)\n"),
+        "{out}"
+    );
+    let line = format!(
+        "  User: {} create, {} update, {} delete, {} purge, ",
+        users["create"]["count"],
+        users["update"]["count"],
+        users["delete"]["count"],
+        users["purge"]["count"]
+    );
+    assert!(out.contains(&line), "{line}\n{out}");
+    assert_eq!(store_rows(&state), rows_before);
+}
