@@ -126,6 +126,17 @@ pub enum Command {
     /// Benchmark a full import from the embedded simulator into a fresh,
     /// temporary store: time, requests, records per second, peak memory.
     Bench(BenchArgs),
+    /// Print a shell completion script, e.g.
+    /// `harness completions bash > ~/.local/share/bash-completion/completions/harness`.
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `harness completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Full or delta, on the command line.
@@ -727,6 +738,7 @@ pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::failure(format!("the simulator failed: {e:#}"))),
         Command::Bench(args) => crate::bench::run(args, &redactor).await,
+        Command::Completions(args) => completions(&args),
     };
     match result {
         Err(e) if e.code == exit::SUCCESS => Ok(()),
@@ -977,6 +989,14 @@ fn write_metrics(path: &Path, report: &RunReport, store: &Store) -> Result<(), C
             path.display()
         ))
     })
+}
+
+/// `harness completions SHELL`: the script on stdout.
+fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "harness", &mut script);
+    output::bytes(&script).map_err(write_err)
 }
 
 /// `harness runs --show ID`.

@@ -31,6 +31,16 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> io::Result<()> {
     o.flush()
 }
 
+/// Writes `bytes` as they are.
+///
+/// # Errors
+/// The write error.
+pub fn bytes(bytes: &[u8]) -> io::Result<()> {
+    let mut o = out();
+    o.write_all(bytes)?;
+    o.flush()
+}
+
 /// Writes `text` and a newline.
 ///
 /// # Errors

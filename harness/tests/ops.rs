@@ -673,3 +673,28 @@ async fn dry_run_reports_what_a_run_would_change_and_commits_nothing() {
     assert!(out.contains(&line), "{line}\n{out}");
     assert_eq!(store_rows(&state), rows_before);
 }
+
+#[tokio::test]
+async fn completions_for_bash_and_others() {
+    let dir = TempDir::new("ops");
+    let o = harness(&dir, &["completions", "bash"], &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let script = text(&o.stdout);
+    assert!(script.contains("_harness()"), "{script}");
+    for word in [
+        "import",
+        "runs",
+        "--dry-run",
+        "--metrics-out",
+        "completions",
+    ] {
+        assert!(script.contains(word), "{word} missing");
+    }
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let o = harness(&dir, &["completions", shell], &[]).await;
+        assert_eq!(code(&o), 0, "{shell}: {}", show(&o));
+        assert!(text(&o.stdout).contains("import"), "{shell}");
+    }
+    let o = harness(&dir, &["completions", "tcsh"], &[]).await;
+    assert_eq!(code(&o), 2, "{}", show(&o));
+}
