@@ -351,6 +351,30 @@ pub struct RunsArgs {
     pub show: Option<i64>,
 }
 
+/// The `--log-format` a command line asks for, read before (or without)
+/// parsing it: `--log-format json`, `--log-format=json`, or else the
+/// `IDMESH_LOG_FORMAT` environment variable. The binary uses it to print a
+/// usage error as JSON.
+pub fn log_format_hint<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> LogFormat {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let mut given = None;
+    for (i, a) in args.iter().enumerate() {
+        let a = a.to_string_lossy();
+        if let Some(v) = a.strip_prefix("--log-format=") {
+            given = Some(v.to_string());
+        } else if a == "--log-format" {
+            given = args.get(i + 1).map(|v| v.to_string_lossy().into_owned());
+        } else if a == "--" {
+            break;
+        }
+    }
+    let value = given.or_else(|| std::env::var("IDMESH_LOG_FORMAT").ok());
+    match value.as_deref() {
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
 fn parse_percent(s: &str) -> Result<f64, String> {
     let p: f64 = s
         .trim_end_matches('%')
@@ -677,11 +701,14 @@ impl StopSignals {
                 return;
             };
             let _ = seen.set(signal);
-            eprintln!(
-                "harness: {} received: cancelling; the run rolls back unless it has already \
-                 committed ({} again to exit at once)",
-                signal.name(),
-                signal.name()
+            output::notice(
+                output::Level::Warn,
+                &format!(
+                    "{} received: cancelling; the run rolls back unless it has already \
+                     committed ({} again to exit at once)",
+                    signal.name(),
+                    signal.name()
+                ),
             );
             token.cancel();
             if let Some(again) = next_stop_signal().await {
@@ -771,18 +798,24 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::failure(format!("cannot start the simulated tenant: {e}")))?;
         if !args.json {
-            eprintln!(
-                "harness: simulated Workday tenant with {} workers and {} orgs (seed {}) at {}",
-                workers,
-                orgs,
-                seed,
-                sim.base_url()
+            output::notice(
+                output::Level::Info,
+                &format!(
+                    "simulated Workday tenant with {} workers and {} orgs (seed {}) at {}",
+                    workers,
+                    orgs,
+                    seed,
+                    sim.base_url()
+                ),
             );
         }
         if let Some(k) = args.churn {
             let s = sim.churn(k, args.churn_seed.unwrap_or(simulated::DEFAULT_CHURN_SEED));
             if !args.json {
-                eprintln!("harness: applied {} mutations: {s}", s.total());
+                output::notice(
+                    output::Level::Info,
+                    &format!("applied {} mutations: {s}", s.total()),
+                );
             }
         }
         Some(sim)
@@ -807,7 +840,12 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     options.changes_out.clone_from(&args.changes_out);
     options.context = RunContext::with_cancellation(token.clone());
     options.redactor = redactor.clone();
-    let progress = Progress::if_terminal(&format!("{mode} import of {instance}"));
+    // A progress display is not a JSON line: none with --log-format json.
+    let progress = if output::stderr_is_json() {
+        None
+    } else {
+        Progress::if_terminal(&format!("{mode} import of {instance}"))
+    };
     options.observer = progress.clone().map(|p| p as Arc<dyn RunObserver>);
 
     let stop = StopSignals::listen(token);
@@ -860,7 +898,7 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         if exit_code_for_report(&report) == exit::SUCCESS {
             return Err(e);
         }
-        eprintln!("harness: {}", e.message);
+        output::notice(output::Level::Error, &e.message);
     }
     match report_error(&report, args.max_delete_percent) {
         Some(mut e) => {

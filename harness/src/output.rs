@@ -1,20 +1,96 @@
 //! Everything the CLI writes to stdout: run summaries, run history, schema,
-//! health checks, JSON. Errors and progress go to stderr elsewhere.
+//! health checks, JSON; and its own stderr lines (`error:`, `harness:`), as
+//! text or, with `--log-format json`, JSON like the log lines.
 //!
 //! Every function returns the write error so the caller can treat a closed
 //! pipe (`harness runs | head -1`) as a normal end.
 
 use std::io::{self, Write};
+use std::sync::OnceLock;
 
 use connector_api::{HealthCheck, Schema, ValueKind};
 use serde::Serialize;
 
 use crate::dry_run::{DryRunKind, DryRunReport};
 use crate::engine::{RunOutcome, RunReport};
+use crate::logging::LogFormat;
 use crate::store::RunRecord;
 
 /// How many record errors the human summary lists before summarising.
 const RECORD_ERRORS_SHOWN: usize = 10;
+
+/// The format of the harness's own stderr lines (`error:` and `harness:`),
+/// set once from `--log-format`.
+static STDERR_FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Sets the format of [`notice`] and [`error_line`] (`--log-format`); the
+/// first call wins.
+pub fn set_stderr_format(format: LogFormat) {
+    let _ = STDERR_FORMAT.set(format);
+}
+
+/// Whether the harness's stderr lines are JSON (`--log-format json`).
+pub fn stderr_is_json() -> bool {
+    STDERR_FORMAT.get() == Some(&LogFormat::Json)
+}
+
+/// The level of a line on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `INFO`.
+    Info,
+    /// `WARN`.
+    Warn,
+    /// `ERROR`.
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+/// One stderr line in `format`: `text` itself, or with `json` one object
+/// shaped like the `tracing` JSON log lines:
+/// `{"timestamp":"...","level":"ERROR","fields":{"message":"error: ..."},"target":"harness"}`.
+pub fn render_stderr_line(format: LogFormat, level: Level, text: &str) -> String {
+    match format {
+        LogFormat::Text => text.to_string(),
+        LogFormat::Json => serde_json::json!({
+            "timestamp": chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": level.as_str(),
+            "fields": { "message": text },
+            "target": "harness",
+        })
+        .to_string(),
+    }
+}
+
+fn write_stderr(level: Level, text: &str) {
+    let format = STDERR_FORMAT.get().copied().unwrap_or_default();
+    let line = render_stderr_line(format, level, text);
+    let mut err = io::stderr().lock();
+    // Nothing sensible is left to do when stderr itself fails.
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+/// A `harness: TEXT` notice on stderr (a JSON line with `--log-format json`).
+pub fn notice(level: Level, text: &str) {
+    write_stderr(level, &format!("harness: {text}"));
+}
+
+/// The final `error: TEXT` line on stderr (a JSON line with
+/// `--log-format json`).
+pub fn error_line(text: &str) {
+    write_stderr(Level::Error, &format!("error: {text}"));
+}
 
 fn out() -> io::StdoutLock<'static> {
     io::stdout().lock()

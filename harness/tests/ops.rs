@@ -698,3 +698,139 @@ async fn completions_for_bash_and_others() {
     let o = harness(&dir, &["completions", "tcsh"], &[]).await;
     assert_eq!(code(&o), 2, "{}", show(&o));
 }
+
+/// Every stderr line is a JSON object with a level and a message; returns them.
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    let err = text(&o.stderr);
+    assert!(!err.is_empty(), "{}", show(o));
+    err.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}\n{}", show(o)));
+            assert!(
+                v["level"].is_string() && v["fields"]["message"].is_string(),
+                "{l}"
+            );
+            v
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_makes_every_stderr_line_json() {
+    let dir = TempDir::new("ops");
+    let sim = small_sim().await;
+    let config = write_config(&dir, &sim);
+    let state = dir.path("s.db");
+
+    // Notices of --simulated, and info logs.
+    let sim_state = dir.path("sim.db");
+    let o = harness(
+        &dir,
+        &[
+            "import",
+            "--simulated",
+            "--workers",
+            "60",
+            "--orgs",
+            "6",
+            "--churn",
+            "3",
+            "--state",
+            p(&sim_state),
+            "--log-format",
+            "json",
+        ],
+        &[("RUST_LOG", "info")],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let lines = json_lines(&o);
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["fields"]["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("harness: simulated Workday tenant with 60 workers")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("harness: applied 3 mutations")),
+        "{messages:?}"
+    );
+    assert!(messages.contains(&"import started"), "{messages:?}");
+
+    // A failed run: the final error line too.
+    sim.add_fault(FaultRule {
+        endpoint: Endpoint::Workers,
+        at_request: 1,
+        times: usize::MAX,
+        kind: FaultKind::Status(503),
+    });
+    let o = import(&dir, &sim, &config, &state, &["--log-format", "json"]).await;
+    assert_eq!(code(&o), 75, "{}", show(&o));
+    let lines = json_lines(&o);
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR");
+    assert_eq!(last["target"], "harness");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: the full import failed (Server)"),
+        "{last}"
+    );
+
+    // A usage error, by flag and by environment; and a bad RUST_LOG.
+    let o = harness(
+        &dir,
+        &[
+            "import",
+            "--simulated",
+            "--mode",
+            "sideways",
+            "--log-format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    let lines = json_lines(&o);
+    assert_eq!(lines.len(), 1);
+    let m = lines[0]["fields"]["message"].as_str().unwrap();
+    assert!(
+        m.starts_with("error: invalid value 'sideways' for '--mode"),
+        "{m}"
+    );
+    let o = harness(&dir, &["frobnicate"], &[("IDMESH_LOG_FORMAT", "json")]).await;
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    assert_eq!(json_lines(&o).len(), 1);
+    let o = harness(
+        &dir,
+        &["runs", "--state", p(&state), "--log-format=json"],
+        &[("RUST_LOG", "=][")],
+    )
+    .await;
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    let lines = json_lines(&o);
+    assert!(
+        lines[0]["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("error: RUST_LOG"),
+        "{lines:?}"
+    );
+
+    // Text stays text.
+    let o = harness(&dir, &["frobnicate"], &[]).await;
+    assert!(
+        text(&o.stderr).starts_with("error: unrecognized subcommand"),
+        "{}",
+        show(&o)
+    );
+}
