@@ -112,6 +112,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a full or delta import into the state store.
+    #[command(after_help = EXIT_CODES_HELP)]
     Import(ImportArgs),
     /// Run the connector's health checks against the source.
     Check(CheckArgs),
@@ -277,7 +278,7 @@ pub struct ImportArgs {
     pub orgs: Option<usize>,
 
     /// Apply K random mutations (updates, hires, terminations, purges,
-    /// moves) before the run; implies --mode delta unless --mode is given.
+    /// moves) before the run; --mode auto (the default) then means delta.
     #[arg(long, value_name = "K", help_heading = SIM_HEADING)]
     pub churn: Option<usize>,
 

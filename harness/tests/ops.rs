@@ -244,6 +244,12 @@ async fn retryable_failures_exit_75_permanent_ones_exit_1() {
         "{help}"
     );
     assert!(help.contains("  143    cancelled with SIGTERM"), "{help}");
+    let o = harness(&dir, &["import", "--help"], &[]).await;
+    let help = text(&o.stdout);
+    assert!(
+        help.contains("   75    temporary failure (EX_TEMPFAIL)"),
+        "{help}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
