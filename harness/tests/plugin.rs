@@ -400,10 +400,12 @@ async fn the_python_example_plugin_runs_through_the_harness() {
         &secret,
     )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    // A Server error is retryable: exit 75 (EX_TEMPFAIL).
+    assert_eq!(o.status.code(), Some(75), "{}", show(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["outcome"]["status"], "Failed");
     assert_eq!(r["outcome"]["kind"], "Server");
+    assert_eq!(r["retryable"], true);
     assert_eq!(
         store.watermark("memory-python").unwrap().as_deref(),
         Some("tick:6")
