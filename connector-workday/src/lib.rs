@@ -24,6 +24,7 @@ pub mod schema;
 pub mod watermark;
 
 mod client;
+mod coverage;
 mod health;
 mod paging;
 mod run;

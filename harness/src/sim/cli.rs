@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{parse_fault, SimConfig, Simulator};
+use super::{parse_fault, Shape, SimConfig, Simulator};
 
 /// Arguments of `harness simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +29,10 @@ pub struct SimulateArgs {
     /// `parentOrganizationId`) instead of reference objects.
     #[arg(long)]
     pub flat_spellings: bool,
+    /// Which fields the records carry: `rich` (every mapped field) or
+    /// `published` (only what Workday's published REST collections carry).
+    #[arg(long, value_enum, default_value_t = Shape::Rich)]
+    pub shape: Shape,
     /// Access-token lifetime in seconds.
     #[arg(long, default_value_t = 1800)]
     pub token_lifetime_secs: u64,
@@ -65,6 +69,7 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         token_lifetime: Duration::from_secs(args.token_lifetime_secs),
         latency: args.latency_ms.map(Duration::from_millis),
         flat_spellings: args.flat_spellings,
+        shape: args.shape,
         port: args.port,
         ..SimConfig::default()
     };
@@ -88,7 +93,7 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         c.refresh_token
     );
     println!(
-        "  data:          {} workers, {} orgs, seed {}{}",
+        "  data:          {} workers, {} orgs, seed {}{}{}",
         c.workers,
         c.orgs,
         c.seed,
@@ -96,6 +101,10 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
             ", flat spellings"
         } else {
             ""
+        },
+        match c.shape {
+            Shape::Rich => "",
+            Shape::Published => ", published shape (no status, names or update times)",
         }
     );
     for f in &args.faults {

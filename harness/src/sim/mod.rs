@@ -38,11 +38,27 @@ pub use data::ChurnSummary;
 pub use error::SimError;
 pub use fault::{parse_fault, DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter};
 
-use data::{PageQuery, RenderOpts, Tenant};
+use data::{PageQuery, RenderOpts, Target, Tenant};
 
 /// The host in every record's `href` (a reserved `.example` name that never
 /// resolves: hrefs are informational and must not depend on the port).
 pub const HREF_HOST: &str = "https://wd2-impl-services1.workday.example";
+
+/// Which fields the simulated records carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// Every field the connector maps (status, names, update times, the
+    /// hierarchy, ...), as a custom report or a richer source would send.
+    #[default]
+    Rich,
+    /// Only what Workday's published `common/v1` collections carry: a
+    /// worker's `id`, `descriptor`, `href`, `workerID`, `primaryWorkEmail`,
+    /// `primaryWorkPhone`, `businessTitle`, `isManager`,
+    /// `primarySupervisoryOrganization` and `location`; an org's `id`,
+    /// `descriptor` and `href`. `updatedFrom` is ignored (every page is a
+    /// full read).
+    Published,
+}
 
 /// How the simulated tenant is shaped and which credentials it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +86,8 @@ pub struct SimConfig {
     /// Flat spellings: `manager`, `primaryWorkerSupervisoryOrganization`,
     /// `parentOrganizationId` instead of reference objects.
     pub flat_spellings: bool,
+    /// Which fields the records carry (default [`Shape::Rich`]).
+    pub shape: Shape,
     /// Port on 127.0.0.1 (0 = ephemeral; after start, the bound port).
     pub port: u16,
 }
@@ -88,6 +106,7 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(1800),
             latency: None,
             flat_spellings: false,
+            shape: Shape::Rich,
             port: 0,
         }
     }
@@ -218,6 +237,7 @@ impl Simulator {
         let opts = RenderOpts {
             seed: config.seed,
             flat: config.flat_spellings,
+            shape: config.shape,
             tenant: config.tenant.clone(),
             api_base: format!("{HREF_HOST}/ccx/api/common/v1/{}", config.tenant),
         };
@@ -360,7 +380,7 @@ impl Simulator {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
         let idx = self.worker_idx(&t, id)?;
-        t.update_worker(idx, field, value, now)
+        t.update(Target::Worker(idx), field, value, now)
     }
 
     /// Sets one field of an org (`null` removes it from the record).
@@ -368,7 +388,7 @@ impl Simulator {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
         let idx = self.org_idx(&t, id)?;
-        t.update_org(idx, field, value, now)
+        t.update(Target::Org(idx), field, value, now)
     }
 
     /// Hires an Active worker into a random org; returns the new WID.
