@@ -34,8 +34,12 @@ impl Coverage {
         }
     }
 
+    /// One bit a rule.
     fn all(&self) -> u64 {
-        u64::MAX >> (64 - self.rules.len())
+        match self.rules.len() {
+            64.. => u64::MAX,
+            n => (1 << n) - 1,
+        }
     }
 
     /// Counts one mapped record. Only the fields no record has carried yet
