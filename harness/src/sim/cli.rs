@@ -133,3 +133,35 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     sim.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    #[test]
+    fn the_shape_flag() {
+        let shape = |argv: &[&str]| Cmd::try_parse_from(argv).map(|c| c.args.shape);
+        assert_eq!(shape(&["simulate"]).unwrap(), Shape::Rich);
+        assert_eq!(
+            shape(&["simulate", "--shape", "published"]).unwrap(),
+            Shape::Published
+        );
+        assert_eq!(
+            shape(&["simulate", "--shape", "rich"]).unwrap(),
+            Shape::Rich
+        );
+        let e = shape(&["simulate", "--shape", "soap"]).unwrap_err();
+        assert!(
+            e.to_string().contains("possible values: rich, published"),
+            "{e}"
+        );
+    }
+}
