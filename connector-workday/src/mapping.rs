@@ -14,6 +14,9 @@
 //!   `employeeNumber` / `workerID` / `workerId`, an organization's `name` /
 //!   `descriptor`), the first present one is used; so is it for the
 //!   `ExternalIdAttribute` a worker is anchored on.
+//! - A worker's `descriptor` (its full name, the only name Workday's
+//!   published REST collection carries) becomes `displayName`; `isManager`
+//!   must be a JSON boolean.
 //! - `employmentStatus` (case-insensitive): `Active` → `accountEnabled=true`,
 //!   `IsDeleted=false`, Upsert; `Terminated` → a Delete carrying
 //!   `IsDeleted=true`, `accountEnabled=false`; any other status →
