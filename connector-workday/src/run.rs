@@ -13,6 +13,7 @@ use connector_api::{
 
 use crate::client::{ServerDate, WorkdayClient};
 use crate::config::ExternalIdAttribute;
+use crate::coverage::Coverage;
 use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
 use crate::paging::{Pager, Prepare};
@@ -214,6 +215,7 @@ async fn read_feed(
     let mut duplicate_count = 0u64;
     let mut undated = 0u64;
     let mut newest: Option<DateTime<Utc>> = None;
+    let mut coverage = Coverage::new(feed);
     loop {
         if ctx.is_cancelled() {
             return Err(ConnectorError::cancelled());
@@ -244,6 +246,7 @@ async fn read_feed(
                         _ => undated += 1,
                     }
                     outcome.counts.add(&change.object_type, change.kind);
+                    coverage.record(&change);
                     changes.push(change);
                 }
                 Err(e) => {
@@ -279,6 +282,7 @@ async fn read_feed(
             feed.noun()
         ));
     }
+    outcome.warnings.extend(coverage.warning(feed));
     Ok(FeedResult {
         newest,
         duplicates: duplicate_count,
