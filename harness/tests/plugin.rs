@@ -471,3 +471,74 @@ async fn the_workday_plugin_reports_the_configured_anchor() {
     );
     assert_eq!(connector.schema(), configured);
 }
+
+/// A plugin that writes one stderr line at each level, as Python's logging
+/// does, then exits without answering `validate`.
+const CHATTY_PLUGIN: &str = r#"#!/usr/bin/env python3
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("type") == "hello":
+        sys.stdout.write(json.dumps({"type": "hello", "protocolVersion": 1, "connector": {
+            "name": "chatty", "version": "0.1.0", "objectTypes": ["Thing"], "modes": ["Full"]}}) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write("INFO:root:chatty-info-line\n")
+        sys.stderr.write("WARNING:root:chatty-warning-line\n")
+        sys.stderr.write("ERROR:root:chatty-error-line\n")
+        sys.stderr.write("chatty-plain-line\n")
+        sys.stderr.flush()
+        sys.exit(1)
+"#;
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_warnings_and_errors_surface_at_the_default_log_level() {
+    use std::os::unix::fs::PermissionsExt;
+    if python_example().is_none() {
+        return;
+    }
+    let dir = TempDir::new("chatty");
+    let plugin = dir.path("chatty.py");
+    std::fs::write(&plugin, CHATTY_PLUGIN).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    let o = harness(
+        &dir,
+        &[
+            "check",
+            "--plugin",
+            p(&plugin),
+            "--config",
+            p(&config),
+            "--auth-material",
+            "secret://chatty/t/password",
+        ],
+        &[("IDMESH_SECRET_CHATTY_T_PASSWORD", "pw")],
+    )
+    .await;
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    // The last line is the error, which quotes the plugin's last stderr
+    // lines whatever their level; the log lines are the ones before it.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let (error, logged) = lines.split_last().unwrap();
+    assert!(error.starts_with("error: "), "{}", show(&o));
+    let at = |needle: &str| -> Vec<&str> {
+        logged
+            .iter()
+            .filter(|l| l.contains(needle))
+            .copied()
+            .collect()
+    };
+    let warning = at("chatty-warning-line");
+    assert_eq!(warning.len(), 1, "{}", show(&o));
+    assert!(warning[0].contains(" WARN "), "{}", warning[0]);
+    let err = at("chatty-error-line");
+    assert_eq!(err.len(), 1, "{}", show(&o));
+    assert!(err[0].contains(" ERROR "), "{}", err[0]);
+    // Info and unlabelled lines stay below the default `warn` filter.
+    assert!(at("chatty-info-line").is_empty(), "{}", show(&o));
+    assert!(at("chatty-plain-line").is_empty(), "{}", show(&o));
+}

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::task::JoinHandle;
+use tracing::Level;
 
 use super::excerpt;
 
@@ -49,7 +50,8 @@ impl StderrTail {
 }
 
 /// Forwards `stderr` to `tracing` (target `connector_api::plugin::stderr`,
-/// level info) and into `tail`, until the plugin closes it.
+/// at the level each line names: see [`level_of`]) and into `tail`, until
+/// the plugin closes it.
 pub(crate) fn forward(
     stderr: impl AsyncRead + Unpin + Send + 'static,
     plugin: String,
@@ -62,7 +64,7 @@ pub(crate) fn forward(
             match read_capped_line(&mut reader, &mut line, STDERR_LINE_BYTES).await {
                 Ok(Some(left_out)) => {
                     let text = display(&line, left_out);
-                    tracing::info!(target: "connector_api::plugin::stderr", plugin = %plugin, "{text}");
+                    log_line(&plugin, &text);
                     tail.push(&text);
                 }
                 Ok(None) => break,
@@ -73,6 +75,76 @@ pub(crate) fn forward(
             }
         }
     })
+}
+
+/// Logs one stderr line at its own level, so that a plugin's warnings and
+/// errors show at the engine's default filter (`warn`) and its chatter does not.
+fn log_line(plugin: &str, text: &str) {
+    const TARGET: &str = "connector_api::plugin::stderr";
+    match level_of(text) {
+        Level::ERROR => tracing::error!(target: TARGET, plugin = %plugin, "{text}"),
+        Level::WARN => tracing::warn!(target: TARGET, plugin = %plugin, "{text}"),
+        Level::DEBUG => tracing::debug!(target: TARGET, plugin = %plugin, "{text}"),
+        Level::TRACE => tracing::trace!(target: TARGET, plugin = %plugin, "{text}"),
+        _ => tracing::info!(target: TARGET, plugin = %plugin, "{text}"),
+    }
+}
+
+/// The level a plugin's stderr line is logged at:
+/// - a JSON object with a `level` field (tracing-subscriber's JSON format,
+///   and most structured loggers): that level;
+/// - a line whose first three words (or their `:`-separated parts) hold a
+///   level name (`ERROR`, `WARN`/`WARNING`, `INFO`, `DEBUG`, `TRACE`, in any
+///   case), as tracing-subscriber's text format (`<time>  WARN target: ...`)
+///   and Python's logging (`WARNING:root:...`) write them: that level;
+/// - a Rust panic message (`thread '...' panicked at`): error;
+/// - anything else: info.
+///
+/// ```text
+/// 2026-12-01T10:00:00.000Z  WARN connector_workday::run: ...  -> WARN
+/// {"level":"ERROR","fields":{"message":"..."}}                -> ERROR
+/// WARNING:root:token rotated                                  -> WARN
+/// fetched page 3                                              -> INFO
+/// ```
+pub(crate) fn level_of(line: &str) -> Level {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with('{') {
+        if let Ok(serde_json::Value::Object(o)) = serde_json::from_str(trimmed) {
+            if let Some(level) = o
+                .get("level")
+                .and_then(|l| l.as_str())
+                .and_then(named_level)
+            {
+                return level;
+            }
+        }
+    }
+    if let Some(level) = trimmed
+        .split_whitespace()
+        .take(3)
+        .flat_map(|word| word.split(':'))
+        .find_map(named_level)
+    {
+        return level;
+    }
+    if trimmed.starts_with("thread '") && trimmed.contains("' panicked at") {
+        return Level::ERROR;
+    }
+    Level::INFO
+}
+
+fn named_level(word: &str) -> Option<Level> {
+    let word = word.trim_matches(|c: char| c == '[' || c == ']');
+    [
+        ("ERROR", Level::ERROR),
+        ("WARN", Level::WARN),
+        ("WARNING", Level::WARN),
+        ("INFO", Level::INFO),
+        ("DEBUG", Level::DEBUG),
+        ("TRACE", Level::TRACE),
+    ]
+    .into_iter()
+    .find_map(|(name, level)| word.eq_ignore_ascii_case(name).then_some(level))
 }
 
 /// A stderr line as logged: decoded lossily, with a marker for what was cut.
@@ -129,6 +201,44 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn a_line_is_logged_at_the_level_it_names() {
+        let cases = [
+            (
+                "2026-12-01T10:00:00.123456Z  WARN connector_workday::run: rotated",
+                Level::WARN,
+            ),
+            (
+                "2026-12-01T10:00:00.123456Z ERROR connector_workday: gave up",
+                Level::ERROR,
+            ),
+            (
+                "2026-12-01T10:00:00.123456Z  INFO connector_workday: page 3",
+                Level::INFO,
+            ),
+            (
+                "2026-12-01T10:00:00.123456Z DEBUG connector_workday: sent",
+                Level::DEBUG,
+            ),
+            (
+                r#"{"timestamp":"x","level":"ERROR","fields":{"message":"m"}}"#,
+                Level::ERROR,
+            ),
+            (r#"{"level":"warn","msg":"m"}"#, Level::WARN),
+            ("WARNING:root:the token was rotated", Level::WARN),
+            ("error: cannot read the config", Level::ERROR),
+            ("[WARN] slow answer", Level::WARN),
+            ("thread 'main' panicked at src/main.rs:3:5:", Level::ERROR),
+            ("fetched page 3 of 10", Level::INFO),
+            ("the errors were counted later: 3 warnings", Level::INFO),
+            (r#"{"message":"no level"}"#, Level::INFO),
+            ("", Level::INFO),
+        ];
+        for (line, level) in cases {
+            assert_eq!(level_of(line), level, "{line:?}");
+        }
+    }
 
     #[tokio::test]
     async fn lines_are_capped_decoded_lossily_and_read_to_the_end() {
