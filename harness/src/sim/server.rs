@@ -455,13 +455,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn token(
     State(inner): State<Arc<Inner>>,
     Path(realm): Path<String>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    p: Parts,
     body: Bytes,
 ) -> Response {
-    let mut ctx = Ctx::begin(&inner, Endpoint::Token, &method, &uri, &conn);
+    let mut ctx = p.begin(&inner, Endpoint::Token);
+    let headers = p.headers;
     let form = parse_pairs(&body);
     let grant = param(&form, "grant_type");
     let basic = basic_credentials(&headers);
@@ -663,12 +661,19 @@ fn api_front(inner: &Inner, tenant: &str, headers: &HeaderMap) -> Result<(), Rep
     check_bearer(inner, headers)
 }
 
-/// The parts of a request every API handler needs.
-struct Parts {
-    conn: ConnMeta,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+/// The parts of a request every handler needs (REST, token and SOAP).
+pub(crate) struct Parts {
+    pub(crate) conn: ConnMeta,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) headers: HeaderMap,
+}
+
+impl Parts {
+    /// Records the request and starts its context.
+    pub(crate) fn begin(&self, inner: &Inner, endpoint: Endpoint) -> Ctx {
+        Ctx::begin(inner, endpoint, &self.method, &self.uri, &self.conn)
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Parts {
@@ -707,13 +712,8 @@ async fn open_api(
     let Some(endpoint) = collection_endpoint(collection) else {
         return Err(not_found(inner, p).await);
     };
-    let Parts {
-        conn,
-        method,
-        uri,
-        headers,
-    } = p;
-    let mut ctx = Ctx::begin(inner, endpoint, &method, &uri, &conn);
+    let mut ctx = p.begin(inner, endpoint);
+    let (uri, headers) = (p.uri, p.headers);
     ctx.auth = api_auth(&headers);
     let early = match ctx.terminal() {
         Some((_, reply)) => Some(reply),

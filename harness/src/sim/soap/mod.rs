@@ -27,12 +27,12 @@ mod xml;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
 use super::fault::DriftKind;
-use super::server::{bearer, check_bearer, ConnMeta, Ctx, Reply};
+use super::server::{bearer, check_bearer, Ctx, Parts, Reply};
 use super::txlog::{Before, Subject};
 use super::{lock, AuthUsed, Endpoint, FaultKind, Inner, SoapFault};
 pub(crate) use cache::SoapCache;
@@ -119,10 +119,7 @@ fn username_token(env: &Node) -> Option<(String, String, Option<String>)> {
 pub(crate) async fn handler(
     State(inner): State<Arc<Inner>>,
     Path((tenant, version)): Path<(String, String)>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    p: Parts,
     body: Bytes,
 ) -> Response {
     let parsed = xml::parse(&body);
@@ -136,7 +133,8 @@ pub(crate) async fn handler(
         Some("Get_Organizations_Request") => Endpoint::Organizations,
         _ => Endpoint::Other,
     };
-    let mut ctx = Ctx::begin(&inner, endpoint, &method, &uri, &conn);
+    let mut ctx = p.begin(&inner, endpoint);
+    let headers = p.headers;
     let token = parsed.as_ref().ok().and_then(username_token);
     ctx.auth = if token.is_some() {
         AuthUsed::UsernameToken
