@@ -20,6 +20,8 @@ use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::txlog::Subject;
+
 use super::ids::{index_of, mix64, wid, IdKind};
 use super::tables::{
     Location, BADGES, CJK_FIRST, CJK_LAST, COMPANIES, DEPTS, JOBS, LOCATIONS, MANAGER_JOBS,
@@ -161,15 +163,6 @@ pub(crate) struct RenderOpts {
     /// Prefix of every `href`: a fixed, never-resolving host (so that two
     /// simulators with the same seed serve the same bytes whatever their port).
     pub(crate) api_base: String,
-}
-
-/// The record an update addresses.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Target {
-    /// A worker, by index.
-    Worker(u32),
-    /// An org, by index.
-    Org(usize),
 }
 
 /// A page request after validation.
@@ -1166,6 +1159,14 @@ impl Tenant {
         .unwrap_or(Value::Null)
     }
 
+    /// The record of a worker or an org, as served.
+    pub(crate) fn value_of(&self, subject: Subject) -> Value {
+        match subject {
+            Subject::Worker(idx) => self.worker_value(idx),
+            Subject::Org(idx) => self.org_value(idx),
+        }
+    }
+
     pub(crate) fn live_workers(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.count).filter(|&i| self.live(i))
     }
@@ -1197,7 +1198,7 @@ impl Tenant {
     /// the status itself.
     pub(crate) fn update(
         &mut self,
-        target: Target,
+        target: Subject,
         field: &str,
         value: Value,
         now: i64,
@@ -1206,12 +1207,12 @@ impl Tenant {
             return Err(SimError::InvalidField(field.to_string()));
         }
         match target {
-            Target::Org(org) => {
+            Subject::Org(org) => {
                 let o = &mut self.orgs[org];
                 o.overrides.insert(field.to_string(), value);
                 o.updated = now;
             }
-            Target::Worker(idx) => {
+            Subject::Worker(idx) => {
                 let status = (field == "employmentStatus")
                     .then(|| value.as_str().and_then(Status::parse))
                     .flatten();
@@ -1480,7 +1481,7 @@ impl Tenant {
                         _ => ("preferredName", pick(&mut rng, WESTERN_FIRST).0.to_string()),
                     };
                     if self
-                        .update(Target::Worker(i), field, Value::String(value), now)
+                        .update(Subject::Worker(i), field, Value::String(value), now)
                         .is_ok()
                     {
                         s.updated.push(self.worker_wid(i));

@@ -52,7 +52,7 @@ pub use soap::{
     SOAP_VERSION_LAST,
 };
 
-use data::{PageQuery, RenderOpts, Target, Tenant};
+use data::{PageQuery, RenderOpts, Tenant};
 use txlog::{Before, Subject, TxEntry, TxLog};
 
 /// The host in every record's `href` (a reserved `.example` name that never
@@ -437,25 +437,31 @@ impl Simulator {
     /// Sets one field of a worker (`null` removes it from the record);
     /// `employmentStatus` with a known status changes the status itself.
     pub fn update_worker(&self, id: &str, field: &str, value: Value) -> Result<(), SimError> {
-        let now = self.inner.now_ms();
-        let mut t = self.inner.write();
-        let idx = self.worker_idx(&t, id)?;
-        let before = Before::Image(t.worker_value(idx));
-        t.update(Target::Worker(idx), field, value, now)?;
-        self.inner
-            .log(Subject::Worker(idx), "Update", now, now, before);
-        Ok(())
+        self.update(field, value, |t| {
+            Ok(Subject::Worker(self.worker_idx(t, id)?))
+        })
     }
 
     /// Sets one field of an org (`null` removes it from the record).
     pub fn update_org(&self, id: &str, field: &str, value: Value) -> Result<(), SimError> {
+        self.update(field, value, |t| Ok(Subject::Org(self.org_idx(t, id)?)))
+    }
+
+    /// Sets one field of the worker or org `find` names (under the same
+    /// lock), stamps it, and logs the change (entered and effective now)
+    /// with the record as it was.
+    fn update(
+        &self,
+        field: &str,
+        value: Value,
+        find: impl FnOnce(&Tenant) -> Result<Subject, SimError>,
+    ) -> Result<(), SimError> {
         let now = self.inner.now_ms();
         let mut t = self.inner.write();
-        let idx = self.org_idx(&t, id)?;
-        let before = Before::Image(t.org_value(idx));
-        t.update(Target::Org(idx), field, value, now)?;
-        self.inner
-            .log(Subject::Org(idx), "Update", now, now, before);
+        let subject = find(&t)?;
+        let before = Before::Image(t.value_of(subject));
+        t.update(subject, field, value, now)?;
+        self.inner.log(subject, "Update", now, now, before);
         Ok(())
     }
 
@@ -483,7 +489,7 @@ impl Simulator {
             .map_or(now, |d| d.and_utc().timestamp_millis());
         // Cannot fail: the field is neither id, href nor descriptor.
         let _ = t.update(
-            Target::Worker(idx),
+            Subject::Worker(idx),
             "hireDate",
             Value::String(day.format("%Y-%m-%d").to_string()),
             now,
