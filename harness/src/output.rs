@@ -5,10 +5,11 @@
 //! Every function returns the write error so the caller can treat a closed
 //! pipe (`harness runs | head -1`) as a normal end.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::sync::OnceLock;
 
-use connector_api::{HealthCheck, Schema, ValueKind};
+use connector_api::{Counts, HealthCheck, MetricsSnapshot, Schema, ValueKind};
 use serde::Serialize;
 
 use crate::dry_run::{DryRunKind, DryRunReport};
@@ -138,9 +139,34 @@ pub fn human_duration(ms: u64) -> String {
     }
 }
 
+/// The changes per object type and kind, one line each (`suffix` after each,
+/// e.g. " (rolled back)").
+fn write_counts(s: &mut String, counts: &Counts, suffix: &str) {
+    if counts.0.is_empty() {
+        let _ = writeln!(s, "  changes:       none{suffix}");
+        return;
+    }
+    let width = counts.0.keys().map(String::len).max().unwrap_or(0);
+    for (ty, c) in &counts.0 {
+        let _ = writeln!(
+            s,
+            "  {ty:<width$}  {:>8} upserts  {:>8} deletes{suffix}",
+            c.upserts, c.deletes
+        );
+    }
+}
+
+/// The run's request, retry, page, record and record-error figures, on one line.
+fn write_figures(s: &mut String, m: &MetricsSnapshot, record_errors: u64) {
+    let _ = writeln!(
+        s,
+        "  requests {}, retries {}, pages {}, records {}, record errors {record_errors}",
+        m.requests, m.retries, m.pages, m.records
+    );
+}
+
 /// The human summary of a run, as printed by `harness import`.
 pub fn render_report(r: &RunReport) -> String {
-    use std::fmt::Write as _;
     let mut s = String::new();
     let status = match &r.outcome {
         RunOutcome::Succeeded => "succeeded".to_string(),
@@ -164,28 +190,8 @@ pub fn render_report(r: &RunReport) -> String {
     } else {
         " (rolled back)"
     };
-    if r.counts.0.is_empty() {
-        let _ = writeln!(s, "  changes:       none{applied}");
-    } else {
-        let width = r.counts.0.keys().map(String::len).max().unwrap_or(0);
-        for (ty, c) in &r.counts.0 {
-            let _ = writeln!(
-                s,
-                "  {ty:<width$}  {:>8} upserts  {:>8} deletes{applied}",
-                c.upserts, c.deletes
-            );
-        }
-    }
-    let m = &r.metrics;
-    let _ = writeln!(
-        s,
-        "  requests {}, retries {}, pages {}, records {}, record errors {}",
-        m.requests,
-        m.retries,
-        m.pages,
-        m.records,
-        r.record_errors.len()
-    );
+    write_counts(&mut s, &r.counts, applied);
+    write_figures(&mut s, &r.metrics, r.record_errors.len() as u64);
     for e in r.record_errors.iter().take(RECORD_ERRORS_SHOWN) {
         let _ = writeln!(s, "    record error: {e}");
     }
@@ -234,7 +240,6 @@ pub fn render_report(r: &RunReport) -> String {
 
 /// The `--dry-run` section of the summary.
 pub fn render_dry_run(d: &DryRunReport) -> String {
-    use std::fmt::Write as _;
     let mut s = String::from("dry run: what a real run would change (nothing was committed)\n");
     if d.types.is_empty() {
         s.push_str("  no changes\n");
@@ -388,7 +393,6 @@ pub fn runs(runs: &[RunRecord]) -> io::Result<()> {
 
 /// One run of the history, whole, as `harness runs --show ID` prints it.
 pub fn render_run(r: &RunRecord) -> String {
-    use std::fmt::Write as _;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -407,24 +411,8 @@ pub fn render_run(r: &RunRecord) -> String {
         "  duration:      {}",
         r.duration_ms.map_or_else(|| "-".into(), human_duration)
     );
-    if r.counts.0.is_empty() {
-        let _ = writeln!(s, "  changes:       none");
-    } else {
-        let width = r.counts.0.keys().map(String::len).max().unwrap_or(0);
-        for (ty, c) in &r.counts.0 {
-            let _ = writeln!(
-                s,
-                "  {ty:<width$}  {:>8} upserts  {:>8} deletes",
-                c.upserts, c.deletes
-            );
-        }
-    }
-    let m = &r.metrics;
-    let _ = writeln!(
-        s,
-        "  requests {}, retries {}, pages {}, records {}, record errors {}",
-        m.requests, m.retries, m.pages, m.records, r.record_errors
-    );
+    write_counts(&mut s, &r.counts, "");
+    write_figures(&mut s, &r.metrics, r.record_errors);
     if !r.purged.is_empty() {
         let list: Vec<String> = r.purged.iter().map(|(t, n)| format!("{n} {t}")).collect();
         let _ = writeln!(s, "  purged:        {}", list.join(", "));
