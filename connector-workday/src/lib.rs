@@ -28,6 +28,7 @@ mod client;
 mod health;
 mod paging;
 mod run;
+mod soap;
 mod token;
 
 pub use client::{PageResponse, ServerDate, MAX_RESPONSE_BYTES, USER_AGENT};
