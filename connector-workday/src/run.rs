@@ -16,8 +16,8 @@ use crate::config::{Api, ExternalIdAttribute};
 use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
 use crate::paging::{Pager, Prepare, Source};
-use crate::soap::request::{Query, Window};
 use crate::retry::RetryPolicy;
+use crate::soap::request::{Query, Window};
 use crate::watermark::{self, Watermark};
 
 /// How many duplicate ids a drift warning lists.

@@ -534,7 +534,10 @@ fn soap_keys_under_rest_are_one_problem_each_naming_the_key() {
 fn soap_api_version_and_page_size_are_validated() {
     let (key, message) = one(json!({"Api": "Graphql"}));
     assert_eq!(key, "Api");
-    assert_eq!(message, "must be one of \"Rest\" or \"Soap\", got \"Graphql\"");
+    assert_eq!(
+        message,
+        "must be one of \"Rest\" or \"Soap\", got \"Graphql\""
+    );
     for bad in ["44.0", "v44.", "v1234", "v44.123", "V44.0", "v44_0"] {
         let (key, message) = one(json!({"Api": "Soap", "WebServiceVersion": bad}));
         assert_eq!(key, "WebServiceVersion");

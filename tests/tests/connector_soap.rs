@@ -7,11 +7,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use chrono::{DateTime, TimeZone, Utc};
 use connector_api::contract::run_all;
 use connector_api::{
     ChangeKind, Connector, ImportOutcome, ImportRequest, RunContext, StaticSecrets, Value, VecSink,
 };
-use chrono::{DateTime, TimeZone, Utc};
 use connector_workday::retry::RecordingSleeper;
 use connector_workday::watermark::{encode, Watermark};
 use connector_workday::WorkdayConnector;
@@ -19,7 +19,9 @@ use harness::sim::Simulator;
 use serde_json::json;
 
 mod support;
-use support::{an_active_non_manager, config, recording_factory, secrets, sim, SimFixture, SECRET_REF};
+use support::{
+    an_active_non_manager, config, recording_factory, secrets, sim, SimFixture, SECRET_REF,
+};
 
 const ISU_REF: &str = "secret://workday/acme/isupassword";
 
@@ -187,7 +189,10 @@ async fn a_soap_delta_reads_terminations_hires_and_changes_once_each() {
             Value::String("Inactive".into()),
             "{auth:?}"
         );
-        assert_eq!(users[&future].attributes["accountEnabled"], Value::Bool(false));
+        assert_eq!(
+            users[&future].attributes["accountEnabled"],
+            Value::Bool(false)
+        );
         // A worker in both windows is emitted once.
         let ids: Vec<&String> = sink.changes.iter().map(|c| &c.external_id).collect();
         assert_eq!(

@@ -143,9 +143,12 @@ pub(crate) fn parse(
     let mut records = Vec::new();
     let mut fault: Option<(String, String)> = None;
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("the XML is malformed at byte {} ({e})", reader.buffer_position()))?;
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "the XML is malformed at byte {} ({e})",
+                reader.buffer_position()
+            )
+        })?;
         match event {
             Event::Start(e) => {
                 let n = start(&e);
@@ -169,8 +172,8 @@ pub(crate) fn parse(
                     top.text.push_str(&text);
                 } else if let Some(name) = names.last() {
                     let n = || text.trim().parse::<u64>().ok();
-                    let in_results = names.iter().rev().nth(1).map(String::as_str)
-                        == Some("Response_Results");
+                    let in_results =
+                        names.iter().rev().nth(1).map(String::as_str) == Some("Response_Results");
                     match name.as_str() {
                         "Total_Results" if in_results => {
                             results.total_results = n().ok_or("Total_Results is not a number")?;
@@ -238,7 +241,11 @@ fn is_primary_work(n: &Node) -> bool {
 fn status(st: &Node) -> &'static str {
     if st.flag("Terminated") == Some(true) || st.flag("Hire_Rescinded") == Some(true) {
         "Terminated"
-    } else if st.path(&["Leave_Status_Data"]).and_then(|l| l.flag("On_Leave")) == Some(true) {
+    } else if st
+        .path(&["Leave_Status_Data"])
+        .and_then(|l| l.flag("On_Leave"))
+        == Some(true)
+    {
         "On Leave"
     } else if st.flag("Active") == Some(true) {
         "Active"
@@ -272,8 +279,7 @@ pub(crate) fn worker(w: &Node) -> Json {
             put(&mut o, "firstName", legal.text_at(&["First_Name"]));
             put(&mut o, "lastName", legal.text_at(&["Last_Name"]));
         }
-        if let Some(pref) =
-            names.and_then(|n| n.path(&["Preferred_Name_Data", "Name_Detail_Data"]))
+        if let Some(pref) = names.and_then(|n| n.path(&["Preferred_Name_Data", "Name_Detail_Data"]))
         {
             put(
                 &mut o,
@@ -308,7 +314,10 @@ pub(crate) fn worker(w: &Node) -> Json {
     if let Some(emp) = data.child("Employment_Data") {
         let primary = emp
             .all("Worker_Job_Data")
-            .find(|j| j.attr("Primary_Job").is_some_and(|p| p == "1" || p == "true"))
+            .find(|j| {
+                j.attr("Primary_Job")
+                    .is_some_and(|p| p == "1" || p == "true")
+            })
             .or_else(|| emp.child("Worker_Job_Data"));
         if let Some(pos) = primary.and_then(|j| j.child("Position_Data")) {
             put(&mut o, "jobTitle", pos.text_at(&["Position_Title"]));
@@ -413,12 +422,17 @@ pub(crate) fn organization(org: &Node) -> Json {
         d.text_at(&["Organization_Code"])
             .or_else(|| d.text_at(&["Reference_ID"])),
     );
-    put(&mut o, "lastUpdatedDateTime", d.text_at(&["Last_Updated_DateTime"]));
+    put(
+        &mut o,
+        "lastUpdatedDateTime",
+        d.text_at(&["Last_Updated_DateTime"]),
+    );
     put(&mut o, "inactive", d.flag("Inactive"));
     put(
         &mut o,
         "manager",
-        d.child("Manager_Reference").and_then(|r| reference(r, None)),
+        d.child("Manager_Reference")
+            .and_then(|r| reference(r, None)),
     );
     put(
         &mut o,
@@ -511,8 +525,14 @@ mod tests {
             );
             one_worker(&body)["employmentStatus"].clone()
         };
-        assert_eq!(st("<Active>1</Active><Terminated>1</Terminated>"), json!("Terminated"));
-        assert_eq!(st("<Active>0</Active><Hire_Rescinded>1</Hire_Rescinded>"), json!("Terminated"));
+        assert_eq!(
+            st("<Active>1</Active><Terminated>1</Terminated>"),
+            json!("Terminated")
+        );
+        assert_eq!(
+            st("<Active>0</Active><Hire_Rescinded>1</Hire_Rescinded>"),
+            json!("Terminated")
+        );
         assert_eq!(
             st("<Active>1</Active><Leave_Status_Data><On_Leave>1</On_Leave></Leave_Status_Data>"),
             json!("On Leave")
@@ -542,17 +562,19 @@ mod tests {
 
     #[test]
     fn organizations_page() {
-        let Parsed::Page { results, records } =
-            organizations(include_str!("../../tests/fixtures/soap/organizations_page.xml"))
-                .unwrap()
-        else {
+        let Parsed::Page { results, records } = organizations(include_str!(
+            "../../tests/fixtures/soap/organizations_page.xml"
+        ))
+        .unwrap() else {
             panic!("a fault")
         };
         assert_eq!(results.total_results, records.len() as u64);
         assert_eq!(records.len(), 8);
         // The top organization has no parent; the others have one.
         assert!(records[0].get("parentOrganization").is_none());
-        assert!(records[1..].iter().all(|r| r["parentOrganization"]["id"].is_string()));
+        assert!(records[1..]
+            .iter()
+            .all(|r| r["parentOrganization"]["id"].is_string()));
         assert!(records.iter().all(|r| r["inactive"] == json!(false)));
     }
 }
