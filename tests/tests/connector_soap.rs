@@ -15,7 +15,7 @@ use connector_api::{
 use connector_workday::retry::RecordingSleeper;
 use connector_workday::watermark::{encode, Watermark};
 use connector_workday::WorkdayConnector;
-use harness::sim::Simulator;
+use harness::sim::{Endpoint, FaultKind, FaultRule, Simulator, SoapFault};
 use serde_json::json;
 
 mod support;
@@ -33,6 +33,15 @@ enum Auth {
 }
 
 async fn connector(sim: &Simulator, auth: Auth, extra: serde_json::Value) -> WorkdayConnector {
+    connector_with_password(sim, auth, extra, &sim.config().isu_password).await
+}
+
+async fn connector_with_password(
+    sim: &Simulator,
+    auth: Auth,
+    extra: serde_json::Value,
+    password: &str,
+) -> WorkdayConnector {
     let mut keys = json!({"Api": "Soap"});
     if let Auth::UsernameToken = auth {
         keys["IsuUsername"] = json!(sim.config().isu_username);
@@ -43,7 +52,7 @@ async fn connector(sim: &Simulator, auth: Auth, extra: serde_json::Value) -> Wor
     }
     let mut cfg: serde_json::Value = serde_json::from_str(&config(sim, keys)).unwrap();
     cfg.as_object_mut().unwrap().retain(|_, v| !v.is_null());
-    let secrets: StaticSecrets = secrets(sim).with(ISU_REF, &sim.config().isu_password);
+    let secrets: StaticSecrets = secrets(sim).with(ISU_REF, password);
     recording_factory(&RecordingSleeper::new())
         .connect(&cfg.to_string(), SECRET_REF, &secrets)
         .await
@@ -246,4 +255,61 @@ async fn the_soap_connector_passes_the_contract_kit_with_a_bearer_token() {
         }),
     };
     run_all(&fixture).await;
+}
+
+#[tokio::test]
+async fn soap_health_checks_name_the_auth_and_each_operation() {
+    let sim = sim(40, 6).await;
+    for (auth, first) in [
+        (Auth::UsernameToken, "usernameToken"),
+        (Auth::Bearer, "token"),
+    ] {
+        let c = connector(&sim, auth, json!({})).await;
+        let checks = c.check().await;
+        let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [first, "Get_Workers", "Get_Organizations"],
+            "{auth:?}"
+        );
+        assert!(checks.iter().all(|c| c.passed), "{checks:?}");
+        assert!(
+            checks[1].message.starts_with("Get_Workers answered: "),
+            "{}",
+            checks[1].message
+        );
+        assert_eq!(
+            checks[2].message,
+            "Get_Organizations answered: 6 supervisory organizations in all"
+        );
+    }
+
+    // A refused operation is named, with the permission hint.
+    let c = connector(&sim, Auth::UsernameToken, json!({})).await;
+    sim.clear_requests();
+    sim.add_fault(FaultRule::once(
+        Endpoint::Organizations,
+        1,
+        FaultKind::Soap(SoapFault::NotAuthorized),
+    ));
+    let checks = c.check().await;
+    assert!(checks[0].passed && checks[1].passed, "{checks:?}");
+    assert!(!checks[2].passed);
+    assert!(
+        checks[2].message.starts_with(
+            "Unable to call Get_Organizations. The API credentials may be invalid or the integration user may not have the required permissions. Details: Workday refused Get_Organizations"
+        ),
+        "{}",
+        checks[2].message
+    );
+
+    // A wrong ISU password fails the usernameToken check, and is never shown.
+    let c =
+        connector_with_password(&sim, Auth::UsernameToken, json!({}), "wrong-password-xyz").await;
+    let checks = c.check().await;
+    assert!(!checks[0].passed, "{checks:?}");
+    assert_eq!(checks[0].name, "usernameToken");
+    assert!(checks
+        .iter()
+        .all(|c| !c.message.contains("wrong-password-xyz")));
 }
