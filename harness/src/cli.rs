@@ -181,6 +181,11 @@ pub struct ConnectorArgs {
     /// configuration or secrets needed).
     #[arg(long, conflicts_with = "config")]
     pub simulated: bool,
+
+    /// With --simulated: read the REST collections (rest, the default) or
+    /// the SOAP Human_Resources service with the ISU's UsernameToken (soap).
+    #[arg(long, value_enum, value_name = "API", requires = "simulated")]
+    pub api: Option<simulated::SimApi>,
 }
 
 /// Arguments of `harness import`.
@@ -515,7 +520,11 @@ async fn load_connector(
 ) -> Result<Loaded, CliError> {
     let name = factory.info().name;
     if let Some(sim) = sim {
-        let config = simulated::workday_config(&sim);
+        let config = simulated::with_api(
+            &simulated::workday_config(&sim),
+            &sim,
+            args.api.unwrap_or_default(),
+        );
         let secrets = simulated::secrets(&sim, redactor);
         let connector = factory
             .validate(&config, &simulated::auth_material(&sim), &secrets)
