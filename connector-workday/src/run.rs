@@ -102,20 +102,32 @@ fn soap_passes(feed: Feed, from: Option<DateTime<Utc>>, read_time: DateTime<Utc>
     }
 }
 
-/// The SOAP read time: the `Date` of a first `Get_Workers` with `Count` 1.
+/// The SOAP read time: the `Date` of the run's first answer. With a bearer
+/// token that is a fresh token's answer; with a UsernameToken, a first
+/// `Get_Workers` with `Count` 1.
 async fn soap_read_time(
     client: &Arc<WorkdayClient>,
     settings: &RunSettings,
     ctx: &RunContext,
 ) -> Result<DateTime<Utc>, ConnectorError> {
-    let probe = Query::Workers {
-        exclude_inactive: true,
-        window: None,
+    let username_token = client.soap.as_ref().is_some_and(|s| s.isu.is_some());
+    let (date, operation) = if username_token {
+        let probe = Query::Workers {
+            exclude_inactive: true,
+            window: None,
+        };
+        let page = client
+            .soap_page(probe, None, 1, 1, ctx, settings.policy)
+            .await?;
+        (page.date, "first Get_Workers answer")
+    } else {
+        let date = client
+            .token
+            .refresh_dated(&client.http, ctx, settings.policy)
+            .await?;
+        (date, "access token answer")
     };
-    let page = client
-        .soap_page(probe, None, 1, 1, ctx, settings.policy)
-        .await?;
-    match page.date {
+    match date {
         // The Date header is to the second: the server's time was somewhere
         // in that second, so the read is as of its last millisecond (a
         // change entered earlier in that second is seen now, not skipped by
@@ -123,7 +135,7 @@ async fn soap_read_time(
         ServerDate::At(t) => Ok(t + chrono::Duration::milliseconds(999)),
         other => Err(ConnectorError::new(
             connector_api::ErrorKind::BadResponse,
-            format!("Workday's first Get_Workers answer had {other}, so the run has no server time to read as of (As_Of_Entry_DateTime) and to advance the watermark to; nothing was imported. Check that no proxy between this host and Workday strips or rewrites the Date header"),
+            format!("Workday's {operation} had {other}, so the run has no server time to read as of (As_Of_Entry_DateTime) and to advance the watermark to; nothing was imported. Check that no proxy between this host and Workday strips or rewrites the Date header"),
         )),
     }
 }

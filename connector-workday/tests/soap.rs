@@ -222,3 +222,73 @@ async fn a_total_that_changes_between_pages_is_drift_and_the_watermark_stays() {
         out.warnings
     );
 }
+
+#[tokio::test]
+async fn with_a_bearer_token_the_read_time_is_the_token_answers_date_and_a_401_refreshes_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/ccx/oauth2/acme/token"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("Date", "Mon, 01 Jun 2026 11:59:58 GMT")
+                .set_body_json(
+                    json!({"access_token": "tok-abc", "token_type": "Bearer", "expires_in": 3600}),
+                ),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(SOAP_PATH))
+        .respond_with(ResponseTemplate::new(401))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(SOAP_PATH))
+        .respond_with(page(workers_page(3, 1)))
+        .mount(&server)
+        .await;
+    let cfg = json!({
+        "BaseUrl": server.uri(),
+        "TenantName": "acme",
+        "ClientId": "client-1",
+        "Api": "Soap",
+        "ImportOrganizations": false,
+    });
+    let c = WorkdayFactory::new()
+        .with_sleeper(Arc::new(RecordingSleeper::new()))
+        .with_retry_policy(RetryPolicy::exact())
+        .connect(
+            &cfg.to_string(),
+            "secret://workday/acme/clientsecret",
+            &StaticSecrets::new().with("secret://workday/acme/clientsecret", "s3cret"),
+        )
+        .await
+        .unwrap();
+    let (out, sink) = import(&c).await;
+    let out = out.unwrap();
+    assert_eq!(sink.changes.len(), 3);
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"2026-06-01T11:59:58.999Z"}"#)
+    );
+    let requests = server.received_requests().await.unwrap();
+    let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/ccx/oauth2/acme/token",
+            SOAP_PATH,
+            "/ccx/oauth2/acme/token",
+            SOAP_PATH
+        ]
+    );
+    let last = &requests[3];
+    assert_eq!(last.headers["authorization"], "Bearer tok-abc");
+    let body = String::from_utf8(last.body.clone()).unwrap();
+    assert!(!body.contains("wsse:"), "{body}");
+    assert!(body.contains(
+        "<bsvc:As_Of_Entry_DateTime>2026-06-01T11:59:58.999Z</bsvc:As_Of_Entry_DateTime>"
+    ));
+}

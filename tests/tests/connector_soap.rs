@@ -141,8 +141,15 @@ async fn a_full_soap_run_reads_the_rest_records_of_every_active_worker_with_both
                 );
             }
         }
-        // One probe (Count 1), 5 worker pages of 50, 1 organization page.
-        assert_eq!(soap_requests(&sim), 1 + 5 + 1, "{auth:?}");
+        // The read time: a fresh token's answer, or a Count 1 probe; then
+        // 5 worker pages of 50 and 1 organization page.
+        let (tokens, probes) = match auth {
+            Auth::UsernameToken => (0, 1),
+            Auth::Bearer => (1, 0),
+        };
+        assert_eq!(sim.request_count(Endpoint::Token), tokens, "{auth:?}");
+        assert_eq!(soap_requests(&sim), probes + 5 + 1, "{auth:?}");
+        assert_eq!(ctx.metrics().snapshot().requests, 7, "{auth:?}");
         assert_eq!(ctx.metrics().snapshot().pages, 6);
         let w = out.watermark.unwrap();
         assert!(w.starts_with("{\"w\":"), "{w}");
