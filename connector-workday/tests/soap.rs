@@ -292,3 +292,95 @@ async fn with_a_bearer_token_the_read_time_is_the_token_answers_date_and_a_401_r
         "<bsvc:As_Of_Entry_DateTime>2026-06-01T11:59:58.999Z</bsvc:As_Of_Entry_DateTime>"
     ));
 }
+
+#[tokio::test]
+async fn a_delta_reads_both_worker_windows_and_the_org_log_and_an_inactive_org_is_a_delete() {
+    let server = MockServer::start().await;
+    let orgs = include_str!("fixtures/soap/organizations_page.xml").replacen(
+        "<wd:Inactive>0</wd:Inactive>",
+        "<wd:Inactive>1</wd:Inactive>",
+        1,
+    );
+    Mock::given(method("POST"))
+        .and(body_string_contains("Get_Organizations_Request"))
+        .respond_with(page(orgs))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("Get_Workers_Request"))
+        .respond_with(page(workers_page(3, 1)))
+        .mount(&server)
+        .await;
+    let cfg = json!({
+        "BaseUrl": server.uri(),
+        "TenantName": "acme",
+        "Api": "Soap",
+        "IsuUsername": "isu_idmesh@acme",
+        "DeltaOverlapSeconds": 60,
+    });
+    let c = WorkdayFactory::new()
+        .with_sleeper(Arc::new(RecordingSleeper::new()))
+        .with_retry_policy(RetryPolicy::exact())
+        .connect(
+            &cfg.to_string(),
+            "",
+            &StaticSecrets::new().with("secret://workday/acme/isupassword", PASSWORD),
+        )
+        .await
+        .unwrap();
+    let mut sink = VecSink::default();
+    let out = c
+        .import(
+            ImportRequest::delta(Some(
+                r#"{"w":"2026-06-01T10:00:00.000Z","o":"2026-06-01T09:00:00.000Z"}"#.into(),
+            )),
+            &mut sink,
+            &RunContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.watermark.as_deref(),
+        Some(r#"{"w":"2026-06-01T12:00:00.999Z","o":"2026-06-01T12:00:00.999Z"}"#)
+    );
+    // Organizations first; the inactive one is a delete.
+    let orgs: Vec<_> = sink
+        .changes
+        .iter()
+        .filter(|c| c.object_type == "OrgUnit")
+        .collect();
+    assert_eq!(orgs.len(), 8);
+    assert_eq!(orgs[0].external_id, "9df9acf41e517e2fc00bc643acebfe29");
+    assert_eq!(orgs[0].kind, connector_api::ChangeKind::Delete);
+    assert_eq!(
+        orgs[0].attributes["IsDeleted"],
+        connector_api::Value::Bool(true)
+    );
+    assert!(orgs[1..]
+        .iter()
+        .all(|c| c.kind == connector_api::ChangeKind::Upsert));
+    // The 3 workers both windows returned are emitted once.
+    let users: Vec<_> = sink
+        .changes
+        .iter()
+        .filter(|c| c.object_type == "User")
+        .collect();
+    assert_eq!(users.len(), 3);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+
+    let bodies: Vec<String> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8(r.body.clone()).unwrap())
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        4,
+        "probe, organizations, workers updated, workers effective"
+    );
+    assert!(bodies[1].contains("<bsvc:Request_Criteria><bsvc:Organization_Type_Reference><bsvc:ID bsvc:type=\"Organization_Type_ID\">SUPERVISORY</bsvc:ID></bsvc:Organization_Type_Reference><bsvc:Include_Inactive>true</bsvc:Include_Inactive><bsvc:Transaction_Log_Criteria><bsvc:Transaction_Date_Range_Data><bsvc:Updated_From>2026-06-01T08:59:00.000Z</bsvc:Updated_From><bsvc:Updated_Through>2026-06-01T12:00:00.999Z</bsvc:Updated_Through></bsvc:Transaction_Date_Range_Data></bsvc:Transaction_Log_Criteria></bsvc:Request_Criteria>"), "{}", bodies[1]);
+    assert!(bodies[2].contains("<bsvc:Transaction_Log_Criteria_Data><bsvc:Transaction_Date_Range_Data><bsvc:Updated_From>2026-06-01T09:59:00.000Z</bsvc:Updated_From><bsvc:Updated_Through>2026-06-01T12:00:00.999Z</bsvc:Updated_Through></bsvc:Transaction_Date_Range_Data></bsvc:Transaction_Log_Criteria_Data><bsvc:Exclude_Inactive_Workers>false</bsvc:Exclude_Inactive_Workers>"), "{}", bodies[2]);
+    assert!(bodies[3].contains("<bsvc:Effective_From>2026-06-01T09:59:00.000Z</bsvc:Effective_From><bsvc:Effective_Through>2026-06-01T12:00:00.999Z</bsvc:Effective_Through>"), "{}", bodies[3]);
+}
