@@ -90,6 +90,15 @@ pub fn with_api(config: &str, sim: &Simulator, api: SimApi) -> String {
     if api == SimApi::Soap {
         obj.insert("Api".into(), json!("Soap"));
         obj.insert("IsuUsername".into(), json!(sim.config().isu_username));
+        // Written out (not left to its default) so that a plugin, which
+        // receives only the secrets the configuration names, gets it too.
+        obj.insert(
+            "IsuPasswordRef".into(),
+            json!(format!(
+                "secret://workday/{}/isupassword",
+                sim.config().tenant
+            )),
+        );
         obj.remove("ClientId");
     }
     serde_json::Value::Object(obj).to_string()

@@ -205,3 +205,44 @@ async fn retries_happen_in_the_plugin_with_its_injected_sleeper() {
     assert!(err.is_retryable());
     assert_eq!(sleeper.delays(), [1, 2, 4].map(Duration::from_secs));
 }
+
+#[tokio::test]
+async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_username_token() {
+    let sleeper = RecordingSleeper::new();
+    let factory = Arc::new(plugin(&sleeper).await);
+    let fixture = SimFixture {
+        sim: sim(200, 12).await,
+        make: Box::new(move |sim| {
+            let factory = Arc::clone(&factory);
+            Box::pin(async move {
+                let mut cfg: serde_json::Value = serde_json::from_str(&config(
+                    &sim,
+                    // Through the protocol the engine sends only the secrets
+                    // the configuration names: the password's reference is
+                    // written out, not left to its default.
+                    json!({
+                        "PageSize": 40,
+                        "Api": "Soap",
+                        "IsuUsername": sim.config().isu_username,
+                        "IsuPasswordRef": "secret://workday/acme/isupassword",
+                    }),
+                ))
+                .unwrap();
+                cfg.as_object_mut().unwrap().remove("ClientId");
+                let secrets = secrets(&sim).with(
+                    "secret://workday/acme/isupassword",
+                    &sim.config().isu_password,
+                );
+                factory
+                    .validate(&cfg.to_string(), SECRET_REF, &secrets)
+                    .await
+                    .unwrap()
+            })
+        }),
+    };
+    run_all(&fixture).await;
+    assert!(
+        sleeper.delays().is_empty(),
+        "the kit's faults are not retried"
+    );
+}
