@@ -184,7 +184,7 @@ pub struct ConnectorArgs {
 
     /// With --simulated: read the REST collections (rest, the default) or
     /// the SOAP Human_Resources service with the ISU's UsernameToken (soap).
-    #[arg(long, value_enum, value_name = "API", requires = "simulated")]
+    #[arg(long, value_enum, value_name = "API")]
     pub api: Option<simulated::SimApi>,
 }
 
@@ -537,6 +537,11 @@ async fn load_connector(
             sim: Some(sim),
         });
     }
+    if args.api.is_some() {
+        return Err(CliError::usage(
+            "--api applies only with --simulated; with --config, set \"Api\" in the configuration file",
+        ));
+    }
     let Some(path) = &args.config else {
         return Err(CliError::usage(
             "--config FILE is required (or use --simulated for the embedded demo tenant)",
@@ -714,6 +719,11 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     if sim_flag_given && !simulated {
         return Err(CliError::usage(
             "--workers, --orgs, --churn, --seed and --churn-seed apply only with --simulated",
+        ));
+    }
+    if args.connector.api.is_some() && !simulated {
+        return Err(CliError::usage(
+            "--api applies only with --simulated; with --config, set \"Api\" in the configuration file",
         ));
     }
     let workers = args.workers.unwrap_or(DEFAULT_SIM_WORKERS);
