@@ -2,6 +2,8 @@
 //! the embedded demo read through the SOAP Human_Resources service with the
 //! simulator's ISU UsernameToken.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod common;
 
 use common::{code, harness, p, show, text, TempDir};
