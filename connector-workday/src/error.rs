@@ -111,7 +111,7 @@ pub enum WorkdayError {
 
     /// A SOAP `Client` fault (e.g. `SOAP-ENV:Client.validationError`): the
     /// request was wrong; not retried.
-    #[error("Workday refused {what} with the SOAP fault {code}: {string}. Check Api, WebServiceVersion and TenantName; if it persists, report it with this message")]
+    #[error("Workday refused {what} with the SOAP fault {code}: {string}. {hint}", hint = soap_client_hint(.code))]
     SoapClientFault {
         /// The request.
         what: String,
@@ -173,6 +173,15 @@ pub enum WorkdayError {
         #[source]
         last: Box<WorkdayError>,
     },
+}
+
+/// What to do about a SOAP `Client` fault, by its code.
+fn soap_client_hint(code: &str) -> &'static str {
+    if code.contains("authentication") {
+        "Check IsuUsername and the password stored at IsuPasswordRef (or, without IsuUsername, the API client's token): the integration system user must be active and not locked, and its password must not have expired"
+    } else {
+        "Check Api, WebServiceVersion and TenantName; if it persists, report it to the connector's maintainers with this message"
+    }
 }
 
 fn fmt_retry_after(after: Option<Duration>) -> String {

@@ -316,6 +316,13 @@ async fn soap_health_checks_name_the_auth_and_each_operation() {
     let checks = c.check().await;
     assert!(!checks[0].passed, "{checks:?}");
     assert_eq!(checks[0].name, "usernameToken");
+    assert!(
+        checks[0]
+            .message
+            .contains("Check IsuUsername and the password stored at IsuPasswordRef"),
+        "{}",
+        checks[0].message
+    );
     assert!(checks
         .iter()
         .all(|c| !c.message.contains("wrong-password-xyz")));
