@@ -327,3 +327,69 @@ async fn soap_health_checks_name_the_auth_and_each_operation() {
         .iter()
         .all(|c| !c.message.contains("wrong-password-xyz")));
 }
+
+#[tokio::test]
+async fn soap_faults_never_advance_the_watermark_and_lose_nothing() {
+    use connector_api::ErrorKind;
+    let cases = [
+        (FaultKind::Status(503), None),
+        (FaultKind::Status(429), None),
+        (FaultKind::Soap(SoapFault::Processing), None),
+        (
+            FaultKind::Soap(SoapFault::Validation),
+            Some(ErrorKind::BadResponse),
+        ),
+        (
+            FaultKind::Soap(SoapFault::NotAuthorized),
+            Some(ErrorKind::Permission),
+        ),
+    ];
+    for (kind, fails) in cases {
+        let sim = sim(120, 6).await;
+        let t0 = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+        sim.set_clock(t0);
+        let c = connector(&sim, Auth::UsernameToken, json!({"PageSize": 20})).await;
+        let (full, _, _) = run(&c, ImportRequest::full()).await;
+        let w = full.watermark.unwrap();
+
+        let t1 = t0 + chrono::Duration::seconds(60);
+        sim.set_clock(t1);
+        let leaver = an_active_non_manager(&sim, 0);
+        sim.terminate(&leaver).unwrap();
+        let changed = an_active_non_manager(&sim, 1);
+        sim.update_worker(&changed, "businessTitle", json!("Chief Tester"))
+            .unwrap();
+        // The delta's second Get_Workers: the first page of the Updated window.
+        let at = sim.request_count(Endpoint::Workers) + 2;
+        sim.add_fault(FaultRule::once(Endpoint::Workers, at, kind.clone()));
+
+        let ctx = RunContext::new();
+        let mut sink = VecSink::default();
+        let result = c
+            .import(ImportRequest::delta(Some(w.clone())), &mut sink, &ctx)
+            .await;
+        let sink = match (result, fails) {
+            (Ok(out), None) => {
+                assert_eq!(out.watermark.unwrap(), watermark_at(t1), "{kind:?}");
+                assert_eq!(ctx.metrics().snapshot().retries, 1, "{kind:?}");
+                sink
+            }
+            (Err(e), Some(expected)) => {
+                assert_eq!(e.kind(), expected, "{kind:?}: {e}");
+                // No watermark came back: the next delta starts from `w`
+                // again and finds everything.
+                let (out, sink, _) = run(&c, ImportRequest::delta(Some(w.clone()))).await;
+                assert_eq!(out.watermark.unwrap(), watermark_at(t1), "{kind:?}");
+                sink
+            }
+            (other, _) => panic!("{kind:?}: {:?}", other.map(|o| o.watermark)),
+        };
+        let users = by_id(&sink, "User");
+        assert_eq!(users[&leaver].kind, ChangeKind::Delete, "{kind:?}");
+        assert_eq!(
+            users[&changed].attributes["businessTitle"],
+            Value::String("Chief Tester".into()),
+            "{kind:?}"
+        );
+    }
+}
