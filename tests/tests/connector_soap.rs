@@ -361,7 +361,7 @@ async fn soap_faults_never_advance_the_watermark_and_lose_nothing() {
             .unwrap();
         // The delta's second Get_Workers: the first page of the Updated window.
         let at = sim.request_count(Endpoint::Workers) + 2;
-        sim.add_fault(FaultRule::once(Endpoint::Workers, at, kind.clone()));
+        sim.add_fault(FaultRule::once(Endpoint::Workers, at, kind));
 
         let ctx = RunContext::new();
         let mut sink = VecSink::default();
