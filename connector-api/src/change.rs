@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::schema::{Schema, ValueKind};
+use crate::schema::{ObjectTypeSchema, Schema, ValueKind};
 
 /// A typed attribute value.
 ///
@@ -208,18 +208,98 @@ impl Change {
 #[error("invalid change: {0}")]
 pub struct ChangeParseError(pub String);
 
+/// A change as written in JSON, before typing. Fields this build does not
+/// know are ignored (a newer peer may add optional ones).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawChange {
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RawChange {
     object_type: String,
     change_type: ChangeKind,
     external_id: String,
     #[serde(default)]
-    attributes: serde_json::Map<String, serde_json::Value>,
+    attributes: RawAttributes,
+}
+
+/// Attributes in JSON order, values untyped.
+#[derive(Default)]
+struct RawAttributes(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for RawAttributes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAttributes;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of attributes")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    out.push(entry);
+                }
+                Ok(RawAttributes(out))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
+/// Where typing looks up an attribute's kind: an object type of a
+/// [`Schema`], or an index of one.
+pub(crate) trait AttributeKinds {
+    /// The kind of the attribute `name`, if the object type declares it.
+    fn kind_of(&self, name: &str) -> Option<&ValueKind>;
+}
+
+impl AttributeKinds for ObjectTypeSchema {
+    fn kind_of(&self, name: &str) -> Option<&ValueKind> {
+        self.attribute(name).map(|a| &a.kind)
+    }
+}
+
+impl RawChange {
+    /// The object type named by the change, for looking its kinds up.
+    pub(crate) fn object_type(&self) -> &str {
+        &self.object_type
+    }
+
+    /// Types the change with `kinds`, its object type's attribute kinds
+    /// (`None`: the object type is unknown). The one typing of a change:
+    /// [`Schema::parse_change`] and the plugin client's fast path both use it.
+    pub(crate) fn typed<K: AttributeKinds + ?Sized>(
+        self,
+        kinds: Option<&K>,
+    ) -> Result<Change, ChangeParseError> {
+        let kinds = kinds.ok_or_else(|| {
+            ChangeParseError(format!("unknown object type {:?}", self.object_type))
+        })?;
+        let mut attributes = Attributes::new();
+        for (name, json) in self.attributes.0 {
+            let kind = kinds.kind_of(&name).ok_or_else(|| {
+                ChangeParseError(format!(
+                    "attribute {name:?} is not in the schema of {}",
+                    self.object_type
+                ))
+            })?;
+            let value = Value::from_json_owned(kind, json)
+                .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
+            attributes.insert(name, value);
+        }
+        Ok(Change {
+            object_type: self.object_type,
+            kind: self.change_type,
+            external_id: self.external_id,
+            attributes,
+        })
+    }
 }
 
 impl Schema {
     /// Reads a change from its JSON form, typing each attribute by this schema.
+    /// Fields of the change this build does not know are ignored.
     ///
     /// # Errors
     /// [`ChangeParseError`] when the JSON is not a change, the object type or an
@@ -227,7 +307,7 @@ impl Schema {
     pub fn parse_change(&self, json: &str) -> Result<Change, ChangeParseError> {
         let raw: RawChange =
             serde_json::from_str(json).map_err(|e| ChangeParseError(e.to_string()))?;
-        self.type_change(raw)
+        self.type_raw(raw)
     }
 
     /// Like [`Schema::parse_change`], from an already parsed JSON value.
@@ -237,30 +317,11 @@ impl Schema {
     pub fn parse_change_value(&self, json: serde_json::Value) -> Result<Change, ChangeParseError> {
         let raw: RawChange =
             serde_json::from_value(json).map_err(|e| ChangeParseError(e.to_string()))?;
-        self.type_change(raw)
+        self.type_raw(raw)
     }
 
-    fn type_change(&self, raw: RawChange) -> Result<Change, ChangeParseError> {
-        let object_type = self.object_type(&raw.object_type).ok_or_else(|| {
-            ChangeParseError(format!("unknown object type {:?}", raw.object_type))
-        })?;
-        let mut attributes = Attributes::new();
-        for (name, json) in raw.attributes {
-            let attr = object_type.attribute(&name).ok_or_else(|| {
-                ChangeParseError(format!(
-                    "attribute {name:?} is not in the schema of {}",
-                    object_type.name
-                ))
-            })?;
-            let value = Value::from_json_owned(&attr.kind, json)
-                .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
-            attributes.insert(name, value);
-        }
-        Ok(Change {
-            object_type: raw.object_type,
-            kind: raw.change_type,
-            external_id: raw.external_id,
-            attributes,
-        })
+    fn type_raw(&self, raw: RawChange) -> Result<Change, ChangeParseError> {
+        let kinds = self.object_type(raw.object_type());
+        raw.typed(kinds)
     }
 }

@@ -134,10 +134,16 @@ pub async fn schema_and_emitted_attributes_agree(fixture: &dyn ContractFixture) 
         outcome.complete,
         "contract: a clean full import must be complete"
     );
+    expect_watermark(&outcome, "full import");
+}
+
+/// The watermark of a clean run, which must have one.
+fn expect_watermark(outcome: &ImportOutcome, run: &str) -> Option<String> {
     assert!(
         outcome.watermark.is_some(),
-        "contract: a clean full import must return a watermark"
+        "contract: a clean {run} must return a watermark"
     );
+    outcome.watermark.clone()
 }
 
 /// A delta right after a full import, with no change at the source, emits
@@ -159,10 +165,7 @@ pub async fn full_then_quiet_delta_emits_nothing_new(fixture: &dyn ContractFixtu
             key(change)
         );
     }
-    assert!(
-        delta.watermark.is_some(),
-        "contract: a clean delta must return a watermark"
-    );
+    expect_watermark(&delta, "delta");
     assert!(
         !delta.complete,
         "contract: a delta never sees the complete set of objects"
@@ -175,19 +178,9 @@ pub async fn watermark_is_accepted_by_next_run(fixture: &dyn ContractFixture) {
     let connector = fixture.connector().await;
     let (full, _) = run_ok(connector.as_ref(), ImportRequest::full()).await;
     let (first, _) = run_ok(connector.as_ref(), ImportRequest::delta(full.watermark)).await;
-    assert!(
-        first.watermark.is_some(),
-        "contract: delta returned no watermark"
-    );
-    let (second, _) = run_ok(
-        connector.as_ref(),
-        ImportRequest::delta(first.watermark.clone()),
-    )
-    .await;
-    assert!(
-        second.watermark.is_some(),
-        "contract: delta returned no watermark"
-    );
+    let first = expect_watermark(&first, "delta");
+    let (second, _) = run_ok(connector.as_ref(), ImportRequest::delta(first)).await;
+    expect_watermark(&second, "delta");
 }
 
 /// A run against a failing source returns an error (so no watermark), and

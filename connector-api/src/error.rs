@@ -7,7 +7,20 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// What failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// New kinds may be added without a new plugin protocol version, so the enum
+/// is `#[non_exhaustive]`: a kind this build does not know (say, `SomethingNew`
+/// from a newer plugin) reads as [`ErrorKind::Unknown`], and the
+/// [`ConnectorError`] carrying it keeps the name it was sent with
+/// ([`ConnectorError::kind_name`]), so nothing of the error is lost.
+///
+/// ```
+/// use connector_api::ErrorKind;
+/// assert_eq!(ErrorKind::from_name("RateLimit"), ErrorKind::RateLimit);
+/// assert_eq!(ErrorKind::from_name("SomethingNew"), ErrorKind::Unknown);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorKind {
     /// The configuration is wrong (a key is missing, mistyped, out of range,
     /// or names a host the secret may not be sent to).
@@ -35,6 +48,10 @@ pub enum ErrorKind {
     Cancelled,
     /// The engine's sink refused a change (e.g. its store failed).
     Sink,
+    /// A kind this build does not know, sent by a newer peer; the error's
+    /// [`ConnectorError::kind_name`] keeps the name it was sent with.
+    /// Whether it is retryable is what the peer said.
+    Unknown,
 }
 
 impl ErrorKind {
@@ -68,7 +85,46 @@ impl ErrorKind {
             ErrorKind::Watermark => "Watermark",
             ErrorKind::Cancelled => "Cancelled",
             ErrorKind::Sink => "Sink",
+            ErrorKind::Unknown => "Unknown",
         }
+    }
+
+    /// Every kind this build knows, except [`ErrorKind::Unknown`].
+    pub const KNOWN: [ErrorKind; 12] = [
+        ErrorKind::Configuration,
+        ErrorKind::Secret,
+        ErrorKind::Authentication,
+        ErrorKind::Permission,
+        ErrorKind::RateLimit,
+        ErrorKind::Server,
+        ErrorKind::Transport,
+        ErrorKind::BadResponse,
+        ErrorKind::BadRecord,
+        ErrorKind::Watermark,
+        ErrorKind::Cancelled,
+        ErrorKind::Sink,
+    ];
+
+    /// The kind named `name` as written in JSON; [`ErrorKind::Unknown`] for
+    /// a name this build does not know.
+    pub fn from_name(name: &str) -> Self {
+        Self::KNOWN
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or(ErrorKind::Unknown)
+    }
+}
+
+impl Serialize for ErrorKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Ok(Self::from_name(&name))
     }
 }
 
@@ -102,10 +158,26 @@ impl fmt::Display for ConfigProblem {
 /// assert!(e.is_retryable());
 /// assert_eq!(e.to_string(), "Server: Workday answered 503 for the workers page at offset 200");
 /// ```
+///
+/// An error of a kind this build does not know keeps the name it was sent
+/// with:
+///
+/// ```
+/// use connector_api::{ConnectorError, ErrorKind};
+/// let e: ConnectorError = serde_json::from_str(
+///     r#"{"kind":"SomethingNew","retryable":true,"message":"the quota resets at noon"}"#,
+/// ).unwrap();
+/// assert_eq!(e.kind(), ErrorKind::Unknown);
+/// assert_eq!(e.kind_name(), "SomethingNew");
+/// assert!(e.is_retryable());
+/// assert_eq!(e.to_string(), "SomethingNew: the quota resets at noon");
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{kind}: {message}")]
+#[error("{}: {}", kind_label(.kind, .unknown_kind), .message)]
 pub struct ConnectorError {
     kind: ErrorKind,
+    /// For [`ErrorKind::Unknown`]: the kind's name as it was sent.
+    unknown_kind: Option<String>,
     retryable: bool,
     message: String,
     problems: Vec<ConfigProblem>,
@@ -119,6 +191,7 @@ impl ConnectorError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
+            unknown_kind: None,
             retryable: kind.retryable_by_default(),
             message: message.into(),
             problems: Vec::new(),
@@ -181,6 +254,12 @@ impl ConnectorError {
         self.kind
     }
 
+    /// The kind's name as written in JSON: for [`ErrorKind::Unknown`], the
+    /// name the peer sent (e.g. `SomethingNew`).
+    pub fn kind_name(&self) -> &str {
+        kind_label(&self.kind, &self.unknown_kind)
+    }
+
     /// Whether running again later, unchanged, can succeed.
     pub fn is_retryable(&self) -> bool {
         self.retryable
@@ -202,11 +281,19 @@ impl ConnectorError {
     }
 }
 
+/// The name shown for a kind: the sent name of an unknown one.
+fn kind_label<'a>(kind: &ErrorKind, unknown: &'a Option<String>) -> &'a str {
+    match (kind, unknown) {
+        (ErrorKind::Unknown, Some(name)) => name,
+        (kind, _) => kind.as_str(),
+    }
+}
+
 /// The JSON form of a [`ConnectorError`] (its source is not carried).
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireError {
-    kind: ErrorKind,
+    kind: String,
     retryable: bool,
     message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -218,7 +305,7 @@ struct WireError {
 impl Serialize for ConnectorError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         WireError {
-            kind: self.kind,
+            kind: self.kind_name().to_string(),
             retryable: self.retryable,
             message: self.message.clone(),
             problems: self.problems.clone(),
@@ -231,8 +318,10 @@ impl Serialize for ConnectorError {
 impl<'de> Deserialize<'de> for ConnectorError {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let w = WireError::deserialize(deserializer)?;
+        let kind = ErrorKind::from_name(&w.kind);
         Ok(Self {
-            kind: w.kind,
+            kind,
+            unknown_kind: (kind == ErrorKind::Unknown).then_some(w.kind),
             retryable: w.retryable,
             message: w.message,
             problems: w.problems,
@@ -250,6 +339,7 @@ impl<'de> Deserialize<'de> for ConnectorError {
 impl PartialEq for ConnectorError {
     fn eq(&self, other: &Self) -> bool {
         self.kind == other.kind
+            && self.kind_name() == other.kind_name()
             && self.retryable == other.retryable
             && self.message == other.message
             && self.problems == other.problems

@@ -130,6 +130,40 @@ impl RunMetrics {
         self.records.fetch_add(records, Ordering::Relaxed);
     }
 
+    /// Counts `n` requests at once (e.g. what a plugin reports it sent).
+    /// Saturates rather than wrapping.
+    ///
+    /// ```
+    /// use connector_api::RunMetrics;
+    /// let m = RunMetrics::default();
+    /// m.add_requests(1_000_000);
+    /// m.add_request();
+    /// assert_eq!(m.snapshot().requests, 1_000_001);
+    /// ```
+    pub fn add_requests(&self, n: u64) {
+        saturating_add(&self.requests, n);
+    }
+
+    /// Counts `n` retries at once. Saturates rather than wrapping.
+    pub fn add_retries(&self, n: u64) {
+        saturating_add(&self.retries, n);
+    }
+
+    /// Counts `pages` pages at once, holding `records` source records in all.
+    /// Saturates rather than wrapping.
+    ///
+    /// ```
+    /// use connector_api::RunMetrics;
+    /// let m = RunMetrics::default();
+    /// m.add_pages(3, 250);
+    /// let s = m.snapshot();
+    /// assert_eq!((s.pages, s.records), (3, 250));
+    /// ```
+    pub fn add_pages(&self, pages: u64, records: u64) {
+        saturating_add(&self.pages, pages);
+        saturating_add(&self.records, records);
+    }
+
     /// A copy of the counters now.
     pub fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
@@ -138,6 +172,15 @@ impl RunMetrics {
             pages: self.pages.load(Ordering::Relaxed),
             records: self.records.load(Ordering::Relaxed),
         }
+    }
+}
+
+fn saturating_add(counter: &AtomicU64, n: u64) {
+    if n > 0 {
+        // The closure always returns Some, so this never fails.
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_add(n))
+        });
     }
 }
 

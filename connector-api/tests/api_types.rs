@@ -232,6 +232,40 @@ fn error_json_round_trips_without_the_source() {
 }
 
 #[test]
+fn an_unknown_error_kind_keeps_its_name_through_a_round_trip() {
+    let json = r#"{"kind":"SomethingNew","retryable":false,"message":"the tenant is frozen","addedLater":{"x":1}}"#;
+    let e: ConnectorError = serde_json::from_str(json).unwrap();
+    assert_eq!(e.kind(), ErrorKind::Unknown);
+    assert_eq!(e.kind_name(), "SomethingNew");
+    assert!(!e.is_retryable());
+    assert_eq!(e.to_string(), "SomethingNew: the tenant is frozen");
+    // Passed on (say, by an engine relaying it), it is the same error.
+    assert_eq!(
+        serde_json::to_string(&e).unwrap(),
+        r#"{"kind":"SomethingNew","retryable":false,"message":"the tenant is frozen"}"#
+    );
+    assert_ne!(
+        e,
+        ConnectorError::new(ErrorKind::Unknown, "the tenant is frozen")
+    );
+    // Every known kind reads back as itself.
+    for kind in ErrorKind::KNOWN {
+        assert_eq!(ErrorKind::from_name(kind.as_str()), kind);
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(serde_json::from_str::<ErrorKind>(&json).unwrap(), kind);
+    }
+}
+
+#[test]
+fn fields_a_newer_peer_adds_to_a_change_are_ignored() {
+    let json = r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"firstName":"Ada"},"sourceVersion":7}"#;
+    let change = user_schema().parse_change(json).unwrap();
+    assert_eq!(change.external_id, "a");
+    assert_eq!(change.attributes["firstName"], Value::String("Ada".into()));
+    assert_eq!(change.attributes.len(), 1);
+}
+
+#[test]
 fn secret_refs_parse_strictly() {
     let r: SecretRef = "secret://workday/contoso_preview/clientsecret"
         .parse()

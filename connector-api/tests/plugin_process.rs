@@ -35,12 +35,29 @@ async fn spawn_sh(body: &str) -> Result<PluginFactory, ConnectorError> {
     PluginFactory::spawn("sh", ["-c", body], options()).await
 }
 
-async fn import_through(body: &str, ctx: &RunContext, sink: &mut dyn ChangeSink) -> ConnectorError {
-    let factory = spawn_sh(&script(body)).await.unwrap();
-    let connector = factory
+/// The connector of `factory`, validated.
+async fn validated(factory: &PluginFactory) -> Box<dyn Connector> {
+    factory
         .validate("{}", "none", &StaticSecrets::new())
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A full import that fails.
+async fn failed_import(connector: &dyn Connector) -> ConnectorError {
+    connector
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap_err()
+}
+
+async fn import_through(body: &str, ctx: &RunContext, sink: &mut dyn ChangeSink) -> ConnectorError {
+    let factory = spawn_sh(&script(body)).await.unwrap();
+    let connector = validated(&factory).await;
     connector
         .import(ImportRequest::full(), sink, ctx)
         .await
@@ -113,10 +130,7 @@ async fn a_plugin_hanging_mid_import_times_out_and_stays_unusable() {
     let factory = spawn_sh(&script(&format!("echo '{PAGE}'; read ack; sleep 30")))
         .await
         .unwrap();
-    let connector = factory
-        .validate("{}", "none", &StaticSecrets::new())
-        .await
-        .unwrap();
+    let connector = validated(&factory).await;
     let started = Instant::now();
     let mut sink = VecSink::default();
     let err = connector
@@ -291,4 +305,144 @@ async fn a_plugin_ignoring_a_refused_page_is_stopped_and_the_refusal_reported() 
     assert_eq!(err.message(), "the store is full");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(sink.0, 1, "pages were applied after the refusal");
+}
+
+#[tokio::test]
+async fn stderr_that_is_not_utf8_or_too_long_is_logged_and_drained_to_the_end() {
+    // Before answering hello: bytes that are not UTF-8, then a line far
+    // longer than both the line cap and the pipe's buffer (a reader that
+    // stopped would leave this write failing or blocked), then more lines.
+    let noise = "printf 'bad \\377\\376 bytes\\n' >&2; head -c 200000 /dev/zero | tr '\\0' x >&2; \
+                 echo >&2; echo after-long >&2";
+    let body = format!(
+        "read l; {noise}; echo '{HELLO}'; read l; echo '{SCHEMA}'; read l; \
+         echo '{{\"type\":\"validated\"}}'; read l; echo 'the end' >&2; exit 7"
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    let connector = validated(&factory).await;
+    let err = failed_import(connector.as_ref()).await;
+    assert_eq!(err.kind(), ErrorKind::Transport);
+    assert_eq!(
+        err.message(),
+        format!(
+            "the plugin sh exited (exit status: 7) while running an import; its last stderr \
+             lines: bad \u{fffd}\u{fffd} bytes | {}… | after-long | the end",
+            "x".repeat(300)
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_error_kind_the_engine_does_not_know_keeps_its_name_and_the_session() {
+    let unknown = r#"{"type":"error","error":{"kind":"SomethingNew","retryable":true,"message":"the quota resets at noon","retryAfterSeconds":30}}"#;
+    let checks = r#"{"type":"checks","checks":[{"name":"list","passed":true,"message":"ok"}]}"#;
+    let factory = spawn_sh(&script(&format!(
+        "echo '{unknown}'; read l; echo '{checks}'; read l"
+    )))
+    .await
+    .unwrap();
+    let connector = validated(&factory).await;
+    let err = failed_import(connector.as_ref()).await;
+    assert_eq!(err.kind(), ErrorKind::Unknown);
+    assert_eq!(err.kind_name(), "SomethingNew");
+    assert!(err.is_retryable());
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    assert_eq!(err.to_string(), "SomethingNew: the quota resets at noon");
+    // The session goes on.
+    let checks = connector.check().await;
+    assert_eq!(checks, vec![HealthCheck::pass("list", "ok")]);
+}
+
+#[tokio::test]
+async fn fields_a_newer_plugin_adds_are_ignored() {
+    // Every message, change, schema, outcome and error below carries a field
+    // this engine does not know.
+    let hello = HELLO.replace(r#""modes""#, r#""vendor":"acme","modes""#);
+    let hello = hello.replace(
+        r#"{"type":"hello","#,
+        r#"{"type":"hello","capabilities":["x"],"#,
+    );
+    let schema = SCHEMA
+        .replace(
+            r#""description":"display name""#,
+            r#""description":"display name","maxLength":64"#,
+        )
+        .replace(r#""anchor":"id","#, r#""anchor":"id","plural":"Things","#);
+    let validated_answer = r#"{"type":"validated","warnings":[]}"#;
+    let page = r#"{"type":"page","changes":[{"objectType":"Thing","changeType":"Upsert","externalId":"a","attributes":{"name":"A"},"sourceVersion":7}],"metrics":{"requests":1,"retries":0,"pages":0,"records":0,"bytes":100},"sequence":1}"#;
+    let result = r#"{"type":"result","outcome":{"watermark":"tick:1","complete":true,"counts":{"Thing":{"Upsert":1,"Delete":0}},"recordErrors":[],"warnings":[],"durationMs":5},"metrics":{"requests":1,"retries":0,"pages":1,"records":1},"final":true}"#;
+    let body = format!(
+        "read l; echo '{hello}'; read l; echo '{schema}'; read l; echo '{validated_answer}'; read l; \
+         echo '{page}'; read ack; echo '{result}'; read l"
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    assert_eq!(
+        factory.info().modes,
+        vec![ImportMode::Full, ImportMode::Delta]
+    );
+    let connector = validated(&factory).await;
+    let mut sink = VecSink::default();
+    let outcome = connector
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert_eq!(outcome.watermark.as_deref(), Some("tick:1"));
+    assert_eq!(outcome.counts.total(), 1);
+    let mut expected = Change::new("Thing", "a", ChangeKind::Upsert);
+    expected
+        .attributes
+        .insert("name".into(), Value::String("A".into()));
+    assert_eq!(sink.changes, vec![expected]);
+}
+
+#[tokio::test]
+async fn metrics_of_any_size_reach_the_engine_whole() {
+    let metrics = r#"{"type":"metrics","metrics":{"requests":5000000,"retries":2000000,"pages":3000000,"records":300000000}}"#;
+    let result = r#"{"type":"result","outcome":{"watermark":"tick:1","complete":true,"counts":{},"recordErrors":[]},"metrics":{"requests":5000001,"retries":2000000,"pages":3000000,"records":300000000}}"#;
+    let factory = spawn_sh(&script(&format!(
+        "echo '{metrics}'; echo '{result}'; read l"
+    )))
+    .await
+    .unwrap();
+    let connector = validated(&factory).await;
+    let ctx = RunContext::new();
+    connector
+        .import(ImportRequest::full(), &mut VecSink::default(), &ctx)
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.metrics().snapshot(),
+        MetricsSnapshot {
+            requests: 5_000_001,
+            retries: 2_000_000,
+            pages: 3_000_000,
+            records: 300_000_000,
+        }
+    );
+}
+
+#[tokio::test]
+async fn the_validated_answer_carries_the_configured_schema() {
+    // The plugin's general schema anchors Thing on id; configured, on code.
+    let configured = r#"{"type":"validated","schema":{"objectTypes":[{"name":"Thing","anchor":"code","attributes":[{"name":"name","kind":"string","description":"display name"},{"name":"code","kind":"string","description":"the anchor"}]}]}}"#;
+    let page = PAGE.replace(r#""name":"A""#, r#""name":"A","code":"T-1""#);
+    let body = format!(
+        "read l; echo '{HELLO}'; read l; echo '{SCHEMA}'; read l; echo '{configured}'; read l; \
+         echo '{page}'; read ack; echo '{{\"type\":\"result\",\"outcome\":{{\"watermark\":\"w\",\"complete\":true,\"counts\":{{}},\"recordErrors\":[]}}}}'; read l"
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    assert_eq!(factory.schema().object_types[0].anchor, "id");
+    let connector = validated(&factory).await;
+    let schema = connector.schema();
+    assert_eq!(schema.object_types[0].anchor, "code");
+    // Pages are typed with the configured schema (which has `code`).
+    let mut sink = VecSink::default();
+    connector
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert_eq!(
+        sink.changes[0].attributes.get("code"),
+        Some(&Value::String("T-1".into()))
+    );
 }

@@ -462,9 +462,10 @@ async fn the_plugin_sends_no_more_than_the_window_ahead_of_acks() {
         "secrets": { AUTH: AUTH_VALUE, TOKEN: TOKEN_VALUE },
     });
     engine.send_line(&validate.to_string()).await;
+    // The validated answer carries the configured connector's schema.
     assert_eq!(
         engine.next().await,
-        serde_json::json!({"type": "validated"})
+        serde_json::json!({"type": "validated", "schema": schema()})
     );
     engine
         .send_line(r#"{"type":"import","mode":"Full","watermark":null,"window":2}"#)
@@ -561,4 +562,86 @@ async fn plugin_messages_have_their_documented_form() {
     );
     let ack: EngineMessage = serde_json::from_str(r#"{"type":"ack"}"#).unwrap();
     assert_eq!(ack, EngineMessage::Ack { error: None });
+}
+
+/// Hello and a successful validate (page size 1) on a raw engine.
+async fn greeted_and_validated(engine: &mut RawEngine) {
+    engine
+        .send(&EngineMessage::Hello {
+            protocol_version: PROTOCOL_VERSION,
+        })
+        .await;
+    assert_eq!(engine.next().await["type"], "hello");
+    let validate = serde_json::json!({
+        "type": "validate",
+        "config": config(1),
+        "authMaterial": AUTH,
+        "secrets": { AUTH: AUTH_VALUE, TOKEN: TOKEN_VALUE },
+    });
+    engine.send_line(&validate.to_string()).await;
+    assert_eq!(engine.next().await["type"], "validated");
+}
+
+/// docs/plugin-protocol.md, "Validated state": a failed validate drops the
+/// connector a successful one made; check and import then say why.
+#[tokio::test]
+async fn a_failed_validate_drops_the_previous_connector() {
+    let mut engine = RawEngine::start(MemorySource::with_objects(3));
+    greeted_and_validated(&mut engine).await;
+    engine.send_line(r#"{"type":"check"}"#).await;
+    assert_eq!(engine.next().await["type"], "checks");
+
+    let bad = serde_json::json!({
+        "type": "validate",
+        "config": config(500),
+        "authMaterial": AUTH,
+        "secrets": { AUTH: AUTH_VALUE, TOKEN: TOKEN_VALUE },
+    });
+    engine.send_line(&bad.to_string()).await;
+    let answer = engine.next().await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["error"]["kind"], "Configuration");
+
+    for (request, what) in [
+        (r#"{"type":"check"}"#, "check"),
+        (r#"{"type":"import","mode":"Full"}"#, "import"),
+    ] {
+        engine.send_line(request).await;
+        let answer = engine.next().await;
+        assert_eq!(
+            answer,
+            serde_json::json!({"type": "error", "error": {
+                "kind": "Configuration",
+                "retryable": false,
+                "message": format!("the engine asked for {what} before a successful validate"),
+            }})
+        );
+    }
+    engine.to_plugin.shutdown().await.unwrap();
+    engine.served.await.unwrap().unwrap();
+}
+
+/// docs/plugin-protocol.md, "Required fields": `window` 0 acts as 1 (one
+/// page ahead of the acks, never none, so the run cannot stall).
+#[tokio::test]
+async fn a_window_of_zero_acts_as_one() {
+    let mut engine = RawEngine::start(MemorySource::with_objects(3));
+    greeted_and_validated(&mut engine).await;
+    engine
+        .send_line(r#"{"type":"import","mode":"Full","window":0}"#)
+        .await;
+    for n in 1..=3 {
+        let page = engine.next_not_metrics().await;
+        assert_eq!(page["type"], "page", "{page}");
+        assert!(
+            engine.silent_for(Duration::from_millis(100)).await,
+            "page {n}: more than one page ahead of the acks"
+        );
+        engine.send_line(r#"{"type":"ack"}"#).await;
+    }
+    let result = engine.next_not_metrics().await;
+    assert_eq!(result["type"], "result", "{result}");
+    assert_eq!(result["outcome"]["counts"]["Thing"]["Upsert"], 3);
+    engine.to_plugin.shutdown().await.unwrap();
+    engine.served.await.unwrap().unwrap();
 }

@@ -16,8 +16,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 
 /// A worker as the simulator serves it (docs/simulator.md), with the fields
-/// the connector must ignore (`href`, `descriptor`, `payRate`,
-/// `customFields`, `isManager`).
+/// the connector must ignore (`href`, `payRate`, `customFields`); its
+/// `descriptor` and `isManager` are mapped.
 fn worker(i: usize) -> Value {
     json!({
         "id": format!("e2af5667aa4b0a3aaf4758b3198{i:05x}"),

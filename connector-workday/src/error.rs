@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use connector_api::{ConnectorError, ErrorKind};
 
-/// The security groups the integration system user (ISU) needs, quoted in
-/// permission messages.
-pub(crate) const ISU_GROUPS: &str = "\"Worker Data: Public Worker Reports\", \
+/// The domains whose Get/View access the integration system user's (ISU's)
+/// security group needs, quoted in permission messages.
+pub(crate) const ISU_DOMAINS: &str = "\"Worker Data: Public Worker Reports\", \
 \"Worker Data: Active and Terminated Workers\" and \"Organization Data: View Organization\"";
 
 /// One failure of a request to Workday (token endpoint or REST API).
@@ -66,7 +66,7 @@ pub enum WorkdayError {
     },
 
     /// Workday refused the request with `403 Forbidden`.
-    #[error("Workday refused {what} with 403 Forbidden{detail}. The integration system user (ISU) lacks a permission: grant its security group {ISU_GROUPS}, then activate pending security policy changes")]
+    #[error("Workday refused {what} with 403 Forbidden{detail}. The integration system user (ISU) lacks a permission: grant its security group Get access to the domains {ISU_DOMAINS}, then activate pending security policy changes")]
     Forbidden {
         /// The request.
         what: String,
@@ -75,7 +75,7 @@ pub enum WorkdayError {
     },
 
     /// The API answered `401` again right after a fresh token was fetched.
-    #[error("Workday refused a freshly issued access token for {what} (401 Unauthorized, twice){detail}. Check that the integration system user (ISU) is active and not locked, that its password has not expired, that the API client is allowed the \"Staffing\" and \"Organizations and Roles\" scopes, and that the ISU's security groups include {ISU_GROUPS}")]
+    #[error("Workday refused a freshly issued access token for {what} (401 Unauthorized, twice){detail}. Check that the integration system user (ISU) is active and not locked, that its password has not expired, that the API client is allowed the \"Staffing\" and \"Organizations and Roles\" scopes, and that the ISU's security group has Get access to the domains {ISU_DOMAINS}")]
     Unauthorized {
         /// The request.
         what: String,

@@ -27,6 +27,7 @@ pub mod test_knobs;
 pub mod watermark;
 
 mod client;
+mod coverage;
 mod health;
 mod paging;
 mod run;

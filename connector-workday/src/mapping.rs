@@ -10,8 +10,13 @@
 //! - Reference objects `{"id", "descriptor"}` become the `id` for
 //!   relationship fields and the `descriptor` for label fields; a plain
 //!   string is taken as is.
-//! - Where a field has several spellings (`workEmail` / `primaryWorkEmail`),
-//!   the first present one is used.
+//! - Where a field has several spellings (`workEmail` / `primaryWorkEmail`,
+//!   `employeeNumber` / `workerID` / `workerId`, an organization's `name` /
+//!   `descriptor`), the first present one is used; so is it for the
+//!   `ExternalIdAttribute` a worker is anchored on.
+//! - A worker's `descriptor` (its full name, the only name Workday's
+//!   published REST collection carries) becomes `displayName`; `isManager`
+//!   must be a JSON boolean.
 //! - `employmentStatus` (case-insensitive): `Active` → `accountEnabled=true`,
 //!   `IsDeleted=false`, Upsert; `Terminated` → a Delete carrying
 //!   `IsDeleted=true`, `accountEnabled=false`; any other status →
@@ -41,6 +46,8 @@ pub enum FieldKind {
     Date,
     /// An ISO 8601 date-time with a zone, emitted in UTC.
     DateTime,
+    /// A JSON boolean.
+    Bool,
 }
 
 /// One row of a mapping table.
@@ -48,162 +55,131 @@ pub enum FieldKind {
 pub struct FieldRule {
     /// The emitted attribute.
     pub attribute: &'static str,
-    /// The Workday fields read, first present wins.
-    pub sources: &'static [&'static str],
+    /// The Workday fields read, first present wins; empty means the field
+    /// named like the attribute (see [`FieldRule::sources`]).
+    aliases: &'static [&'static str],
     /// How the value is read.
     pub kind: FieldKind,
     /// A one-line description for operators.
     pub description: &'static str,
+    /// What an import loses when no record of a feed carries the field
+    /// (`{feed}` stands for the feed's noun); `None` for a field a tenant
+    /// may well leave empty. A feed that lacks such a field entirely is
+    /// reported in the run's warnings (see `coverage`).
+    pub when_absent: Option<&'static str>,
 }
 
-const fn rule(
-    attribute: &'static str,
-    sources: &'static [&'static str],
-    kind: FieldKind,
-    description: &'static str,
-) -> FieldRule {
-    FieldRule {
-        attribute,
-        sources,
-        kind,
-        description,
+impl FieldRule {
+    /// The Workday fields read, in order (the first present one wins).
+    pub fn sources(&self) -> &[&'static str] {
+        if self.aliases.is_empty() {
+            std::slice::from_ref(&self.attribute)
+        } else {
+            self.aliases
+        }
+    }
+
+    /// The same rule, read from the first present of `sources` instead of
+    /// the field named like the attribute.
+    const fn from(self, sources: &'static [&'static str]) -> FieldRule {
+        FieldRule {
+            aliases: sources,
+            ..self
+        }
+    }
+
+    /// The same rule, marked as one whose absence from a whole feed costs
+    /// `loss`.
+    const fn needed(self, loss: &'static str) -> FieldRule {
+        FieldRule {
+            when_absent: Some(loss),
+            ..self
+        }
     }
 }
 
-use FieldKind::{Date, DateTime as Dt, Label, OrgRef, Text, UserRef};
+/// Defines one constructor a kind (`text("firstName", "...")`), so that each
+/// table row names its kind first; the rule reads the Workday field named
+/// like the attribute until [`FieldRule::from`] says otherwise.
+macro_rules! kind_constructors {
+    ($($name:ident: $kind:ident),* $(,)?) => {$(
+        const fn $name(attribute: &'static str, description: &'static str) -> FieldRule {
+            FieldRule {
+                attribute,
+                aliases: &[],
+                kind: FieldKind::$kind,
+                description,
+                when_absent: None,
+            }
+        }
+    )*};
+}
+
+kind_constructors!(
+    text: Text,
+    label: Label,
+    user_ref: UserRef,
+    org_ref: OrgRef,
+    date: Date,
+    date_time: DateTime,
+    boolean: Bool,
+);
+
+const NO_NAMES: &str = "users have no first or last name";
+const NO_DELTAS: &str = "every delta re-reads all {feed}";
 
 /// Worker → `User` (besides `ExternalId`, `accountEnabled` and `IsDeleted`).
+///
+/// Workday's published `common/v1` workers collection carries `id`,
+/// `descriptor`, `href`, `workerID` (or `workerId`), `primaryWorkEmail`,
+/// `primaryWorkPhone`, `businessTitle`, `isManager`,
+/// `primarySupervisoryOrganization` and `location`, all mapped here; the
+/// other rows are read from richer sources (custom reports, the SOAP API).
+// One row a line: the tables read as tables.
+#[rustfmt::skip]
 pub const WORKER_FIELDS: &[FieldRule] = &[
-    rule(
-        "workerType",
-        &["workerType"],
-        Label,
-        "\"Employee\" / \"Contingent Worker\"",
-    ),
-    rule(
-        "employmentStatus",
-        &["employmentStatus"],
-        Label,
-        "\"Active\", \"On Leave\", \"Terminated\"",
-    ),
-    rule("firstName", &["firstName"], Text, "legal first name"),
-    rule("lastName", &["lastName"], Text, "legal last name"),
-    rule("preferredName", &["preferredName"], Text, "preferred name"),
-    rule("email", &["email"], Text, "email address"),
-    rule(
-        "workEmail",
-        &["workEmail", "primaryWorkEmail"],
-        Text,
-        "primary work email",
-    ),
-    rule(
-        "workPhone",
-        &["workPhone", "primaryWorkPhone"],
-        Text,
-        "primary work phone",
-    ),
-    rule("mobilePhone", &["mobilePhone"], Text, "mobile phone"),
-    rule(
-        "employeeNumber",
-        &["employeeNumber"],
-        Text,
-        "employee number; a typical join key",
-    ),
-    rule(
-        "companyEmployeeId",
-        &["companyEmployeeId"],
-        Text,
-        "company employee id; a typical join key",
-    ),
-    rule("jobTitle", &["jobTitle"], Text, "job title"),
-    rule("jobProfile", &["jobProfile"], Label, "job profile name"),
-    rule("businessTitle", &["businessTitle"], Text, "business title"),
-    rule("costCenter", &["costCenter"], Label, "cost center name"),
-    rule(
-        "costCenterCode",
-        &["costCenterCode"],
-        Text,
-        "cost center code",
-    ),
-    rule("companyCode", &["companyCode"], Text, "company code"),
-    rule(
-        "legalEntity",
-        &["legalEntity"],
-        Label,
-        "legal entity (company) name",
-    ),
-    rule(
-        "manager",
-        &["supervisor", "manager"],
-        UserRef,
-        "the manager's worker id",
-    ),
-    rule(
-        "primaryWorkerSupervisoryOrganization",
-        &[
-            "primaryWorkerSupervisoryOrganization",
-            "primarySupervisoryOrganization",
-        ],
-        OrgRef,
-        "the worker's primary supervisory organization",
-    ),
-    rule("location", &["location"], Label, "work location name"),
-    rule(
-        "locationCode",
-        &["locationCode"],
-        Text,
-        "work location code",
-    ),
-    rule("country", &["country"], Label, "country"),
-    rule("region", &["region"], Label, "region"),
-    rule(
-        "hireDate",
-        &["hireDate"],
-        Date,
-        "hire date (the latest, for a rehire)",
-    ),
-    rule(
-        "terminationDate",
-        &["terminationDate"],
-        Date,
-        "termination date",
-    ),
-    rule(
-        "lastUpdatedDateTime",
-        &["lastUpdatedDateTime"],
-        Dt,
-        "last change in Workday (UTC); drives delta sync",
-    ),
-    rule(
-        "lastUpdatedBy",
-        &["lastUpdatedBy"],
-        Label,
-        "who changed the worker last",
-    ),
+    label("workerType", "\"Employee\" / \"Contingent Worker\""),
+    label("employmentStatus", "\"Active\", \"On Leave\", \"Terminated\"").needed("terminations cannot be seen"),
+    text("firstName", "legal first name").needed(NO_NAMES),
+    text("lastName", "legal last name").needed(NO_NAMES),
+    text("preferredName", "preferred name"),
+    text("displayName", "full name as Workday shows it (its `descriptor`)").from(&["descriptor"]),
+    text("email", "email address"),
+    text("workEmail", "primary work email").from(&["workEmail", "primaryWorkEmail"]),
+    text("workPhone", "primary work phone").from(&["workPhone", "primaryWorkPhone"]),
+    text("mobilePhone", "mobile phone"),
+    text("employeeNumber", "employee number (or `workerID`); a typical join key").from(&["employeeNumber", "workerID", "workerId"]),
+    text("companyEmployeeId", "company employee id; a typical join key"),
+    text("jobTitle", "job title"),
+    label("jobProfile", "job profile name"),
+    text("businessTitle", "business title"),
+    boolean("isManager", "true when the worker manages a supervisory organization"),
+    label("costCenter", "cost center name"),
+    text("costCenterCode", "cost center code"),
+    text("companyCode", "company code"),
+    label("legalEntity", "legal entity (company) name"),
+    user_ref("manager", "the manager's worker id").from(&["supervisor", "manager"]),
+    org_ref("primaryWorkerSupervisoryOrganization", "the worker's primary supervisory organization").from(&["primaryWorkerSupervisoryOrganization", "primarySupervisoryOrganization"]),
+    label("location", "work location name"),
+    text("locationCode", "work location code"),
+    label("country", "country"),
+    label("region", "region"),
+    date("hireDate", "hire date (the latest, for a rehire)"),
+    date("terminationDate", "termination date"),
+    date_time("lastUpdatedDateTime", "last change in Workday (UTC); drives delta sync").needed(NO_DELTAS),
+    label("lastUpdatedBy", "who changed the worker last"),
 ];
 
-/// Supervisory Organization → `OrgUnit` (besides `ExternalId`).
+/// Supervisory Organization → `OrgUnit` (besides `ExternalId`). A published
+/// `supervisoryOrganizations` record carries only `id`, `descriptor` and
+/// `href`, so `descriptor` stands in for a missing `name`.
+#[rustfmt::skip]
 pub const ORG_FIELDS: &[FieldRule] = &[
-    rule("name", &["name"], Text, "organization name"),
-    rule("code", &["code"], Text, "organization code"),
-    rule(
-        "parentOrganizationId",
-        &["parentOrganizationId", "parentOrganization"],
-        OrgRef,
-        "the parent organization; absent for a top-level organization",
-    ),
-    rule(
-        "manager",
-        &["manager"],
-        UserRef,
-        "worker id of the organization's manager",
-    ),
-    rule(
-        "lastUpdatedDateTime",
-        &["lastUpdatedDateTime"],
-        Dt,
-        "last change in Workday (UTC); drives delta sync",
-    ),
+    text("name", "organization name (or its `descriptor`)").from(&["name", "descriptor"]).needed("organizations have no name"),
+    text("code", "organization code"),
+    org_ref("parentOrganizationId", "the parent organization; absent for a top-level organization").from(&["parentOrganizationId", "parentOrganization"]),
+    user_ref("manager", "worker id of the organization's manager"),
+    date_time("lastUpdatedDateTime", "last change in Workday (UTC); drives delta sync").needed(NO_DELTAS),
 ];
 
 /// `User`'s derived `accountEnabled` attribute.
@@ -282,19 +258,23 @@ fn read(kind: FieldKind, v: &Json) -> Result<Option<Value>, String> {
         }
     };
     match kind {
-        Text => match v {
+        FieldKind::Text => match v {
             Json::String(s) => Ok(Some(Value::String(s.clone()))),
             other => Err(format!("expected a string, got {}", json_type(other))),
         },
-        Label => Ok(reference_part("descriptor")?.map(Value::String)),
-        UserRef | OrgRef => Ok(reference_part("id")?.map(Value::Reference)),
-        Date => match v {
+        FieldKind::Label => Ok(reference_part("descriptor")?.map(Value::String)),
+        FieldKind::UserRef | FieldKind::OrgRef => Ok(reference_part("id")?.map(Value::Reference)),
+        FieldKind::Date => match v {
             Json::String(s) => parse_date(s)
                 .map(|d| Some(Value::Date(d)))
                 .ok_or_else(|| "expected an ISO 8601 date YYYY-MM-DD, got a string that is not one".to_string()),
             other => Err(format!("expected a date string YYYY-MM-DD, got {}", json_type(other))),
         },
-        Dt => match v {
+        FieldKind::Bool => match v {
+            Json::Bool(b) => Ok(Some(Value::Bool(*b))),
+            other => Err(format!("expected true or false, got {}", json_type(other))),
+        },
+        FieldKind::DateTime => match v {
             Json::String(s) => parse_date_time(s)
                 .map(|t| Some(Value::DateTime(t)))
                 .ok_or_else(|| "expected an ISO 8601 date-time with a time zone (e.g. 2026-04-26T08:30:00.000Z), got a string that is not one".to_string()),
@@ -342,7 +322,7 @@ fn apply_rules(
 ) -> Result<(), MappingError> {
     for r in rules {
         let Some((field, v)) = r
-            .sources
+            .sources()
             .iter()
             .find_map(|f| present(record, f).map(|v| (*f, v)))
         else {
@@ -368,9 +348,11 @@ fn apply_rules(
     Ok(())
 }
 
+/// The record as an object, and its external id: the first present of
+/// `id_fields` (the anchor's spellings).
 fn object_and_id<'a>(
     record: &'a Json,
-    id_field: &str,
+    id_fields: &[&str],
     what: &str,
 ) -> Result<(&'a Map<String, Json>, String), MappingError> {
     let Json::Object(obj) = record else {
@@ -383,29 +365,44 @@ fn object_and_id<'a>(
             ),
         });
     };
-    let id = match obj.get(id_field) {
-        Some(Json::String(s)) if !s.trim().is_empty() => s.clone(),
-        None | Some(Json::Null) | Some(Json::String(_)) => {
-            return Err(MappingError {
+    let found = id_fields
+        .iter()
+        .find_map(|f| present(obj, f).map(|v| (*f, v)));
+    match found {
+        Some((_, Json::String(s))) => Ok((obj, s.clone())),
+        Some((field, other)) => Err(MappingError {
+            external_id: None,
+            field: Some(field.to_string()),
+            message: format!(
+                "the {what} record's {field:?} (the external id) must be a non-empty string, got {}; the record was skipped",
+                json_type(other)
+            ),
+        }),
+        None => {
+            let names = id_fields
+                .iter()
+                .map(|f| format!("{f:?}"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            Err(MappingError {
                 external_id: None,
-                field: Some(id_field.to_string()),
+                field: id_fields.first().map(|f| f.to_string()),
                 message: format!(
-                    "the {what} record has no usable {id_field:?} (the external id); the record was skipped"
+                    "the {what} record has no usable {names} (the external id); the record was skipped"
                 ),
             })
         }
-        Some(other) => {
-            return Err(MappingError {
-                external_id: None,
-                field: Some(id_field.to_string()),
-                message: format!(
-                    "the {what} record's {id_field:?} (the external id) must be a non-empty string, got {}; the record was skipped",
-                    json_type(other)
-                ),
-            })
-        }
-    };
-    Ok((obj, id))
+    }
+}
+
+/// The Workday fields a worker's external id is read from: `id`, or the
+/// spellings of the anchor's row in [`WORKER_FIELDS`].
+fn anchor_fields(external_id: ExternalIdAttribute) -> &'static [&'static str] {
+    let field = external_id.field();
+    WORKER_FIELDS
+        .iter()
+        .find(|r| r.attribute == field)
+        .map_or(&["id"], |r| r.sources())
 }
 
 /// Maps one worker record to a `User` change.
@@ -431,7 +428,7 @@ fn object_and_id<'a>(
 /// [`MappingError`] when the record is not an object, has no usable external
 /// id, or a mapped field has the wrong type or an unreadable date.
 pub fn map_worker(record: &Json, external_id: ExternalIdAttribute) -> Result<Change, MappingError> {
-    let (obj, id) = object_and_id(record, external_id.field(), "worker")?;
+    let (obj, id) = object_and_id(record, anchor_fields(external_id), "worker")?;
     let mut change = Change::new("User", id.clone(), ChangeKind::Upsert);
     apply_rules(obj, WORKER_FIELDS, &id, &mut change)?;
     let status = match change.attributes.get("employmentStatus") {
@@ -475,7 +472,7 @@ pub fn map_worker(record: &Json, external_id: ExternalIdAttribute) -> Result<Cha
 /// # Errors
 /// As [`map_worker`].
 pub fn map_org(record: &Json) -> Result<Change, MappingError> {
-    let (obj, id) = object_and_id(record, "id", "supervisory organization")?;
+    let (obj, id) = object_and_id(record, &["id"], "supervisory organization")?;
     let mut change = Change::new("OrgUnit", id.clone(), ChangeKind::Upsert);
     apply_rules(obj, ORG_FIELDS, &id, &mut change)?;
     Ok(change)

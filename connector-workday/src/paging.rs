@@ -195,6 +195,11 @@ impl<T: Send + 'static> Pager<T> {
         }
     }
 
+    /// Whether the pages come from the SOAP source.
+    pub(crate) fn is_soap(&self) -> bool {
+        matches!(self.source, Source::Soap { .. })
+    }
+
     /// What drifted while paging (empty for a stable read).
     pub(crate) fn drift(&self) -> &[String] {
         &self.drift

@@ -13,6 +13,7 @@ use connector_api::{
 
 use crate::client::{ServerDate, WorkdayClient};
 use crate::config::{Api, ExternalIdAttribute};
+use crate::coverage::Coverage;
 use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
 use crate::paging::{Pager, Prepare, Source};
@@ -346,6 +347,7 @@ async fn read_feed(
     let mut duplicate_count = 0u64;
     let mut undated = 0u64;
     let mut newest: Option<DateTime<Utc>> = None;
+    let mut coverage = Coverage::new(feed);
     loop {
         if ctx.is_cancelled() {
             return Err(ConnectorError::cancelled());
@@ -381,6 +383,7 @@ async fn read_feed(
                         _ => undated += 1,
                     }
                     outcome.counts.add(&change.object_type, change.kind);
+                    coverage.record(&change);
                     changes.push(change);
                 }
                 Err(e) => {
@@ -415,6 +418,17 @@ async fn read_feed(
             "{undated} {} had no lastUpdatedDateTime: they cannot be filtered by time, so every delta re-emits them, and they do not move the watermark",
             feed.noun()
         ));
+    }
+    // The SOAP source reads deltas from the transaction log, so a worker
+    // without lastUpdatedDateTime costs nothing there: only another missing
+    // field is worth the warning.
+    let soap = pager.is_soap();
+    let worth_it = !soap
+        || coverage
+            .missing()
+            .any(|r| r.when_absent.is_some() && r.attribute != LAST_UPDATED);
+    if worth_it {
+        outcome.warnings.extend(coverage.warning(feed));
     }
     Ok(FeedResult {
         newest,

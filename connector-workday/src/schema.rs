@@ -18,6 +18,7 @@ fn kind(k: FieldKind) -> ValueKind {
         },
         FieldKind::Date => ValueKind::Date,
         FieldKind::DateTime => ValueKind::DateTime,
+        FieldKind::Bool => ValueKind::Bool,
     }
 }
 

@@ -231,7 +231,7 @@ async fn forbidden_is_a_permission_error_naming_the_security_groups() {
     assert_eq!(e.kind(), ErrorKind::Permission);
     assert_eq!(
         e.message(),
-        "Workday refused the workers page at offset 0 with 403 Forbidden. The integration system user (ISU) lacks a permission: grant its security group \"Worker Data: Public Worker Reports\", \"Worker Data: Active and Terminated Workers\" and \"Organization Data: View Organization\", then activate pending security policy changes"
+        "Workday refused the workers page at offset 0 with 403 Forbidden. The integration system user (ISU) lacks a permission: grant its security group Get access to the domains \"Worker Data: Public Worker Reports\", \"Worker Data: Active and Terminated Workers\" and \"Organization Data: View Organization\", then activate pending security policy changes"
     );
     assert_eq!(t.counts().await, (1, 1, 0));
 }

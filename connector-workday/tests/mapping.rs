@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod common;
+
 use connector_api::{ChangeKind, Value};
 use connector_workday::config::ExternalIdAttribute;
 use connector_workday::mapping::{map_org, map_worker, MappingError};
@@ -293,6 +295,158 @@ fn external_id_attribute_picks_the_anchor() {
     assert_eq!(c.external_id, "21001");
     let e = map_worker(&json!({"id": "a"}), ExternalIdAttribute::CompanyEmployeeId).unwrap_err();
     assert_eq!(e.field.as_deref(), Some("companyEmployeeId"));
+}
+
+/// A worker as Workday's published `common/v1` collection serves it.
+fn published_worker() -> Json {
+    json!({
+        "id": "3aa5550b7fe348b98d7b5741afc65534",
+        "descriptor": "Logan McNeil",
+        "href": "https://wd2-impl-services1.workday.com/ccx/api/common/v1/acme/workers/3aa5550b7fe348b98d7b5741afc65534",
+        "workerID": "21001",
+        "primaryWorkEmail": "lmcneil@workday.net",
+        "primaryWorkPhone": "+1 (415) 555-0100",
+        "businessTitle": "Chief Human Resources Officer",
+        "isManager": true,
+        "primarySupervisoryOrganization": {
+            "id": "org-hr",
+            "descriptor": "Human Resources (Logan McNeil)",
+            "href": "https://wd2-impl-services1.workday.com/ccx/api/common/v1/acme/supervisoryOrganizations/org-hr"
+        },
+        "location": {"id": "loc-sf", "descriptor": "San Francisco"}
+    })
+}
+
+#[test]
+fn a_published_worker_maps_its_descriptor_worker_id_and_is_manager() {
+    let c = user(published_worker());
+    assert_eq!(c.kind, ChangeKind::Upsert);
+    assert!(!c.attributes.contains_key("accountEnabled"));
+    assert!(!c.attributes.contains_key("IsDeleted"));
+    insta::assert_json_snapshot!("published_worker", c);
+
+    // Some versions spell it `workerId`; `employeeNumber` wins over both.
+    let mut w = published_worker();
+    let number = w.as_object_mut().unwrap().remove("workerID").unwrap();
+    w["workerId"] = number;
+    w["isManager"] = json!(false);
+    let c = user(w.clone());
+    assert_eq!(
+        c.attributes["employeeNumber"],
+        Value::String("21001".into())
+    );
+    assert_eq!(c.attributes["isManager"], Value::Bool(false));
+    w["employeeNumber"] = json!("E-1");
+    assert_eq!(
+        user(w).attributes["employeeNumber"],
+        Value::String("E-1".into())
+    );
+}
+
+#[test]
+fn a_published_worker_can_be_anchored_on_its_worker_id() {
+    let c = map_worker(&published_worker(), ExternalIdAttribute::EmployeeNumber).unwrap();
+    assert_eq!(c.external_id, "21001");
+    let mut w = published_worker();
+    w.as_object_mut().unwrap().remove("workerID");
+    w["workerId"] = json!("21002");
+    let c = map_worker(&w, ExternalIdAttribute::EmployeeNumber).unwrap();
+    assert_eq!(c.external_id, "21002");
+    let e = map_worker(&json!({"id": "a"}), ExternalIdAttribute::EmployeeNumber).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("employeeNumber"));
+    assert_eq!(
+        e.message,
+        "the worker record has no usable \"employeeNumber\" or \"workerID\" or \"workerId\" (the external id); the record was skipped"
+    );
+    let e = map_worker(
+        &json!({"id": "a", "workerID": 7}),
+        ExternalIdAttribute::EmployeeNumber,
+    )
+    .unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("workerID"));
+}
+
+#[test]
+fn a_mistyped_is_manager_is_a_record_error() {
+    let mut w = published_worker();
+    w["isManager"] = json!("yes");
+    let e = map_worker(&w, ID).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("isManager"));
+    assert_eq!(
+        e.message,
+        "field \"isManager\" (isManager): expected true or false, got a string; the record was skipped - correct it in Workday, the next run picks it up"
+    );
+}
+
+#[test]
+fn a_published_organization_is_named_by_its_descriptor() {
+    let c = map_org(&json!({
+        "id": "org-hr",
+        "descriptor": "Human Resources (Logan McNeil)",
+        "href": "https://wd2-impl-services1.workday.com/ccx/api/common/v1/acme/supervisoryOrganizations/org-hr"
+    }))
+    .unwrap();
+    insta::assert_json_snapshot!("published_org", c);
+    // A name, when there is one, wins.
+    let c = map_org(&json!({"id": "o", "name": "HR", "descriptor": "HR (Logan McNeil)"})).unwrap();
+    assert_eq!(c.attributes["name"], Value::String("HR".into()));
+}
+
+/// A wiremock tenant serving published records: the import maps them, and
+/// its warnings name the mapped fields no record carried, once per feed.
+#[tokio::test]
+async fn a_published_tenant_is_imported_and_its_missing_fields_are_named() {
+    use connector_api::{Connector, ImportRequest, RunContext, VecSink};
+    let t = common::Tenant::start(0, 0).await;
+    {
+        let mut s = t.state.lock().unwrap();
+        for i in 0..3 {
+            let mut w = published_worker();
+            w["id"] = json!(common::worker_id(i));
+            w["workerID"] = json!(format!("2100{i}"));
+            s.workers.push(w);
+        }
+        s.orgs
+            .push(json!({"id": "org-hr", "descriptor": "Human Resources", "href": "https://x"}));
+    }
+    let (c, _) = t.connector(json!({})).await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert!(out.record_errors.is_empty(), "{:?}", out.record_errors);
+    assert_eq!(sink.changes.len(), 4);
+    assert_eq!(out.counts.of("User").upserts, 3);
+    assert_eq!(
+        sink.changes[0].attributes["name"],
+        Value::String("Human Resources".into())
+    );
+    assert_eq!(
+        out.warnings,
+        [
+            "none of the 1 supervisory organizations carried lastUpdatedDateTime: every delta re-reads all supervisory organizations (Workday's published REST collection does not carry them; the SOAP source will); no record carried these mapped fields either: code, parentOrganizationId, manager",
+            "none of the 3 workers carried employmentStatus, firstName, lastName, lastUpdatedDateTime: terminations cannot be seen, users have no first or last name and every delta re-reads all workers (Workday's published REST collection does not carry them; the SOAP source will); no record carried these mapped fields either: workerType, preferredName, email, mobilePhone, companyEmployeeId, jobTitle, jobProfile, costCenter, costCenterCode, companyCode, legalEntity, manager, locationCode, country, region, hireDate, terminationDate, lastUpdatedBy",
+        ]
+    );
+    // One record carrying the needed fields silences a feed's warning.
+    {
+        let mut s = t.state.lock().unwrap();
+        s.workers[1]["employmentStatus"] = json!("Active");
+        s.workers[2]["firstName"] = json!("Logan");
+        s.workers[2]["lastName"] = json!("McNeil");
+        s.workers[0]["lastUpdatedDateTime"] = json!("2026-04-26T08:25:00.000Z");
+        s.orgs[0]["lastUpdatedDateTime"] = json!("2026-04-26T08:25:00.000Z");
+    }
+    let out = c
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap();
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
 }
 
 fn arbitrary_json() -> impl Strategy<Value = Json> {

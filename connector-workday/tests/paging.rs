@@ -163,7 +163,7 @@ async fn a_second_401_is_an_authentication_error_naming_the_isu() {
     assert!(!e.is_retryable());
     assert_eq!(
         e.message(),
-        "Workday refused a freshly issued access token for the workers page at offset 0 (401 Unauthorized, twice): Workday says \"invalid_token\". Check that the integration system user (ISU) is active and not locked, that its password has not expired, that the API client is allowed the \"Staffing\" and \"Organizations and Roles\" scopes, and that the ISU's security groups include \"Worker Data: Public Worker Reports\", \"Worker Data: Active and Terminated Workers\" and \"Organization Data: View Organization\""
+        "Workday refused a freshly issued access token for the workers page at offset 0 (401 Unauthorized, twice): Workday says \"invalid_token\". Check that the integration system user (ISU) is active and not locked, that its password has not expired, that the API client is allowed the \"Staffing\" and \"Organizations and Roles\" scopes, and that the ISU's security group has Get access to the domains \"Worker Data: Public Worker Reports\", \"Worker Data: Active and Terminated Workers\" and \"Organization Data: View Organization\""
     );
     assert_eq!(t.counts().await, (2, 2, 0));
     assert!(sleeper.delays().is_empty());

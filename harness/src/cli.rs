@@ -2,15 +2,16 @@
 //! commands behind them ([`run`]). The binary only parses, sets up logging
 //! and a runtime, and turns a [`CliError`] into one line and an exit code.
 //!
-//! Exit codes ([`exit`]): 0 success; 1 any other failure; 2 bad usage,
-//! configuration, secret or watermark; 3 the run finished with per-record
-//! errors; 130 cancelled with Ctrl-C (SIGINT); 143 cancelled with SIGTERM.
+//! Exit codes ([`exit`]): 0 success; 1 a failure a person must fix; 2 bad
+//! usage, configuration, secret or watermark; 3 the run finished with
+//! per-record errors; 75 a retryable failure (retry later); 130 cancelled
+//! with Ctrl-C (SIGINT); 143 cancelled with SIGTERM.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use connector_api::plugin::{PluginFactory, PluginOptions};
+use connector_api::plugin::{PluginCommand, PluginFactory, PluginOptions};
 use connector_api::{
     CancellationToken, Connector, ConnectorError, ConnectorFactory, ErrorKind, ImportMode,
     RunContext, SecretRef, SecretResolver,
@@ -23,6 +24,7 @@ use crate::engine::{
     instance_key, Engine, EngineError, RunObserver, RunOptions, RunOutcome, RunReport,
 };
 use crate::logging::LogFormat;
+use crate::mode_choice;
 use crate::output;
 use crate::progress::Progress;
 use crate::secrets::{HarnessSecrets, Redactor};
@@ -34,13 +36,18 @@ use crate::store::{Store, StoreError};
 pub mod exit {
     /// Success.
     pub const SUCCESS: u8 = 0;
-    /// Any failure not listed below (source, network, store, purge refused, failed checks).
+    /// Any failure not listed below, one a person must fix (authentication,
+    /// permission, bad response, store locked or failing, deletion threshold
+    /// refused, failed checks).
     pub const FAILURE: u8 = 1;
     /// Bad usage, configuration, secret or watermark: fix the input and retry.
     pub const USAGE: u8 = 2;
     /// The run finished but some records failed: good records applied,
     /// watermark not advanced.
     pub const RECORD_ERRORS: u8 = 3;
+    /// The run failed on a cause worth retrying later unchanged (rate limit,
+    /// 5xx, network, timeout): `EX_TEMPFAIL` of sysexits.h. Nothing committed.
+    pub const TEMPFAIL: u8 = 75;
     /// Cancelled with Ctrl-C (128 + SIGINT): nothing committed.
     pub const INTERRUPTED: u8 = 130;
     /// Cancelled with SIGTERM (128 + 15; how systemd and Kubernetes stop a
@@ -52,6 +59,21 @@ pub mod exit {
 /// skip its retry back-off delays (a test knob; retries still happen). Only a
 /// build with the `test-knobs` feature (test builds) honours it.
 pub use connector_workday::test_knobs::NO_RETRY_DELAY_ENV;
+
+/// The exit-code table `--help` ends with (also in docs/harness.md).
+const EXIT_CODES_HELP: &str = "\
+Exit codes (for scripts and schedulers):
+    0    success
+    1    failure a person must fix: authentication, permission, bad response,
+         deletion threshold refused, state store locked or failing, failed checks
+    2    bad usage, configuration, secret or watermark: fix the input
+    3    finished with record errors: good records committed, watermark kept
+   75    temporary failure (EX_TEMPFAIL): rate limit, 5xx, network, timeout;
+         nothing committed; retry later unchanged
+  130    cancelled with Ctrl-C; nothing committed
+  143    cancelled with SIGTERM; nothing committed
+
+Logs go to stderr; filter them with RUST_LOG (default: warn). See docs/harness.md.";
 
 const SIM_HEADING: &str = "Simulated tenant (with --simulated)";
 
@@ -75,9 +97,7 @@ pub const DEFAULT_STATE: &str = "idmesh-state.db";
                   (SQLite), committing each run's changes and watermark in one transaction, \
                   with run history.\n\nTry it with no setup at all:\n  \
                   harness import --simulated\n  harness import --simulated --churn 100",
-    after_help = "Exit codes: 0 ok, 1 failure, 2 bad usage/configuration/secret/watermark, \
-                  3 record errors, 130 cancelled (Ctrl-C), 143 cancelled (SIGTERM).\nLogs go to stderr; filter them with RUST_LOG \
-                  (default: warn). See docs/harness.md."
+    after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
     /// Log line format (logs go to stderr, filtered by RUST_LOG).
@@ -93,6 +113,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a full or delta import into the state store.
+    #[command(after_help = EXIT_CODES_HELP)]
     Import(ImportArgs),
     /// Run the connector's health checks against the source.
     Check(CheckArgs),
@@ -107,6 +128,17 @@ pub enum Command {
     /// Benchmark a full import from the embedded simulator into a fresh,
     /// temporary store: time, requests, records per second, peak memory.
     Bench(BenchArgs),
+    /// Print a shell completion script, e.g.
+    /// `harness completions bash > ~/.local/share/bash-completion/completions/harness`.
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `harness completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Full or delta, on the command line.
@@ -116,13 +148,18 @@ pub enum ModeArg {
     Full,
     /// Read what changed since the committed watermark.
     Delta,
+    /// Delta when the instance has a committed watermark, full otherwise
+    /// (with --simulated: delta with --churn, full otherwise).
+    Auto,
 }
 
-impl From<ModeArg> for ImportMode {
-    fn from(m: ModeArg) -> Self {
-        match m {
-            ModeArg::Full => ImportMode::Full,
-            ModeArg::Delta => ImportMode::Delta,
+impl ModeArg {
+    /// The mode itself, or `None` for `auto`.
+    pub fn fixed(self) -> Option<ImportMode> {
+        match self {
+            ModeArg::Full => Some(ImportMode::Full),
+            ModeArg::Delta => Some(ImportMode::Delta),
+            ModeArg::Auto => None,
         }
     }
 }
@@ -195,8 +232,10 @@ pub struct ImportArgs {
     #[command(flatten)]
     pub connector: ConnectorArgs,
 
-    /// Full or delta [with --simulated: full, or delta with --churn].
-    #[arg(long, value_enum, required_unless_present = "simulated")]
+    /// Full, delta or auto [default: auto: delta when the instance has a
+    /// committed watermark, full otherwise; with --simulated: delta with
+    /// --churn, full otherwise].
+    #[arg(long, value_enum)]
     pub mode: Option<ModeArg>,
 
     /// The mesh state store (SQLite).
@@ -225,6 +264,19 @@ pub struct ImportArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Run the import and compare each change with the store: report what
+    /// would be created, updated (which attributes), deleted and purged per
+    /// object type, with examples. Commits nothing, advances no watermark;
+    /// recorded in the run history as DryRun.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Also write the run's figures to FILE in the Prometheus text format
+    /// (for node_exporter's textfile collector), atomically; mode 0644, no
+    /// secrets, no HR data.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_out: Option<PathBuf>,
+
     /// The connector instance key the watermark and objects are stored under
     /// [default: {connector}:{TenantName}, e.g. workday:acme].
     #[arg(long, value_name = "KEY")]
@@ -239,7 +291,7 @@ pub struct ImportArgs {
     pub orgs: Option<usize>,
 
     /// Apply K random mutations (updates, hires, terminations, purges,
-    /// moves) before the run; implies --mode delta unless --mode is given.
+    /// moves) before the run; --mode auto (the default) then means delta.
     #[arg(long, value_name = "K", help_heading = SIM_HEADING)]
     pub churn: Option<usize>,
 
@@ -306,6 +358,35 @@ pub struct RunsArgs {
     /// Only runs of this connector instance.
     #[arg(long, value_name = "KEY")]
     pub instance: Option<String>,
+
+    /// Print one run whole: its counts, metrics, watermarks, error, every
+    /// warning and every record error.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["limit", "instance"])]
+    pub show: Option<i64>,
+}
+
+/// The `--log-format` a command line asks for, read before (or without)
+/// parsing it: `--log-format json`, `--log-format=json`, or else the
+/// `IDMESH_LOG_FORMAT` environment variable. The binary uses it to print a
+/// usage error as JSON.
+pub fn log_format_hint<I: IntoIterator<Item = std::ffi::OsString>>(args: I) -> LogFormat {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let mut given = None;
+    for (i, a) in args.iter().enumerate() {
+        let a = a.to_string_lossy();
+        if let Some(v) = a.strip_prefix("--log-format=") {
+            given = Some(v.to_string());
+        } else if a == "--log-format" {
+            given = args.get(i + 1).map(|v| v.to_string_lossy().into_owned());
+        } else if a == "--" {
+            break;
+        }
+    }
+    let value = given.or_else(|| std::env::var("IDMESH_LOG_FORMAT").ok());
+    match value.as_deref() {
+        Some(v) if v.eq_ignore_ascii_case("json") => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -357,14 +438,33 @@ pub fn exit_code_for(kind: ErrorKind) -> u8 {
     }
 }
 
+/// The exit code for a connector error: [`exit::TEMPFAIL`] when it is
+/// retryable ([`ConnectorError::is_retryable`]), otherwise by its kind.
+pub fn exit_code_for_error(e: &ConnectorError) -> u8 {
+    exit_code_for_failure(e.kind(), e.is_retryable())
+}
+
+/// The exit code for a failure of `kind`: [`exit::TEMPFAIL`] when
+/// `retryable` (and not a cancellation), otherwise [`exit_code_for`].
+pub fn exit_code_for_failure(kind: ErrorKind, retryable: bool) -> u8 {
+    if retryable && kind != ErrorKind::Cancelled {
+        exit::TEMPFAIL
+    } else {
+        exit_code_for(kind)
+    }
+}
+
 /// The exit code for a finished run.
 pub fn exit_code_for_report(report: &RunReport) -> u8 {
     match &report.outcome {
         RunOutcome::Succeeded => exit::SUCCESS,
         RunOutcome::SucceededWithRecordErrors => exit::RECORD_ERRORS,
-        RunOutcome::Failed { kind, .. } => exit_code_for(*kind),
+        RunOutcome::Failed {
+            kind, retryable, ..
+        } => exit_code_for_failure(*kind, *retryable),
         RunOutcome::Cancelled => exit::INTERRUPTED,
         RunOutcome::PurgeRefused { .. } => exit::FAILURE,
+        RunOutcome::DryRun => exit::SUCCESS,
     }
 }
 
@@ -379,7 +479,7 @@ fn advice(kind: ErrorKind) -> &'static str {
             "check ClientId and the client secret, and that the API client is active in Workday"
         }
         ErrorKind::Permission => {
-            "grant the integration system user the security groups listed in the connector docs"
+            "grant the integration system user's security group access to the domains listed in the connector docs"
         }
         ErrorKind::RateLimit => {
             "wait and run again, or lower MaxRequestsPerHour / ask Workday to raise the tenant's limit"
@@ -396,6 +496,8 @@ fn advice(kind: ErrorKind) -> &'static str {
         }
         ErrorKind::Cancelled => "run the import again when ready",
         ErrorKind::Sink => "check the state store's disk space and permissions, then run again",
+        // A kind from a newer plugin (ErrorKind::Unknown) or a newer connector-api.
+        _ => "the connector reported an error kind this harness does not know; act on the message, and update the harness",
     }
 }
 
@@ -403,7 +505,7 @@ fn advice(kind: ErrorKind) -> &'static str {
 fn report_error(report: &RunReport, max_delete_percent: f64) -> Option<CliError> {
     let code = exit_code_for_report(report);
     let message = match &report.outcome {
-        RunOutcome::Succeeded => return None,
+        RunOutcome::Succeeded | RunOutcome::DryRun => return None,
         RunOutcome::SucceededWithRecordErrors => format!(
             "{} record(s) could not be imported; the other changes were applied but the watermark \
              was not advanced, so the next run reads them again; fix the records in the source",
@@ -457,7 +559,7 @@ fn store_err(e: StoreError) -> CliError {
 }
 
 fn validate_err(e: &ConnectorError, config: Option<&Path>) -> CliError {
-    let code = exit_code_for(e.kind());
+    let code = exit_code_for_error(e);
     let what = match (e.kind(), config) {
         (ErrorKind::Configuration, Some(path)) => format!(
             "the configuration {} is invalid: {}",
@@ -479,7 +581,13 @@ fn validate_err(e: &ConnectorError, config: Option<&Path>) -> CliError {
 /// (exit 2 for a missing executable or a protocol version mismatch).
 pub async fn connector_factory(plugin: &PluginArgs) -> Result<Arc<dyn ConnectorFactory>, CliError> {
     if let Some(path) = &plugin.plugin {
-        let factory = PluginFactory::spawn(path, &plugin.plugin_args, PluginOptions::default())
+        let mut command = PluginCommand::new(path).args(&plugin.plugin_args);
+        // Plugins start with an allowlisted environment: the test knob reaches
+        // one only when named, and only from a build that honours it.
+        if connector_workday::test_knobs::no_retry_delay() {
+            command = command.env(NO_RETRY_DELAY_ENV, "1");
+        }
+        let factory = PluginFactory::spawn_command(command, PluginOptions::default())
             .await
             .map_err(|e| {
                 CliError::new(
@@ -635,11 +743,14 @@ impl StopSignals {
                 return;
             };
             let _ = seen.set(signal);
-            eprintln!(
-                "harness: {} received: cancelling; the run rolls back unless it has already \
-                 committed ({} again to exit at once)",
-                signal.name(),
-                signal.name()
+            output::notice(
+                output::Level::Warn,
+                &format!(
+                    "{} received: cancelling; the run rolls back unless it has already \
+                     committed ({} again to exit at once)",
+                    signal.name(),
+                    signal.name()
+                ),
             );
             token.cancel();
             if let Some(again) = next_stop_signal().await {
@@ -696,6 +807,7 @@ pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::failure(format!("the simulator failed: {e:#}"))),
         Command::Bench(args) => crate::bench::run(args, &redactor).await,
+        Command::Completions(args) => completions(&args),
     };
     match result {
         Err(e) if e.code == exit::SUCCESS => Ok(()),
@@ -710,7 +822,6 @@ pub async fn run(cli: Cli, redactor: Redactor) -> Result<(), CliError> {
 async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     let factory = connector_factory(&args.connector.plugin).await?;
     let simulated = args.connector.simulated;
-    let mut mode: ImportMode = args.mode.map_or(ImportMode::Full, Into::into);
     let sim_flag_given = args.workers.is_some()
         || args.orgs.is_some()
         || args.churn.is_some()
@@ -734,21 +845,24 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::failure(format!("cannot start the simulated tenant: {e}")))?;
         if !args.json {
-            eprintln!(
-                "harness: simulated Workday tenant with {} workers and {} orgs (seed {}) at {}",
-                workers,
-                orgs,
-                seed,
-                sim.base_url()
+            output::notice(
+                output::Level::Info,
+                &format!(
+                    "simulated Workday tenant with {} workers and {} orgs (seed {}) at {}",
+                    workers,
+                    orgs,
+                    seed,
+                    sim.base_url()
+                ),
             );
         }
         if let Some(k) = args.churn {
             let s = sim.churn(k, args.churn_seed.unwrap_or(simulated::DEFAULT_CHURN_SEED));
-            if args.mode.is_none() {
-                mode = ImportMode::Delta;
-            }
             if !args.json {
-                eprintln!("harness: applied {} mutations: {s}", s.total());
+                output::notice(
+                    output::Level::Info,
+                    &format!("applied {} mutations: {s}", s.total()),
+                );
             }
         }
         Some(sim)
@@ -762,15 +876,23 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| loaded.default_instance.clone());
     let store = Store::open(&args.state).map_err(store_err)?;
+    let choice = mode_choice::choose(&args, &store, &instance)?;
+    let mode = choice.mode;
     let mut engine = Engine::new(store);
 
     let token = CancellationToken::new();
     let mut options = RunOptions::new(loaded.connector_name.clone(), instance.clone(), mode);
     options.max_delete_percent = args.max_delete_percent;
+    options.dry_run = args.dry_run;
     options.changes_out.clone_from(&args.changes_out);
     options.context = RunContext::with_cancellation(token.clone());
     options.redactor = redactor.clone();
-    let progress = Progress::if_terminal(&format!("{mode} import of {instance}"));
+    // A progress display is not a JSON line: none with --log-format json.
+    let progress = if output::stderr_is_json() {
+        None
+    } else {
+        Progress::if_terminal(&format!("{mode} import of {instance}"))
+    };
     options.observer = progress.clone().map(|p| p as Arc<dyn RunObserver>);
 
     let stop = StopSignals::listen(token);
@@ -784,10 +906,19 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         EngineError::Connector(e) => validate_err(&e, args.connector.config.as_deref()),
     })?;
 
+    let metrics_failed = args
+        .metrics_out
+        .as_deref()
+        .and_then(|path| write_metrics(path, &report, engine.store()).err());
+    let summary = output::ImportSummary {
+        report: &report,
+        mode_reason: &choice.reason,
+        retryable: exit_code_for_report(&report) == exit::TEMPFAIL,
+    };
     if args.json {
-        output::json(&report).or_else(ignore_broken_pipe)?;
+        output::json(&summary).or_else(ignore_broken_pipe)?;
     } else {
-        output::report(&report).or_else(ignore_broken_pipe)?;
+        output::summary(&summary).or_else(ignore_broken_pipe)?;
         if simulated && report.outcome.committed() {
             let state = args.state.display().to_string();
             let state_arg = if state == DEFAULT_STATE {
@@ -810,6 +941,12 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
         }
     }
     drop(loaded.sim);
+    if let Some(e) = metrics_failed {
+        if exit_code_for_report(&report) == exit::SUCCESS {
+            return Err(e);
+        }
+        output::notice(output::Level::Error, &e.message);
+    }
     match report_error(&report, args.max_delete_percent) {
         Some(mut e) => {
             if report.outcome == RunOutcome::Cancelled {
@@ -904,6 +1041,9 @@ fn watermark(args: &WatermarkArgs) -> Result<(), CliError> {
 }
 
 fn runs(args: &RunsArgs) -> Result<(), CliError> {
+    if let Some(id) = args.show {
+        return show_run(args, id);
+    }
     let runs = match Store::open_existing(&args.state).map_err(store_err)? {
         None => Vec::new(),
         Some(store) => store
@@ -914,6 +1054,52 @@ fn runs(args: &RunsArgs) -> Result<(), CliError> {
         output::json(&runs).map_err(write_err)
     } else {
         output::runs(&runs).map_err(write_err)
+    }
+}
+
+/// Writes `--metrics-out`; the error says which file and why.
+fn write_metrics(path: &Path, report: &RunReport, store: &Store) -> Result<(), CliError> {
+    let last_success = store.last_success(&report.instance).map_err(store_err)?;
+    let text = crate::metrics::render(
+        report,
+        crate::metrics::MetricsContext {
+            exit_code: exit_code_for_report(report),
+            last_success: last_success.as_deref(),
+        },
+    );
+    crate::metrics::write_atomically(path, &text).map_err(|e| {
+        CliError::failure(format!(
+            "cannot write the metrics file {}: {e}; check that its directory exists and is \
+             writable (the run itself is recorded in the run history)",
+            path.display()
+        ))
+    })
+}
+
+/// `harness completions SHELL`: the script on stdout.
+fn completions(args: &CompletionsArgs) -> Result<(), CliError> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "harness", &mut script);
+    output::bytes(&script).map_err(write_err)
+}
+
+/// `harness runs --show ID`.
+fn show_run(args: &RunsArgs, id: i64) -> Result<(), CliError> {
+    let run = match Store::open_existing(&args.state).map_err(store_err)? {
+        None => None,
+        Some(store) => store.run(id).map_err(store_err)?,
+    };
+    let Some(run) = run else {
+        return Err(CliError::usage(format!(
+            "the state store {} has no run {id}; `harness runs` lists the run ids",
+            args.state.display()
+        )));
+    };
+    if args.json {
+        output::json(&run).map_err(write_err)
+    } else {
+        output::run_whole(&run).map_err(write_err)
     }
 }
 
@@ -935,8 +1121,17 @@ mod tests {
         };
         assert!(a.mode.is_none());
         assert_eq!(a.workers, None);
-        let e = Cli::try_parse_from(["harness", "import", "--config", "c.json"]).unwrap_err();
-        assert_eq!(e.exit_code(), 2, "--mode is required with --config");
+        let ok = Cli::try_parse_from(["harness", "import", "--config", "c.json"]).unwrap();
+        let Command::Import(a) = ok.command else {
+            panic!()
+        };
+        assert_eq!(a.mode, None, "--mode defaults to auto");
+        let ok = Cli::try_parse_from(["harness", "import", "--config", "c.json", "--mode", "auto"])
+            .unwrap();
+        let Command::Import(a) = ok.command else {
+            panic!()
+        };
+        assert_eq!(a.mode, Some(ModeArg::Auto));
         let e = Cli::try_parse_from(["harness", "import", "--simulated", "--config", "c.json"])
             .unwrap_err();
         assert_eq!(e.exit_code(), 2);
@@ -988,5 +1183,20 @@ mod tests {
         assert_eq!(exit_code_for(ErrorKind::Server), 1);
         assert_eq!(exit_code_for(ErrorKind::Authentication), 1);
         assert_eq!(exit_code_for(ErrorKind::Cancelled), 130);
+        let e = |kind| ConnectorError::new(kind, "x");
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Server)), 75);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::RateLimit)), 75);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Transport)), 75);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Authentication)), 1);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Permission)), 1);
+        assert_eq!(exit_code_for_error(&e(ErrorKind::Sink)), 1);
+        assert_eq!(
+            exit_code_for_error(&e(ErrorKind::Server).with_retryable(false)),
+            1
+        );
+        assert_eq!(
+            exit_code_for_error(&e(ErrorKind::Cancelled).with_retryable(true)),
+            130
+        );
     }
 }

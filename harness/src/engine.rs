@@ -39,6 +39,7 @@ use connector_api::{
 };
 use serde::Serialize;
 
+use crate::dry_run::{DryRunReport, Effect};
 use crate::run_writer::{Committed, Writer};
 use crate::secrets::Redactor;
 use crate::store::{RunFinish, RunStatus, Store, StoreError};
@@ -96,6 +97,8 @@ fn finish_of<'a>(
         new_watermark: report.new_watermark.as_deref(),
         watermark_advanced: report.watermark_advanced,
         purged: &report.purged,
+        warnings: &report.warnings,
+        record_error_list: &report.record_errors,
     }
 }
 
@@ -131,6 +134,10 @@ pub struct RunOptions {
     pub redactor: Redactor,
     /// How long a cancelled connector may take to stop.
     pub cancel_grace: Duration,
+    /// `--dry-run`: compare each change with the store and report what the
+    /// run would do ([`RunReport::dry_run`]); commit nothing, advance no
+    /// watermark, record the run as `DryRun`.
+    pub dry_run: bool,
 }
 
 impl RunOptions {
@@ -151,6 +158,7 @@ impl RunOptions {
             observer: None,
             redactor: Redactor::default(),
             cancel_grace: DEFAULT_CANCEL_GRACE,
+            dry_run: false,
         }
     }
 }
@@ -220,6 +228,9 @@ pub enum RunOutcome {
         /// Each object type over the limit.
         refusals: Vec<PurgeRefusal>,
     },
+    /// A dry run: compared with the store ([`RunReport::dry_run`]); nothing
+    /// committed.
+    DryRun,
 }
 
 impl RunOutcome {
@@ -231,6 +242,7 @@ impl RunOutcome {
             RunOutcome::Failed { .. } => RunStatus::Failed,
             RunOutcome::Cancelled => RunStatus::Cancelled,
             RunOutcome::PurgeRefused { .. } => RunStatus::PurgeRefused,
+            RunOutcome::DryRun => RunStatus::DryRun,
         }
     }
 
@@ -287,6 +299,9 @@ pub struct RunReport {
     pub purge_note: Option<String>,
     /// The state store's file.
     pub state: String,
+    /// With `--dry-run`: what the run would have done (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<DryRunReport>,
 }
 
 impl RunReport {
@@ -383,6 +398,7 @@ impl Engine {
             purged: BTreeMap::new(),
             purge_note: None,
             state: self.store.path().display().to_string(),
+            dry_run: options.dry_run.then(DryRunReport::default),
         };
 
         // The run's transaction: dropping `writer` without committing rolls
@@ -445,6 +461,9 @@ impl Engine {
                 "the deletions were refused; nothing was committed and the watermark is unchanged"
                     .into()
             }
+            RunOutcome::DryRun => {
+                "a dry run: nothing was committed and the watermark is unchanged".into()
+            }
             _ => "the run failed; nothing was committed and the watermark is unchanged".into(),
         });
         report.purged.clear();
@@ -506,6 +525,7 @@ impl Engine {
             out,
             observer: options.observer.as_deref(),
             failed: None,
+            dry: report.dry_run.take(),
         };
         let result = import_with_grace(
             connector.import(request, &mut sink, ctx),
@@ -517,6 +537,7 @@ impl Engine {
             obs.finished();
         }
         report.metrics = ctx.metrics().snapshot();
+        report.dry_run = sink.dry.take();
         let (writer, counts, deletes, failed) = sink.finish();
         report.counts = counts;
         // A sink failure is the root cause even when the connector
@@ -602,6 +623,13 @@ impl Engine {
         } else {
             RunOutcome::SucceededWithRecordErrors
         };
+        if let Some(dry) = &mut report.dry_run {
+            dry.would_commit_watermark = report.new_watermark.take();
+            report.watermark_advanced = false;
+            report.outcome = RunOutcome::DryRun;
+            writer.roll_back().await;
+            return;
+        }
         report.ended_at = now();
         report.duration_ms = elapsed_ms(t0);
 
@@ -716,7 +744,10 @@ impl Engine {
             }
         }
         if !refusals.is_empty() {
-            return Ok(Err(refusals));
+            match &mut report.dry_run {
+                Some(dry) => dry.would_refuse = refusals,
+                None => return Ok(Err(refusals)),
+            }
         }
         let plan: Vec<String> = unseen
             .into_iter()
@@ -724,17 +755,30 @@ impl Engine {
             .map(|(ty, _)| ty)
             .collect();
         if !plan.is_empty() {
-            report.purged = writer
+            let dry = report.dry_run.is_some();
+            let (purged, examples) = writer
                 .call(move |tx| -> Result<_, StoreError> {
                     let mut purged = BTreeMap::new();
+                    let mut examples = BTreeMap::new();
                     for ty in plan {
                         let n = tx.purge(&instance, &ty, run_id)?;
+                        if dry {
+                            let ids =
+                                tx.purged_ids(&instance, &ty, run_id, crate::dry_run::EXAMPLES)?;
+                            examples.insert(ty.clone(), ids);
+                        }
                         purged.insert(ty, n);
                     }
-                    Ok(purged)
+                    Ok((purged, examples))
                 })
                 .await?
                 .map_err(sink_error)?;
+            if let Some(dry) = &mut report.dry_run {
+                for (ty, ids) in examples {
+                    dry.add_purge(&ty, purged.get(&ty).copied().unwrap_or(0), ids);
+                }
+            }
+            report.purged = purged;
         }
         if !skipped.is_empty() {
             report.purge_note = Some(format!(
@@ -771,6 +815,8 @@ struct FinishRow {
     new_watermark: Option<String>,
     watermark_advanced: bool,
     purged: BTreeMap<String, u64>,
+    warnings: Vec<String>,
+    record_error_list: Vec<RecordError>,
 }
 
 impl FinishRow {
@@ -785,6 +831,8 @@ impl FinishRow {
             new_watermark: report.new_watermark.clone(),
             watermark_advanced: report.watermark_advanced,
             purged: report.purged.clone(),
+            warnings: report.warnings.clone(),
+            record_error_list: report.record_errors.clone(),
         }
     }
 
@@ -801,6 +849,8 @@ impl FinishRow {
             new_watermark: self.new_watermark.as_deref(),
             watermark_advanced: self.watermark_advanced,
             purged: &self.purged,
+            warnings: &self.warnings,
+            record_error_list: &self.record_error_list,
         }
     }
 }
@@ -871,6 +921,10 @@ async fn import_with_grace(
     }
 }
 
+/// What [`StoreSink::store`] returns: the page, which changes deleted a live
+/// object older than the run, the dry-run effects, and the first error.
+type Stored = (Vec<Change>, Vec<bool>, Vec<Effect>, Option<ConnectorError>);
+
 /// Applies changes to the store inside the run's open transaction.
 struct StoreSink<'a> {
     writer: Writer,
@@ -884,22 +938,30 @@ struct StoreSink<'a> {
     out: Option<(PathBuf, BufWriter<File>)>,
     observer: Option<&'a dyn RunObserver>,
     failed: Option<ConnectorError>,
+    /// With `--dry-run`: what the changes so far would do.
+    dry: Option<DryRunReport>,
 }
 
 impl StoreSink<'_> {
     /// Applies a page in the transaction. Returns the page, which of its
-    /// changes deleted a live object older than the run, and the error of
-    /// the first change that failed (the ones before it were applied).
-    async fn store(
-        &self,
-        changes: Vec<Change>,
-    ) -> Result<(Vec<Change>, Vec<bool>, Option<ConnectorError>), ConnectorError> {
+    /// changes deleted a live object older than the run, in a dry run what
+    /// each would do, and the error of the first change that failed (the
+    /// ones before it were applied).
+    async fn store(&self, changes: Vec<Change>) -> Result<Stored, ConnectorError> {
         let instance = Arc::clone(&self.instance);
         let run_id = self.run_id;
+        let dry = self.dry.is_some();
         self.writer
             .call(move |tx| {
                 let mut deletes = Vec::with_capacity(changes.len());
+                let mut effects = Vec::new();
                 for change in &changes {
+                    if dry {
+                        match crate::dry_run::classify(tx, &instance, run_id, change) {
+                            Ok(effect) => effects.push(effect),
+                            Err(e) => return (changes, deletes, effects, Some(sink_error(e))),
+                        }
+                    }
                     let applied = serde_json::to_string(&change.attributes)
                         .map_err(|e| {
                             ConnectorError::new(
@@ -916,10 +978,10 @@ impl StoreSink<'_> {
                         });
                     match applied {
                         Ok(deleted) => deletes.push(deleted),
-                        Err(e) => return (changes, deletes, Some(e)),
+                        Err(e) => return (changes, deletes, effects, Some(e)),
                     }
                 }
-                (changes, deletes, None)
+                (changes, deletes, effects, None)
             })
             .await
     }
@@ -982,10 +1044,15 @@ impl ChangeSink for StoreSink<'_> {
         if self.ctx.is_cancelled() {
             return Err(ConnectorError::cancelled());
         }
-        let (changes, deletes, error) = match self.store(changes).await {
+        let (changes, deletes, effects, error) = match self.store(changes).await {
             Ok(stored) => stored,
-            Err(e) => (Vec::new(), Vec::new(), Some(e)),
+            Err(e) => (Vec::new(), Vec::new(), Vec::new(), Some(e)),
         };
+        if let Some(dry) = &mut self.dry {
+            for (change, effect) in changes.iter().zip(effects) {
+                dry.add(change, effect);
+            }
+        }
         let mut run_start = 0;
         for (i, (change, deleted)) in changes.iter().zip(deletes).enumerate() {
             if let Err(e) = self.record(change, deleted) {
@@ -1479,6 +1546,43 @@ mod tests {
         assert_eq!(o.attributes["firstName"], "x", "rolled back");
         assert!(object(&e, "u005").is_none());
         assert_eq!(watermark(&e).as_deref(), Some("w3"));
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_reports_refusals_and_purges_and_commits_nothing() {
+        let mut e = engine();
+        run(&mut e, vec![users(0..20)], "w1", ImportMode::Full).await;
+        let mut o = opts(ImportMode::Full);
+        o.dry_run = true;
+        let mut page = users(2..15);
+        page.push(user("u003", "changed"));
+        page.extend(users(20..22));
+        let r = e.run(&Fake::new(vec![page], "w2"), o).await.unwrap();
+        assert_eq!(r.outcome, RunOutcome::DryRun);
+        let dry = r.dry_run.as_ref().unwrap();
+        assert_eq!(dry.would_commit_watermark.as_deref(), Some("w2"));
+        assert_eq!(dry.would_refuse.len(), 1);
+        assert_eq!(counts(&dry.would_refuse[0]), (7, 0, 7, 20));
+        let t = &dry.types["User"];
+        assert_eq!(
+            (
+                t.create.count,
+                t.update.count,
+                t.delete.count,
+                t.purge.count,
+                t.unchanged
+            ),
+            (2, 1, 0, 7, 13)
+        );
+        assert_eq!(t.update.examples[0].external_id, "u003");
+        assert_eq!(t.update.examples[0].changed_attributes, ["firstName"]);
+        assert_eq!(t.purge.examples.len(), 7);
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert_eq!(e.store().live_objects("fake:t", "User").unwrap().len(), 20);
+        assert!(object(&e, "u020").is_none());
+        let run = e.store().run(r.run_id).unwrap().unwrap();
+        assert_eq!(run.status, RunStatus::DryRun);
+        assert!(run.new_watermark.is_none() && !run.watermark_advanced);
     }
 
     #[tokio::test]

@@ -9,12 +9,18 @@
 //!   environment, and redacts resolved values from every output.
 //! - [`cli`]: the `harness` command line (the binary is a thin wrapper).
 //! - [`simulated`]: `harness import --simulated`, the embedded demo.
+//! - [`mode_choice`]: `harness import`'s default `--mode auto`.
+//! - [`metrics`]: `--metrics-out`, Prometheus text for node_exporter.
+//! - [`dry_run`]: `harness import --dry-run`, what a run would change.
 //! - [`bench`]: `harness bench`, a timed full import from the simulator.
 
 pub mod bench;
 pub mod cli;
+pub mod dry_run;
 pub mod engine;
 pub mod logging;
+pub mod metrics;
+pub mod mode_choice;
 pub mod output;
 pub mod private_file;
 pub mod progress;

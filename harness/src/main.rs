@@ -8,6 +8,8 @@ use anyhow::Context;
 use clap::Parser;
 use harness::cli::{self, exit, Cli};
 use harness::logging;
+use harness::logging::LogFormat;
+use harness::output;
 use harness::secrets::Redactor;
 
 fn main() -> ExitCode {
@@ -15,19 +17,27 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version print to stdout and succeed; usage errors
-            // print to stderr and exit 2.
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                exit::USAGE
+            // print to stderr (one JSON line with --log-format json) and exit 2.
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::from(exit::SUCCESS);
+            }
+            if cli::log_format_hint(std::env::args_os()) == LogFormat::Json {
+                output::set_stderr_format(LogFormat::Json);
+                let text = e.render().to_string();
+                let text = text.trim_end();
+                output::error_line(text.strip_prefix("error: ").unwrap_or(text));
             } else {
-                exit::SUCCESS
-            });
+                let _ = e.print();
+            }
+            return ExitCode::from(exit::USAGE);
         }
     };
+    output::set_stderr_format(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            output::error_line(&e.message);
             ExitCode::from(e.code)
         }
     }

@@ -10,19 +10,27 @@
 //!   contract's JSON attributes object; `deleted_by` is `change` (a Delete
 //!   change) or `purge` (not seen by a complete full run).
 //! - `watermarks(instance, watermark, run_id, committed_at)`.
-//! - `runs(id, instance, connector, mode, status, started_at, ended_at, ...)`.
+//! - `runs(id, instance, connector, mode, status, started_at, ended_at, ...,
+//!   warnings, record_error_list)`: the last two (JSON arrays) since schema
+//!   version 2.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use connector_api::{Change, ChangeKind, Counts, ImportMode, MetricsSnapshot};
+use connector_api::{Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, RecordError};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-/// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version this build writes. Version 1 stores (without the
+/// run history's `warnings` and `record_error_list` columns) are migrated
+/// forward when opened for a run, and read as they are by read-only commands.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// The columns version 2 added to `runs`: the run's warnings and its record
+/// errors, JSON arrays (secret values redacted).
+const RUN_DETAIL_COLUMNS: [&str; 2] = ["warnings", "record_error_list"];
 
 /// How long a statement waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -145,6 +153,8 @@ pub enum RunStatus {
     Cancelled,
     /// A full run would have purged more than allowed; nothing committed.
     PurgeRefused,
+    /// `--dry-run`: compared with the store; nothing committed.
+    DryRun,
     /// Found still `Running` by a later run: the process died (e.g. `kill -9`).
     Abandoned,
 }
@@ -159,6 +169,7 @@ impl RunStatus {
             RunStatus::Failed => "Failed",
             RunStatus::Cancelled => "Cancelled",
             RunStatus::PurgeRefused => "PurgeRefused",
+            RunStatus::DryRun => "DryRun",
             RunStatus::Abandoned => "Abandoned",
         }
     }
@@ -171,6 +182,7 @@ impl RunStatus {
             RunStatus::Failed,
             RunStatus::Cancelled,
             RunStatus::PurgeRefused,
+            RunStatus::DryRun,
             RunStatus::Abandoned,
         ]
         .into_iter()
@@ -253,6 +265,12 @@ pub struct RunRecord {
     pub watermark_advanced: bool,
     /// Objects purged per object type.
     pub purged: BTreeMap<String, u64>,
+    /// The connector's warnings (secrets redacted; empty for runs recorded
+    /// before schema version 2).
+    pub warnings: Vec<String>,
+    /// Each record error (secrets redacted; empty for runs recorded before
+    /// schema version 2, which kept only the count).
+    pub record_error_list: Vec<RecordError>,
 }
 
 /// The final state of a run, written by the engine.
@@ -269,6 +287,8 @@ pub(crate) struct RunFinish<'a> {
     pub new_watermark: Option<&'a str>,
     pub watermark_advanced: bool,
     pub purged: &'a BTreeMap<String, u64>,
+    pub warnings: &'a [String],
+    pub record_error_list: &'a [RecordError],
 }
 
 /// The mesh store. Open one per process and state file.
@@ -277,6 +297,9 @@ pub struct Store {
     /// Shared with the thread that holds a run's transaction.
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Whether `runs` has the version 2 columns (a read-only open of a
+    /// version 1 store has not).
+    run_details: bool,
 }
 
 impl Store {
@@ -339,7 +362,7 @@ impl Store {
         conn: Connection,
         path: &Path,
     ) -> Result<Option<Self>, StoreError> {
-        let store = Self::wrap(conn, path)?;
+        let mut store = Self::wrap(conn, path)?;
         let tables: i64 = store
             .conn()
             .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
@@ -348,6 +371,7 @@ impl Store {
             return Ok(None);
         }
         store.check_version(false)?;
+        store.run_details = store.missing_run_columns()?.is_empty();
         Ok(Some(store))
     }
 
@@ -368,11 +392,12 @@ impl Store {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
+            run_details: false,
         })
     }
 
     fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
-        let store = Self::wrap(conn, path)?;
+        let mut store = Self::wrap(conn, path)?;
         if path != Path::new(":memory:") {
             let mode: String = store
                 .conn()
@@ -390,10 +415,65 @@ impl Store {
             .execute_batch(SCHEMA)
             .map_err(|e| store.err(e))?;
         store.check_version(true)?;
+        store.migrate()?;
+        store.run_details = true;
         Ok(store)
     }
 
+    /// The version 2 columns `runs` lacks (all of them in a version 1 store).
+    fn missing_run_columns(&self) -> Result<Vec<&'static str>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name FROM pragma_table_info('runs')")
+            .map_err(|e| self.err(e))?;
+        let have: Vec<String> = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(RUN_DETAIL_COLUMNS
+            .into_iter()
+            .filter(|c| !have.iter().any(|h| h == c))
+            .collect())
+    }
+
+    /// Brings an older store up to [`SCHEMA_VERSION`] (adds the version 2
+    /// columns) in one transaction.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let missing = self.missing_run_columns()?;
+        let version: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if missing.is_empty() && version.as_deref() == Some(&SCHEMA_VERSION.to_string()) {
+            // Up to date: take no write lock (another run may hold it).
+            return Ok(());
+        }
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| store_error(&self.path, e))?;
+        for column in missing {
+            tx.execute_batch(&format!(
+                "ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT '[]'"
+            ))
+            .map_err(|e| store_error(&self.path, e))?;
+        }
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'schema_version' AND value <> ?1",
+            params![SCHEMA_VERSION.to_string()],
+        )
+        .map_err(|e| store_error(&self.path, e))?;
+        tx.commit().map_err(|e| store_error(&self.path, e))
+    }
+
     /// Checks the schema version; with `record`, records it in a new store.
+    /// Older versions are accepted (a writable open then migrates them).
     fn check_version(&self, record: bool) -> Result<(), StoreError> {
         let store = self;
         let path = &self.path;
@@ -431,7 +511,7 @@ impl Store {
                     )
                     .map_err(|e| store.err(e))?;
             }
-            Some(Ok(v)) if v == SCHEMA_VERSION => {}
+            Some(Ok(v)) if (1..=SCHEMA_VERSION).contains(&v) => {}
             Some(v) => {
                 return Err(StoreError::Incompatible {
                     path: path.clone(),
@@ -647,6 +727,23 @@ impl Store {
         )
     }
 
+    /// When the last `Succeeded` run of `instance` ended (RFC 3339).
+    ///
+    /// # Errors
+    /// [`StoreError`] when SQLite fails.
+    pub fn last_success(&self, instance: &str) -> Result<Option<String>, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT ended_at FROM runs WHERE instance = ?1 AND status = 'Succeeded' \
+                 ORDER BY id DESC LIMIT 1",
+                params![instance],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| self.err(e))
+    }
+
     /// One run by id.
     ///
     /// # Errors
@@ -660,12 +757,17 @@ impl Store {
         tail: &str,
         args: &[&dyn rusqlite::ToSql],
     ) -> Result<Vec<RunRecord>, StoreError> {
+        let details = if self.run_details {
+            "warnings, record_error_list"
+        } else {
+            "'[]', '[]'"
+        };
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
                 "SELECT id, instance, connector, mode, status, started_at, ended_at, duration_ms, \
                  counts, metrics, record_errors, error_kind, error, old_watermark, new_watermark, \
-                 watermark_advanced, purged FROM runs {tail}"
+                 watermark_advanced, purged, {details} FROM runs {tail}"
             ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -688,6 +790,8 @@ impl Store {
                     new_watermark: r.get(14)?,
                     watermark_advanced: r.get(15)?,
                     purged: r.get(16)?,
+                    warnings: r.get(17)?,
+                    record_error_list: r.get(18)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -713,6 +817,11 @@ impl Store {
             .map_err(|e| self.corrupt(format!("run {}: metrics: {e}", raw.id)))?;
         let purged = serde_json::from_value(json("purged", &raw.purged)?)
             .map_err(|e| self.corrupt(format!("run {}: purged: {e}", raw.id)))?;
+        let warnings = serde_json::from_value(json("warnings", &raw.warnings)?)
+            .map_err(|e| self.corrupt(format!("run {}: warnings: {e}", raw.id)))?;
+        let record_error_list =
+            serde_json::from_value(json("record_error_list", &raw.record_error_list)?)
+                .map_err(|e| self.corrupt(format!("run {}: record_error_list: {e}", raw.id)))?;
         Ok(RunRecord {
             id: raw.id,
             instance: raw.instance,
@@ -731,6 +840,8 @@ impl Store {
             new_watermark: raw.new_watermark,
             watermark_advanced: raw.watermark_advanced,
             purged,
+            warnings,
+            record_error_list,
         })
     }
 
@@ -808,6 +919,14 @@ impl Store {
     pub(crate) fn shared_connection(&self) -> (Arc<Mutex<Connection>>, PathBuf) {
         (Arc::clone(&self.conn), self.path.clone())
     }
+}
+
+/// An object as a run transaction sees it (see [`RunTransaction::object_state`]).
+#[derive(Debug)]
+pub(crate) struct ObjectState {
+    pub attributes: String,
+    pub deleted: bool,
+    pub first_seen_run: i64,
 }
 
 /// Locks a shared connection (see [`Store::shared_connection`]).
@@ -899,6 +1018,54 @@ impl<'c> RunTransaction<'c> {
             ])
         });
         result.map(|_| deletes_existing).map_err(|e| self.err(e))
+    }
+
+    /// An object's attributes (JSON), whether it is deleted and the run
+    /// that first saw it, as the transaction sees it (for `--dry-run`).
+    pub(crate) fn object_state(
+        &self,
+        instance: &str,
+        object_type: &str,
+        external_id: &str,
+    ) -> Result<Option<ObjectState>, StoreError> {
+        self.tx
+            .prepare_cached(
+                "SELECT attributes, deleted, first_seen_run FROM objects \
+                 WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![instance, object_type, external_id], |r| {
+                    Ok(ObjectState {
+                        attributes: r.get(0)?,
+                        deleted: r.get(1)?,
+                        first_seen_run: r.get(2)?,
+                    })
+                })
+                .optional()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Up to `limit` external ids of the objects of a type this run purged.
+    pub(crate) fn purged_ids(
+        &self,
+        instance: &str,
+        object_type: &str,
+        run_id: i64,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare(
+                "SELECT external_id FROM objects WHERE instance = ?1 AND object_type = ?2 \
+                 AND deleted_by = 'purge' AND last_seen_run = ?3 ORDER BY external_id LIMIT ?4",
+            )
+            .map_err(|e| self.err(e))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![instance, object_type, run_id, limit], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Live objects per object type of `instance`, as the transaction sees them.
@@ -1011,10 +1178,14 @@ fn write_finish(
     let counts = serde_json::to_string(f.counts).unwrap_or_else(|_| "{}".into());
     let metrics = serde_json::to_string(f.metrics).unwrap_or_else(|_| "{}".into());
     let purged = serde_json::to_string(f.purged).unwrap_or_else(|_| "{}".into());
+    let warnings = serde_json::to_string(f.warnings).unwrap_or_else(|_| "[]".into());
+    let record_error_list =
+        serde_json::to_string(f.record_error_list).unwrap_or_else(|_| "[]".into());
     conn.execute(
         "UPDATE runs SET status = ?2, ended_at = ?3, duration_ms = ?4, counts = ?5, \
          metrics = ?6, record_errors = ?7, error_kind = ?8, error = ?9, new_watermark = ?10, \
-         watermark_advanced = ?11, purged = ?12 WHERE id = ?1",
+         watermark_advanced = ?11, purged = ?12, warnings = ?13, record_error_list = ?14 \
+         WHERE id = ?1",
         params![
             run_id,
             f.status.as_str(),
@@ -1027,7 +1198,9 @@ fn write_finish(
             f.error,
             f.new_watermark,
             f.watermark_advanced,
-            purged
+            purged,
+            warnings,
+            record_error_list
         ],
     )
     .map(drop)
@@ -1079,6 +1252,8 @@ struct RawRun {
     new_watermark: Option<String>,
     watermark_advanced: bool,
     purged: String,
+    warnings: String,
+    record_error_list: String,
 }
 
 /// `file:PATH?immutable=1` (SQLite then takes no locks and creates no
@@ -1339,6 +1514,98 @@ mod tests {
             .execute_batch("CREATE TABLE t (x)")
             .unwrap();
         let e = Store::open_existing(&foreign).unwrap_err();
+        assert!(matches!(e, StoreError::Incompatible { .. }), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A version 1 store: the tables without the run history's detail
+    /// columns, one finished run.
+    fn version_1_store(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', '1');
+             INSERT INTO runs (instance, connector, mode, status, started_at, record_errors, metrics)
+             VALUES ('w:t', 'w', 'Full', 'SucceededWithRecordErrors', '2026-01-01T00:00:00Z', 2,
+                     '{\"requests\":1,\"retries\":0,\"pages\":1,\"records\":3}');",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_1_store_is_read_as_is_and_migrated_by_a_writable_open() {
+        let dir = temp_dir();
+        let path = dir.join("v1.db");
+        version_1_store(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        {
+            let s = Store::open_existing(&path).unwrap().unwrap();
+            let runs = s.runs(None).unwrap();
+            assert_eq!(runs.len(), 1);
+            assert_eq!(runs[0].record_errors, 2);
+            assert!(runs[0].warnings.is_empty() && runs[0].record_error_list.is_empty());
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "read-only: not a byte changed"
+        );
+
+        let s = Store::open(&path).unwrap();
+        assert!(s.missing_run_columns().unwrap().is_empty());
+        let version: String = s
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(version, "2");
+        assert_eq!(s.runs(None).unwrap()[0].record_errors, 2, "old rows kept");
+
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Delta, "2026-01-02T00:00:00Z", None)
+            .unwrap();
+        let errors = vec![RecordError {
+            object_type: "User".into(),
+            position: 7,
+            external_id: Some("u7".into()),
+            field: Some("hireDate".into()),
+            message: "not a date".into(),
+        }];
+        let warnings = vec!["a warning".to_string()];
+        s.finish_run(
+            run,
+            &RunFinish {
+                status: RunStatus::SucceededWithRecordErrors,
+                ended_at: "2026-01-02T00:00:01Z",
+                duration_ms: 1000,
+                counts: &Counts::default(),
+                metrics: &MetricsSnapshot::default(),
+                record_errors: 1,
+                error_kind: None,
+                error: None,
+                new_watermark: None,
+                watermark_advanced: false,
+                purged: &BTreeMap::new(),
+                warnings: &warnings,
+                record_error_list: &errors,
+            },
+        )
+        .unwrap();
+        drop(s);
+        let s = Store::open_existing(&path).unwrap().unwrap();
+        let r = s.run(run).unwrap().unwrap();
+        assert_eq!(r.warnings, warnings);
+        assert_eq!(r.record_error_list, errors);
+        // A newer store is refused.
+        drop(s);
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+            .unwrap();
+        let e = Store::open(&path).unwrap_err();
         assert!(matches!(e, StoreError::Incompatible { .. }), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

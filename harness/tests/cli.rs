@@ -539,7 +539,7 @@ async fn configuration_and_secret_failures_exit_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn source_failures_exit_1_and_keep_the_watermark() {
+async fn source_failures_exit_1_or_75_and_keep_the_watermark() {
     let dir = TempDir::new("cli");
     let sim = small_sim().await;
     let config = write_config(&dir, &sim, serde_json::json!({}));
@@ -578,9 +578,10 @@ async fn source_failures_exit_1_and_keep_the_watermark() {
         kind: FaultKind::Status(503),
     });
     let o = import(&dir, &sim, &config, &state, "delta", &["--json"]).await;
-    assert_fails(&o, 1);
+    assert_fails(&o, 75);
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["outcome"]["kind"], "Server");
+    assert_eq!(r["retryable"], true);
     assert!(r["metrics"]["retries"].as_u64().unwrap() >= 1, "{r}");
     assert_eq!(
         open_store(&state).watermark("workday:acme").unwrap(),

@@ -400,10 +400,12 @@ async fn the_python_example_plugin_runs_through_the_harness() {
         &secret,
     )
     .await;
-    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    // A Server error is retryable: exit 75 (EX_TEMPFAIL).
+    assert_eq!(o.status.code(), Some(75), "{}", show(&o));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["outcome"]["status"], "Failed");
     assert_eq!(r["outcome"]["kind"], "Server");
+    assert_eq!(r["retryable"], true);
     assert_eq!(
         store.watermark("memory-python").unwrap().as_deref(),
         Some("tick:6")
@@ -423,4 +425,120 @@ async fn the_python_example_plugin_runs_through_the_harness() {
         "{}",
         show(&o)
     );
+}
+
+/// The `connector-workday` binary, loaded over the protocol (no harness in
+/// between), reports the schema of the connector as configured: with
+/// `ExternalIdAttribute=employeeNumber`, `User` is anchored on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workday_plugin_reports_the_configured_anchor() {
+    use connector_api::plugin::{PluginFactory, PluginOptions};
+    use connector_api::{ConnectorFactory, StaticSecrets};
+    use harness::sim::{SimConfig, Simulator};
+
+    let Some(plugin) = workday_plugin() else {
+        return;
+    };
+    let sim = Simulator::start(SimConfig {
+        workers: 20,
+        orgs: 3,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let reference = "secret://workday/acme/clientsecret";
+    let secrets = StaticSecrets::new().with(reference, &sim.config().client_secret);
+    let config = serde_json::json!({
+        "BaseUrl": sim.base_url(),
+        "TenantName": sim.config().tenant,
+        "Realm": sim.config().realm,
+        "ClientId": sim.config().client_id,
+        "ExternalIdAttribute": "employeeNumber",
+    })
+    .to_string();
+    let factory = PluginFactory::spawn(&plugin, Vec::<String>::new(), PluginOptions::default())
+        .await
+        .unwrap();
+    let anchor = |s: &connector_api::Schema| s.object_type("User").unwrap().anchor.clone();
+    assert_eq!(anchor(&factory.schema()), "id");
+    let connector = factory
+        .validate(&config, reference, &secrets)
+        .await
+        .unwrap();
+    assert_eq!(anchor(&connector.schema()), "employeeNumber");
+    let configured = connector_workday::schema::schema(
+        connector_workday::config::ExternalIdAttribute::EmployeeNumber,
+    );
+    assert_eq!(connector.schema(), configured);
+}
+
+/// A plugin that writes one stderr line at each level, as Python's logging
+/// does, then exits without answering `validate`.
+const CHATTY_PLUGIN: &str = r#"#!/usr/bin/env python3
+import json, sys
+for line in sys.stdin:
+    message = json.loads(line)
+    if message.get("type") == "hello":
+        sys.stdout.write(json.dumps({"type": "hello", "protocolVersion": 1, "connector": {
+            "name": "chatty", "version": "0.1.0", "objectTypes": ["Thing"], "modes": ["Full"]}}) + "\n")
+        sys.stdout.flush()
+    else:
+        sys.stderr.write("INFO:root:chatty-info-line\n")
+        sys.stderr.write("WARNING:root:chatty-warning-line\n")
+        sys.stderr.write("ERROR:root:chatty-error-line\n")
+        sys.stderr.write("chatty-plain-line\n")
+        sys.stderr.flush()
+        sys.exit(1)
+"#;
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_warnings_and_errors_surface_at_the_default_log_level() {
+    use std::os::unix::fs::PermissionsExt;
+    if python_example().is_none() {
+        return;
+    }
+    let dir = TempDir::new("chatty");
+    let plugin = dir.path("chatty.py");
+    std::fs::write(&plugin, CHATTY_PLUGIN).unwrap();
+    std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    let o = harness(
+        &dir,
+        &[
+            "check",
+            "--plugin",
+            p(&plugin),
+            "--config",
+            p(&config),
+            "--auth-material",
+            "secret://chatty/t/password",
+        ],
+        &[("IDMESH_SECRET_CHATTY_T_PASSWORD", "pw")],
+    )
+    .await;
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    // The last line is the error, which quotes the plugin's last stderr
+    // lines whatever their level; the log lines are the ones before it.
+    let lines: Vec<&str> = stderr.lines().collect();
+    let (error, logged) = lines.split_last().unwrap();
+    assert!(error.starts_with("error: "), "{}", show(&o));
+    let at = |needle: &str| -> Vec<&str> {
+        logged
+            .iter()
+            .filter(|l| l.contains(needle))
+            .copied()
+            .collect()
+    };
+    let warning = at("chatty-warning-line");
+    assert_eq!(warning.len(), 1, "{}", show(&o));
+    assert!(warning[0].contains(" WARN "), "{}", warning[0]);
+    let err = at("chatty-error-line");
+    assert_eq!(err.len(), 1, "{}", show(&o));
+    assert!(err[0].contains(" ERROR "), "{}", err[0]);
+    // Info and unlabelled lines stay below the default `warn` filter.
+    assert!(at("chatty-info-line").is_empty(), "{}", show(&o));
+    assert!(at("chatty-plain-line").is_empty(), "{}", show(&o));
 }

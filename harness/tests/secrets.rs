@@ -350,10 +350,13 @@ async fn escaped_secrets_are_redacted_in_text_and_json_logs() {
             "{format}: the secret survived:\n{}",
             show(&o)
         );
-        // The plugin's line was logged, and quoted in the error line.
-        let logged = err
-            .lines()
-            .filter(|l| l.contains("leaky got:") && !l.starts_with("error: "))
+        // The plugin's line was logged, and quoted in the error line (the
+        // last line: plain `error: ...` in text, a JSON line in json).
+        let lines: Vec<&str> = err.lines().collect();
+        let (last, before) = lines.split_last().unwrap();
+        let logged = before
+            .iter()
+            .filter(|l| l.contains("leaky got:"))
             .collect::<Vec<_>>();
         assert_eq!(logged.len(), 1, "{format}:\n{}", show(&o));
         assert!(logged[0].contains("[REDACTED]"), "{}", logged[0]);
@@ -361,9 +364,15 @@ async fn escaped_secrets_are_redacted_in_text_and_json_logs() {
             let line: serde_json::Value = serde_json::from_str(logged[0]).unwrap();
             assert!(line.is_object(), "{}", logged[0]);
         }
-        let last = err.lines().last().unwrap_or_default();
+        let error_line = if format == "json" {
+            let line: serde_json::Value = serde_json::from_str(last).unwrap();
+            assert_eq!(line["level"], "ERROR", "{last}");
+            line["fields"]["message"].as_str().unwrap().to_owned()
+        } else {
+            (*last).to_owned()
+        };
         assert!(
-            last.starts_with("error: ") && last.contains("[REDACTED]"),
+            error_line.starts_with("error: ") && error_line.contains("[REDACTED]"),
             "{}",
             show(&o)
         );

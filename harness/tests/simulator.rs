@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeZone, Utc};
 use harness::sim::{
-    parse_fault, AuthUsed, DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, SimConfig,
+    parse_fault, AuthUsed, DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, Shape, SimConfig,
     SimError, Simulator,
 };
 use reqwest::StatusCode;
@@ -1358,4 +1358,155 @@ fn cli_args_parse() {
     assert_eq!(cli.args.faults.len(), 2);
     assert_eq!(cli.args.workers, 100);
     assert!(cli.args.flat_spellings);
+}
+
+// ---- the published shape ---------------------------------------------------
+
+#[tokio::test]
+async fn the_published_shape_serves_only_the_published_fields() {
+    let sim = Simulator::start(SimConfig {
+        workers: 120,
+        orgs: 8,
+        shape: Shape::Published,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let rich = start(120, 8).await;
+    let c = client();
+    let tok = token(&sim, &c).await;
+    let worker_keys: HashSet<&str> = [
+        "id",
+        "descriptor",
+        "href",
+        "workerID",
+        "primaryWorkEmail",
+        "primaryWorkPhone",
+        "businessTitle",
+        "isManager",
+        "primarySupervisoryOrganization",
+        "location",
+    ]
+    .into();
+    let (s, page) = get(&c, &workers_url(&sim, "?limit=100"), &tok).await;
+    assert_eq!(s, 200);
+    assert_eq!(page["total"], 120);
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len(), 100);
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut managers = 0;
+    for w in data {
+        let o = w.as_object().unwrap();
+        for k in o.keys() {
+            assert!(worker_keys.contains(k.as_str()), "unpublished field {k}");
+            seen.insert(worker_keys.get(k.as_str()).unwrap());
+        }
+        // The same worker, richly: the published fields agree with it.
+        let r = rich.worker(o["id"].as_str().unwrap()).unwrap();
+        assert_eq!(w["descriptor"], r["descriptor"]);
+        assert_eq!(w["workerID"], r["employeeNumber"]);
+        assert_eq!(w["primaryWorkEmail"], r["workEmail"]);
+        assert_eq!(w["isManager"], r["isManager"]);
+        assert_eq!(
+            w["primarySupervisoryOrganization"]["id"],
+            r["primarySupervisoryOrganization"]["id"]
+        );
+        let org = w["primarySupervisoryOrganization"]["id"].as_str().unwrap();
+        assert_eq!(
+            w["primarySupervisoryOrganization"]["href"],
+            format!(
+                "{}/supervisoryOrganizations/{org}",
+                w["href"]
+                    .as_str()
+                    .unwrap()
+                    .split("/workers/")
+                    .next()
+                    .unwrap()
+            )
+        );
+        managers += usize::from(w["isManager"] == true);
+    }
+    // Every published field occurs (the optional ones on some workers).
+    assert_eq!(seen, worker_keys);
+    assert!(managers > 0);
+
+    let (s, page) = get(&c, &orgs_url(&sim, ""), &tok).await;
+    assert_eq!(s, 200);
+    assert_eq!(page["total"], 8);
+    for o in page["data"].as_array().unwrap() {
+        let keys: HashSet<&str> = o.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, HashSet::from(["id", "descriptor", "href"]));
+        let r = rich.org(o["id"].as_str().unwrap()).unwrap();
+        assert_eq!(o["descriptor"], r["name"]);
+    }
+
+    // No updatedFrom in the published API: the filter is ignored.
+    let (s, page) = get(
+        &c,
+        &workers_url(&sim, "?limit=100&updatedFrom=2099-01-01T00:00:00Z"),
+        &tok,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(page["total"], 120);
+    let (_, page) = get(
+        &c,
+        &orgs_url(&sim, "?updatedFrom=2099-01-01T00:00:00Z"),
+        &tok,
+    )
+    .await;
+    assert_eq!(page["total"], 8);
+    // The single-record GET has the same shape.
+    let id = sim.worker_ids()[3].clone();
+    let (s, one) = get(&c, &format!("{}/workers/{id}", sim.api_base_url()), &tok).await;
+    assert_eq!(s, 200);
+    assert!(one
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|k| worker_keys.contains(k.as_str())));
+    assert!(one.get("employmentStatus").is_none());
+}
+
+#[tokio::test]
+async fn a_bad_published_record_has_a_mistyped_published_field() {
+    let sim = Simulator::start(SimConfig {
+        workers: 10,
+        orgs: 2,
+        shape: Shape::Published,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client();
+    let tok = token(&sim, &c).await;
+    sim.add_fault(FaultRule::once(Endpoint::Workers, 1, FaultKind::BadRecord));
+    sim.add_fault(FaultRule::once(
+        Endpoint::Organizations,
+        1,
+        FaultKind::BadRecord,
+    ));
+    let (_, page) = get(&c, &workers_url(&sim, ""), &tok).await;
+    assert_eq!(page["data"][0]["isManager"], "yes");
+    assert!(page["data"][1]["isManager"].is_boolean());
+    let (_, page) = get(&c, &orgs_url(&sim, ""), &tok).await;
+    assert_eq!(page["data"][0]["descriptor"], 12345);
+    assert!(page["data"][1]["descriptor"].is_string());
+}
+
+#[tokio::test]
+async fn an_unknown_collection_is_a_404_recorded_as_other() {
+    let sim = start(5, 1).await;
+    let c = client();
+    let tok = token(&sim, &c).await;
+    for path in ["/jobProfiles", "/jobProfiles/abc"] {
+        let (s, v) = get(&c, &format!("{}{path}", sim.api_base_url()), &tok).await;
+        assert_eq!(s, 404, "{path}");
+        assert!(
+            v["error"].as_str().unwrap().contains("no resource at"),
+            "{v}"
+        );
+    }
+    assert_eq!(sim.request_count(Endpoint::Other), 2);
+    assert_eq!(sim.request_count(Endpoint::Workers), 0);
 }

@@ -207,6 +207,45 @@ async fn retries_happen_in_the_plugin_with_its_injected_sleeper() {
 }
 
 #[tokio::test]
+async fn through_the_protocol_the_schema_is_the_configured_one() {
+    let sim = sim(60, 4).await;
+    let cfg = config(&sim, json!({"ExternalIdAttribute": "employeeNumber"}));
+    let in_process = WorkdayFactory::new()
+        .validate(&cfg, SECRET_REF, &secrets(&sim))
+        .await
+        .unwrap();
+    let sleeper = RecordingSleeper::new();
+    let factory = plugin(&sleeper).await;
+    assert_eq!(
+        factory.schema().object_type("User").unwrap().anchor,
+        "id",
+        "before validate, the plugin's general schema"
+    );
+    let via_plugin = factory
+        .validate(&cfg, SECRET_REF, &secrets(&sim))
+        .await
+        .unwrap();
+    let schema = via_plugin.schema();
+    assert_eq!(schema.object_type("User").unwrap().anchor, "employeeNumber");
+    assert_eq!(schema, in_process.schema());
+
+    // The changes are anchored on it too, as in process.
+    let (direct, direct_sink, _) = import(in_process.as_ref(), ImportRequest::full()).await;
+    let (remote, remote_sink, _) = import(via_plugin.as_ref(), ImportRequest::full()).await;
+    assert_eq!(remote.unwrap(), direct.unwrap());
+    assert_eq!(remote_sink.changes, direct_sink.changes);
+    let first = &sim.worker_ids()[0];
+    let number = sim.worker(first).unwrap()["employeeNumber"].clone();
+    let number = number.as_str().unwrap();
+    assert_ne!(number, first);
+    assert!(remote_sink
+        .changes
+        .iter()
+        .any(|c| c.object_type == "User" && c.external_id == number));
+    assert!(remote_sink.changes.iter().all(|c| &c.external_id != first));
+}
+
+#[tokio::test]
 async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_username_token() {
     let sleeper = RecordingSleeper::new();
     let factory = Arc::new(plugin(&sleeper).await);

@@ -1,23 +1,25 @@
 //! The engine side: loads a plugin and drives it through the connector traits.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex as StdMutex, PoisonError};
+use std::sync::{Mutex as StdMutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::process::Child;
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::command::PluginCommand;
 use super::messages::{
     EngineMessage, PluginMessage, SecretValues, WireSecretError, DEFAULT_WINDOW, PROTOCOL_VERSION,
 };
+use super::stderr::{self, StderrTail};
 use super::typing::{fast_page, SchemaIndex, WireChange};
 use super::{excerpt, read_line};
 use crate::{
@@ -26,17 +28,10 @@ use crate::{
     SecretResolver, SECRET_SCHEME,
 };
 
-/// How many of a plugin's last stderr lines an error message quotes.
-const STDERR_TAIL_LINES: usize = 10;
-/// How long a stderr line quoted in an error may be.
-const STDERR_LINE_CHARS: usize = 300;
 /// How much of an unreadable stdout line an error message quotes.
 const GARBAGE_CHARS: usize = 200;
 /// How long to wait for a plugin that closed its stdout to exit.
 const EXIT_WAIT: Duration = Duration::from_secs(2);
-/// The most increments forwarded from one metrics report (guards against a
-/// plugin reporting absurd counters).
-const MAX_METRIC_STEP: u64 = 1_000_000;
 
 /// Limits the engine puts on a plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,10 +94,7 @@ impl fmt::Debug for PluginTransport {
 type Connect = dyn Fn() -> std::io::Result<PluginTransport> + Send + Sync;
 
 enum Launcher {
-    Process {
-        program: PathBuf,
-        args: Vec<OsString>,
-    },
+    Process(PluginCommand),
     Custom(Box<Connect>),
 }
 
@@ -141,9 +133,14 @@ impl PluginFactory {
     /// Starts the plugin executable `program` with `args`, performs the
     /// handshake and fetches its schema.
     ///
+    /// The child starts with a cleared environment plus the variables of
+    /// [`PLUGIN_ENV_ALLOWLIST`](super::PLUGIN_ENV_ALLOWLIST); to give it more,
+    /// use [`PluginFactory::spawn_command`] with [`PluginCommand::env`].
+    ///
     /// The child's stderr is forwarded to `tracing` (target
-    /// `connector_api::plugin::stderr`) and its last lines are quoted when
-    /// it fails.
+    /// `connector_api::plugin::stderr`, each line cut at
+    /// [`STDERR_LINE_BYTES`](super::STDERR_LINE_BYTES), bytes that are not
+    /// UTF-8 shown as `�`) and its last lines are quoted when it fails.
     ///
     /// # Errors
     /// [`ErrorKind::Configuration`] when the program cannot be started or
@@ -160,13 +157,20 @@ impl PluginFactory {
         I: IntoIterator<Item = A>,
         A: Into<OsString>,
     {
-        let program = program.into();
-        let label = program.display().to_string();
-        let launcher = Launcher::Process {
-            program,
-            args: args.into_iter().map(Into::into).collect(),
-        };
-        Self::start(launcher, label, options).await
+        Self::spawn_command(PluginCommand::new(program).args(args), options).await
+    }
+
+    /// Like [`PluginFactory::spawn`], for a [`PluginCommand`] (which may add
+    /// variables to the plugin's environment).
+    ///
+    /// # Errors
+    /// As [`PluginFactory::spawn`].
+    pub async fn spawn_command(
+        command: PluginCommand,
+        options: PluginOptions,
+    ) -> Result<Self, ConnectorError> {
+        let label = command.program().display().to_string();
+        Self::start(Launcher::Process(command), label, options).await
     }
 
     /// Like [`PluginFactory::spawn`], over transports `connect` opens, one per
@@ -295,14 +299,19 @@ impl ConnectorFactory for PluginFactory {
             .await;
         drop(message);
         match reply? {
-            PluginMessage::Validated => Ok(Box::new(PluginConnector {
-                label: self.label.clone(),
-                name: self.info.name.clone(),
-                index: SchemaIndex::new(&self.schema),
-                schema: self.schema.clone(),
-                options: self.options.clone(),
-                session: Mutex::new(session),
-            })),
+            PluginMessage::Validated { schema } => {
+                // The configured connector's schema (say, anchored on
+                // employeeNumber); an older plugin sends none.
+                let schema = schema.unwrap_or_else(|| self.schema.clone());
+                Ok(Box::new(PluginConnector {
+                    label: self.label.clone(),
+                    name: self.info.name.clone(),
+                    index: SchemaIndex::new(&schema),
+                    schema,
+                    options: self.options.clone(),
+                    session: Mutex::new(session),
+                }))
+            }
             PluginMessage::Error { error, .. } => Err(error),
             other => Err(session.unexpected(&other, "validate")),
         }
@@ -547,49 +556,37 @@ impl Run<'_> {
         }
     }
 
-    /// Adds what the plugin counted since its last report to the engine's counters.
+    /// Adds what the plugin counted since its last report to the engine's
+    /// counters (the reports are cumulative; a counter that went down adds
+    /// nothing).
     fn forward(&mut self, metrics: Option<MetricsSnapshot>, ctx: &RunContext) {
         let Some(now) = metrics else { return };
         let m = ctx.metrics();
-        let step = |from: u64, to: u64| to.saturating_sub(from).min(MAX_METRIC_STEP);
-        for _ in 0..step(self.forwarded.requests, now.requests) {
-            m.add_request();
-        }
-        for _ in 0..step(self.forwarded.retries, now.retries) {
-            m.add_retry();
-        }
-        let pages = step(self.forwarded.pages, now.pages);
-        if pages > 0 {
-            for _ in 1..pages {
-                m.add_page(0);
-            }
-            m.add_page(now.records.saturating_sub(self.forwarded.records));
-            self.forwarded.records = self.forwarded.records.max(now.records);
-        }
-        self.forwarded.requests = self.forwarded.requests.max(now.requests);
-        self.forwarded.retries = self.forwarded.retries.max(now.retries);
-        self.forwarded.pages = self.forwarded.pages.max(now.pages);
+        let was = self.forwarded;
+        m.add_requests(now.requests.saturating_sub(was.requests));
+        m.add_retries(now.retries.saturating_sub(was.retries));
+        m.add_pages(
+            now.pages.saturating_sub(was.pages),
+            now.records.saturating_sub(was.records),
+        );
+        self.forwarded = MetricsSnapshot {
+            requests: was.requests.max(now.requests),
+            retries: was.retries.max(now.retries),
+            pages: was.pages.max(now.pages),
+            records: was.records.max(now.records),
+        };
     }
 }
 
 struct Process {
     child: Child,
-    stderr_tail: Arc<StdMutex<VecDeque<String>>>,
+    stderr_tail: StderrTail,
     stderr_task: Option<JoinHandle<()>>,
 }
 
 impl Process {
     fn tail(&self) -> String {
-        let tail = self
-            .stderr_tail
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if tail.is_empty() {
-            String::new()
-        } else {
-            let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
-            format!("; its last stderr lines: {}", lines.join(" | "))
-        }
+        self.stderr_tail.quote()
     }
 }
 
@@ -624,8 +621,8 @@ impl Session {
                 })?;
                 (transport, None)
             }
-            Launcher::Process { program, args } => {
-                let (transport, process) = spawn_process(program, args, label)?;
+            Launcher::Process(command) => {
+                let (transport, process) = spawn_process(command, label)?;
                 (transport, Some(process))
             }
         };
@@ -869,8 +866,7 @@ impl Session {
 }
 
 fn spawn_process(
-    program: &PathBuf,
-    args: &[OsString],
+    command: &PluginCommand,
     label: &str,
 ) -> Result<(PluginTransport, Process), ConnectorError> {
     let cannot_start = |why: String| {
@@ -879,8 +875,8 @@ fn spawn_process(
             format!("could not start the plugin {label}: {why}"),
         )
     };
-    let mut child = Command::new(program)
-        .args(args)
+    let mut child = command
+        .command(std::env::vars_os())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -894,20 +890,8 @@ fn spawn_process(
             "its standard streams are not available".into(),
         ));
     };
-    let stderr_tail = Arc::new(StdMutex::new(VecDeque::new()));
-    let tail = stderr_tail.clone();
-    let plugin = label.to_string();
-    let stderr_task = tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            tracing::info!(target: "connector_api::plugin::stderr", plugin = %plugin, "{line}");
-            let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
-            if tail.len() == STDERR_TAIL_LINES {
-                tail.pop_front();
-            }
-            tail.push_back(excerpt(line.as_bytes(), STDERR_LINE_CHARS));
-        }
-    });
+    let stderr_tail = StderrTail::default();
+    let stderr_task = stderr::forward(stderr, label.to_string(), stderr_tail.clone());
     Ok((
         PluginTransport::new(stdout, stdin),
         Process {

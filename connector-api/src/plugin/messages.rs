@@ -2,8 +2,11 @@
 //!
 //! [`EngineMessage`] flows from the engine to the plugin (on the plugin's
 //! stdin), [`PluginMessage`] from the plugin to the engine (on its stdout).
-//! Field names are camelCase; unknown fields are ignored, so a peer may add
-//! optional fields without a new protocol version.
+//! Field names are camelCase; unknown fields are ignored (in every message,
+//! and in the changes, outcomes, errors and schemas they carry), so a peer may
+//! add optional fields without a new protocol version. An error kind this
+//! build does not know reads as [`ErrorKind::Unknown`](crate::ErrorKind),
+//! keeping its name.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -96,17 +99,18 @@ fn default_window() -> u32 {
 
 /// A message from the plugin to the engine.
 ///
+/// Fields this build does not know are ignored, so a newer plugin may add
+/// optional ones:
+///
 /// ```
 /// use connector_api::plugin::PluginMessage;
-/// let m: PluginMessage = serde_json::from_str(r#"{"type":"validated"}"#).unwrap();
-/// assert_eq!(m, PluginMessage::Validated);
+/// let m: PluginMessage =
+///     serde_json::from_str(r#"{"type":"validated","addedLater":1}"#).unwrap();
+/// assert_eq!(m, PluginMessage::Validated { schema: None });
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase"
-)]
+#[serde(tag = "type")]
+#[serde(rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum PluginMessage {
     /// The answer to [`EngineMessage::Hello`].
     Hello {
@@ -121,7 +125,14 @@ pub enum PluginMessage {
         schema: Schema,
     },
     /// The answer to a successful [`EngineMessage::Validate`].
-    Validated,
+    Validated {
+        /// The schema of the connector as configured (e.g. `User` anchored on
+        /// `employeeNumber` rather than `id`), when it differs from the
+        /// plugin's `schema` answer or the plugin says it anyway. Optional:
+        /// when absent, the engine uses the `schema` answer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schema: Option<Schema>,
+    },
     /// The answer to [`EngineMessage::Check`].
     Checks {
         /// Every check, passed or failed.
@@ -166,7 +177,7 @@ impl PluginMessage {
         match self {
             PluginMessage::Hello { .. } => "hello",
             PluginMessage::Schema { .. } => "schema",
-            PluginMessage::Validated => "validated",
+            PluginMessage::Validated { .. } => "validated",
             PluginMessage::Checks { .. } => "checks",
             PluginMessage::Page { .. } => "page",
             PluginMessage::Metrics { .. } => "metrics",

@@ -27,15 +27,19 @@
 //! ```
 
 mod client;
+mod command;
 mod messages;
 mod server;
+mod stderr;
 mod typing;
 
 pub use client::{PluginFactory, PluginOptions, PluginTransport};
+pub use command::{inherits_env, PluginCommand, PLUGIN_ENV_ALLOWLIST};
 pub use messages::{
     EngineMessage, PluginMessage, SecretValues, WireSecretError, DEFAULT_WINDOW, PROTOCOL_VERSION,
 };
 pub use server::{serve, serve_stdio, ServeError};
+pub use stderr::STDERR_LINE_BYTES;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 

@@ -238,13 +238,8 @@ where
     while let Some(request) = requests.recv().await {
         let message = match request {
             Request::Unreadable(why) => {
-                tracing::error!("the engine broke the plugin protocol: {why}");
-                let error = ConnectorError::new(
-                    ErrorKind::BadResponse,
-                    format!("the plugin could not read the engine's message: {why}"),
-                );
-                send_error(out, error).await?;
-                return Err(ServeError::Protocol(why));
+                let told = format!("the plugin could not read the engine's message: {why}");
+                return Err(protocol_broken(out, ErrorKind::BadResponse, told, why).await);
             }
             Request::Message(EngineMessage::Hello { protocol_version }) => {
                 if protocol_version != PROTOCOL_VERSION {
@@ -276,13 +271,8 @@ where
             }
             _ if !greeted => {
                 let why = "the first message must be hello".to_string();
-                tracing::error!("{why}");
-                let error = ConnectorError::new(
-                    ErrorKind::Configuration,
-                    format!("the plugin protocol starts with hello: {why}"),
-                );
-                send_error(out, error).await?;
-                return Err(ServeError::Protocol(why));
+                let told = format!("the plugin protocol starts with hello: {why}");
+                return Err(protocol_broken(out, ErrorKind::Configuration, told, why).await);
             }
             Request::Message(m) => m,
             Request::Import {
@@ -328,8 +318,11 @@ where
                 };
                 match factory.validate(&config, &auth_material, &resolver).await {
                     Ok(c) => {
+                        let validated = PluginMessage::Validated {
+                            schema: Some(c.schema()),
+                        };
                         connector = Some(c);
-                        out.lock().await.send(&PluginMessage::Validated).await?;
+                        out.lock().await.send(&validated).await?;
                     }
                     Err(error) => {
                         connector = None;
@@ -362,6 +355,21 @@ fn not_validated(what: &str) -> ConnectorError {
         ErrorKind::Configuration,
         format!("the engine asked for {what} before a successful validate"),
     )
+}
+
+/// The engine broke the protocol: logs `why`, tells the engine `told` (an
+/// error of `kind`) and returns the error that ends [`serve`].
+async fn protocol_broken<W: AsyncWrite + Unpin>(
+    out: &Mutex<Out<W>>,
+    kind: ErrorKind,
+    told: String,
+    why: String,
+) -> ServeError {
+    tracing::error!("the engine broke the plugin protocol: {why}");
+    match send_error(out, ConnectorError::new(kind, told)).await {
+        Ok(()) => ServeError::Protocol(why),
+        Err(e) => e,
+    }
 }
 
 async fn send_error<W: AsyncWrite + Unpin>(

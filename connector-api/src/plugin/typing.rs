@@ -1,52 +1,17 @@
 //! Reading pages fast: changes are deserialized straight from the line and
 //! typed by a schema index, moving strings instead of copying them. The
-//! result is the same as [`Schema::parse_change_value`], which stays the
-//! reference (and the fallback for lines this fast path does not read).
+//! typing itself is the contract's one ([`RawChange::typed`], which
+//! [`Schema::parse_change`] uses too); only the lookup is indexed.
 
 use std::collections::HashMap;
-use std::fmt;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::{
-    Attributes, Change, ChangeKind, ChangeParseError, MetricsSnapshot, Schema, Value, ValueKind,
-};
+use crate::change::{AttributeKinds, RawChange};
+use crate::{Change, ChangeParseError, MetricsSnapshot, Schema, ValueKind};
 
 /// A change as written on the wire, before typing.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct WireChange {
-    object_type: String,
-    change_type: ChangeKind,
-    external_id: String,
-    #[serde(default)]
-    attributes: WireAttributes,
-}
-
-/// Attributes in wire order, values untyped.
-#[derive(Default)]
-struct WireAttributes(Vec<(String, serde_json::Value)>);
-
-impl<'de> Deserialize<'de> for WireAttributes {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = WireAttributes;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of attributes")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
-                    out.push(entry);
-                }
-                Ok(WireAttributes(out))
-            }
-        }
-        deserializer.deserialize_map(V)
-    }
-}
+pub(crate) type WireChange = RawChange;
 
 /// A page as this crate's server writes it: `{"type":"page","changes":[...],...}`.
 #[derive(Deserialize)]
@@ -65,9 +30,18 @@ pub(crate) fn fast_page(line: &[u8]) -> Option<WirePage> {
     serde_json::from_slice(line).ok()
 }
 
+/// One object type's attribute kinds, by name.
+struct KindIndex(HashMap<String, ValueKind>);
+
+impl AttributeKinds for KindIndex {
+    fn kind_of(&self, name: &str) -> Option<&ValueKind> {
+        self.0.get(name)
+    }
+}
+
 /// A schema, indexed for typing changes.
 pub(crate) struct SchemaIndex {
-    types: HashMap<String, HashMap<String, ValueKind>>,
+    types: HashMap<String, KindIndex>,
 }
 
 impl SchemaIndex {
@@ -81,7 +55,7 @@ impl SchemaIndex {
                     .iter()
                     .map(|a| (a.name.clone(), a.kind.clone()))
                     .collect();
-                (t.name.clone(), attributes)
+                (t.name.clone(), KindIndex(attributes))
             })
             .collect();
         Self { types }
@@ -89,27 +63,8 @@ impl SchemaIndex {
 
     /// Types one change, as [`Schema::parse_change_value`] does.
     pub(crate) fn type_change(&self, raw: WireChange) -> Result<Change, ChangeParseError> {
-        let kinds = self.types.get(&raw.object_type).ok_or_else(|| {
-            ChangeParseError(format!("unknown object type {:?}", raw.object_type))
-        })?;
-        let mut attributes = Attributes::new();
-        for (name, json) in raw.attributes.0 {
-            let kind = kinds.get(&name).ok_or_else(|| {
-                ChangeParseError(format!(
-                    "attribute {name:?} is not in the schema of {}",
-                    raw.object_type
-                ))
-            })?;
-            let value = Value::from_json_owned(kind, json)
-                .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
-            attributes.insert(name, value);
-        }
-        Ok(Change {
-            object_type: raw.object_type,
-            kind: raw.change_type,
-            external_id: raw.external_id,
-            attributes,
-        })
+        let kinds = self.types.get(raw.object_type());
+        raw.typed(kinds)
     }
 
     /// Types a change in its JSON value form (the general path).
@@ -157,6 +112,7 @@ mod tests {
             r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"name":"A","active":true,"hired":"2024-02-29","seen":"2024-01-01T10:00:00.000Z","manager":"b"}}"#,
             r#"{"objectType":"User","changeType":"Delete","externalId":"a","attributes":{"name":null}}"#,
             r#"{"objectType":"User","changeType":"Delete","externalId":"a"}"#,
+            r#"{"objectType":"User","changeType":"Delete","externalId":"a","addedLater":1}"#,
             r#"{"objectType":"Group","changeType":"Upsert","externalId":"a","attributes":{}}"#,
             r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"salary":"1"}}"#,
             r#"{"objectType":"User","changeType":"Upsert","externalId":"a","attributes":{"active":"yes"}}"#,

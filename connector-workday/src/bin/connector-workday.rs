@@ -20,10 +20,16 @@ async fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    // stdout is the protocol channel: logs go to stderr, filtered by RUST_LOG.
+    // stdout is the protocol channel: logs go to stderr, filtered by RUST_LOG
+    // (default `warn`, as the harness's own: the host logs each line at the
+    // level it names, so warnings reach its default log).
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::builder()
+                .with_default_directive(tracing_subscriber::filter::LevelFilter::WARN.into())
+                .from_env_lossy(),
+        )
         .with_ansi(false)
         .init();
     let mut factory = connector_workday::WorkdayFactory::new();

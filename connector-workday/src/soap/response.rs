@@ -387,6 +387,16 @@ pub(crate) fn worker(w: &Node) -> Json {
         "Management_Chain_Data",
         "Worker_Supervisory_Management_Chain_Data",
     ]) {
+        // A worker who manages an organization of their own chain is a
+        // manager; otherwise the chain does not say (they may manage an
+        // organization outside it), so isManager stays absent.
+        let manages = chain
+            .all("Management_Chain_Data")
+            .filter_map(|c| c.child("Manager_Reference"))
+            .any(|m| wid.is_some() && m.id("WID") == wid.as_deref());
+        if manages {
+            o.insert("isManager".into(), Json::Bool(true));
+        }
         // Top-down: the nearest manager is the last one who is not the worker.
         let manager = chain
             .all("Management_Chain_Data")

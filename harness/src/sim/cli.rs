@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{parse_fault, SimConfig, Simulator};
+use super::{parse_fault, Shape, SimConfig, Simulator};
 
 /// Arguments of `harness simulate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -29,6 +29,10 @@ pub struct SimulateArgs {
     /// `parentOrganizationId`) instead of reference objects.
     #[arg(long)]
     pub flat_spellings: bool,
+    /// Which fields the records carry: `rich` (every mapped field) or
+    /// `published` (only what Workday's published REST collections carry).
+    #[arg(long, value_enum, default_value_t = Shape::Rich)]
+    pub shape: Shape,
     /// Access-token lifetime in seconds.
     #[arg(long, default_value_t = 1800)]
     pub token_lifetime_secs: u64,
@@ -65,6 +69,7 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         token_lifetime: Duration::from_secs(args.token_lifetime_secs),
         latency: args.latency_ms.map(Duration::from_millis),
         flat_spellings: args.flat_spellings,
+        shape: args.shape,
         port: args.port,
         isu_username: format!("isu_idmesh@{}", args.tenant),
         ..SimConfig::default()
@@ -100,7 +105,7 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
         c.isu_password
     );
     println!(
-        "  data:          {} workers, {} orgs, seed {}{}",
+        "  data:          {} workers, {} orgs, seed {}{}{}",
         c.workers,
         c.orgs,
         c.seed,
@@ -108,6 +113,10 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
             ", flat spellings"
         } else {
             ""
+        },
+        match c.shape {
+            Shape::Rich => "",
+            Shape::Published => ", published shape (no status, names or update times)",
         }
     );
     for f in &args.faults {
@@ -135,4 +144,36 @@ pub async fn run_simulate(args: SimulateArgs) -> anyhow::Result<()> {
     println!("Stopping; served {} requests.", sim.requests().len());
     sim.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: SimulateArgs,
+    }
+
+    #[test]
+    fn the_shape_flag() {
+        let shape = |argv: &[&str]| Cmd::try_parse_from(argv).map(|c| c.args.shape);
+        assert_eq!(shape(&["simulate"]).unwrap(), Shape::Rich);
+        assert_eq!(
+            shape(&["simulate", "--shape", "published"]).unwrap(),
+            Shape::Published
+        );
+        assert_eq!(
+            shape(&["simulate", "--shape", "rich"]).unwrap(),
+            Shape::Rich
+        );
+        let e = shape(&["simulate", "--shape", "soap"]).unwrap_err();
+        assert!(
+            e.to_string().contains("possible values: rich, published"),
+            "{e}"
+        );
+    }
 }

@@ -22,10 +22,10 @@ use serde_json::{Map, Value};
 
 use super::ids::{index_of, mix64, wid, IdKind};
 use super::tables::{
-    BADGES, CJK_FIRST, CJK_LAST, COMPANIES, DEPTS, JOBS, LOCATIONS, MANAGER_JOBS, QUALIFIERS,
-    UPDATERS, WESTERN_FIRST, WESTERN_LAST,
+    Location, BADGES, CJK_FIRST, CJK_LAST, COMPANIES, DEPTS, JOBS, LOCATIONS, MANAGER_JOBS,
+    QUALIFIERS, UPDATERS, WESTERN_FIRST, WESTERN_LAST,
 };
-use super::{lock, SimError};
+use super::{lock, Shape, SimError};
 
 /// 2023-01-01T00:00:00Z in epoch milliseconds: earliest generated update.
 const GEN_FROM_MS: i64 = 1_672_531_200_000;
@@ -156,10 +156,20 @@ fn generated_facts(seed: u64, idx: u32, orgs: usize) -> Facts {
 pub(crate) struct RenderOpts {
     pub(crate) seed: u64,
     pub(crate) flat: bool,
+    pub(crate) shape: Shape,
     pub(crate) tenant: String,
     /// Prefix of every `href`: a fixed, never-resolving host (so that two
     /// simulators with the same seed serve the same bytes whatever their port).
     pub(crate) api_base: String,
+}
+
+/// The record an update addresses.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// A worker, by index.
+    Worker(u32),
+    /// An org, by index.
+    Org(usize),
 }
 
 /// A page request after validation.
@@ -287,6 +297,14 @@ struct Ref<'a, D: Serialize = &'a str> {
     descriptor: D,
 }
 
+/// A reference object with its `href`, as the published API writes them.
+#[derive(Serialize)]
+struct LinkedRef<'a, D: Serialize, H: Serialize> {
+    id: &'a str,
+    descriptor: D,
+    href: H,
+}
+
 /// An org's name, rendered from its few numbers without storing a string.
 struct OrgName<'a> {
     t: &'a Tenant,
@@ -398,7 +416,7 @@ fn gen_core(opts: &RenderOpts, idx: u32, f: &GenFacts) -> WorkerCore {
     } = gen_name(&mut r);
     let location = r.random_range(0..LOCATIONS.len());
     let show_location = r.random_bool(0.92);
-    let (_, _, _, _, dial, company) = LOCATIONS[location];
+    let Location { dial, company, .. } = LOCATIONS[location];
     let work_phone = r.random_bool(0.85).then(|| phone(&mut r, dial));
     let mobile_phone = r.random_bool(0.6).then(|| phone(&mut r, dial));
     let normal_jobs = JOBS.len() - MANAGER_JOBS;
@@ -566,7 +584,14 @@ impl Serialize for WorkerView<'_> {
         .map(|o| t.orgs[o as usize].manager)
         .filter(|&m| m != self.idx);
         let org_wid = t.org_wid(org_idx);
-        let (loc_name, loc_code, country, region, _, company) = LOCATIONS[c.location];
+        let Location {
+            name: loc_name,
+            code: loc_code,
+            country,
+            region,
+            company,
+            ..
+        } = LOCATIONS[c.location];
         let (job_title, job_profile) = JOBS[c.job];
         let dept_idx = usize::from(org.dept);
         let (dept, cc_code) = DEPTS[dept_idx];
@@ -577,6 +602,45 @@ impl Serialize for WorkerView<'_> {
             "href",
             &format_args!("{}/workers/{}", t.opts.api_base, c.wid),
         )?;
+        if t.opts.shape == Shape::Published {
+            // Only what Workday's published `common/v1` workers collection
+            // carries: id, descriptor, href, workerID, primaryWorkEmail,
+            // primaryWorkPhone, businessTitle, isManager,
+            // primarySupervisoryOrganization {id, descriptor, href} and
+            // location {id, descriptor}. Sources: the Workday REST worker as
+            // documented at https://docs.workato.com/connectors/workday-rest/new-worker-trigger.html
+            // ("Descriptor: Worker full name", "Is manager: Boolean", ...)
+            // and https://schemas.apis.io/schemas/workday/workday-worker/
+            // ("workerID: The employee or contingent worker ID").
+            e.field("workerID", &c.employee_number)?;
+            e.field("primaryWorkEmail", &c.work_email)?;
+            e.opt("primaryWorkPhone", c.work_phone.as_ref())?;
+            e.opt(
+                "businessTitle",
+                c.business_title.then_some(Title(job_title, dept)),
+            )?;
+            if self.bad {
+                e.field("isManager", "yes")?;
+            } else {
+                e.field("isManager", &self.manages.is_some())?;
+            }
+            e.field(
+                "primarySupervisoryOrganization",
+                &LinkedRef {
+                    id: &org_wid,
+                    descriptor: OrgName { t, org: org_idx },
+                    href: format_args!("{}/supervisoryOrganizations/{org_wid}", t.opts.api_base),
+                },
+            )?;
+            e.opt(
+                "location",
+                c.show_location.then(|| Ref {
+                    id: &t.loc_ids[c.location],
+                    descriptor: loc_name,
+                }),
+            )?;
+            return e.end();
+        }
         e.field("employeeNumber", &c.employee_number)?;
         e.field("companyEmployeeId", &c.company_employee_id)?;
         e.field("firstName", &*c.first.0)?;
@@ -698,11 +762,20 @@ impl Serialize for OrgView<'_> {
         let name = OrgName { t, org: self.org };
         let mut e = Emitter::new(s.serialize_map(None)?, &o.overrides);
         e.field("id", &wid)?;
-        e.field("descriptor", &name)?;
+        if self.bad && t.opts.shape == Shape::Published {
+            e.field("descriptor", &12345)?;
+        } else {
+            e.field("descriptor", &name)?;
+        }
         e.field(
             "href",
             &format_args!("{}/supervisoryOrganizations/{wid}", t.opts.api_base),
         )?;
+        if t.opts.shape == Shape::Published {
+            // A published `supervisoryOrganizations` record: id, descriptor
+            // and href, no name and no parent (see the worker's sources).
+            return e.end();
+        }
         e.field("name", &name)?;
         e.field("code", &format_args!("SO-{:05}", self.org + 1))?;
         let parent = o.parent.map(|p| p as usize);
@@ -1015,9 +1088,17 @@ impl Tenant {
         Some(v)
     }
 
+    /// The `updatedFrom` filter a page honours: none in the published
+    /// shape (Workday's published collections have no such parameter, so a
+    /// delta reads everything).
+    fn updated_from(&self, q: PageQuery) -> Option<i64> {
+        q.updated_from
+            .filter(|_| self.opts.shape != Shape::Published)
+    }
+
     /// Writes a `{"total","data"}` page of workers into `out`.
     pub(crate) fn write_worker_page(&self, q: PageQuery, bad: bool, out: &mut Vec<u8>) {
-        let (total, idxs): (usize, Vec<u32>) = match self.matching_workers(q.updated_from) {
+        let (total, idxs): (usize, Vec<u32>) = match self.matching_workers(self.updated_from(q)) {
             None => {
                 let n = self.count as usize;
                 let start = q.offset.min(n);
@@ -1040,8 +1121,9 @@ impl Tenant {
 
     /// Writes a `{"total","data"}` page of orgs into `out`.
     pub(crate) fn write_org_page(&self, q: PageQuery, bad: bool, out: &mut Vec<u8>) {
+        let from = self.updated_from(q);
         let matching: Vec<usize> = (0..self.orgs.len())
-            .filter(|&j| q.updated_from.is_none_or(|f| self.orgs[j].updated >= f))
+            .filter(|&j| from.is_none_or(|f| self.orgs[j].updated >= f))
             .collect();
         let start = q.offset.min(matching.len());
         let end = q.offset.saturating_add(q.limit).min(matching.len());
@@ -1110,10 +1192,12 @@ impl Tenant {
         self.manages.get(&idx).copied()
     }
 
-    /// Sets (or, with `null`, removes) one field of a worker.
-    pub(crate) fn update_worker(
+    /// Sets (or, with `null`, removes) one field of a worker or an org, and
+    /// stamps it. A worker's `employmentStatus` with a known status changes
+    /// the status itself.
+    pub(crate) fn update(
         &mut self,
-        idx: u32,
+        target: Target,
         field: &str,
         value: Value,
         now: i64,
@@ -1121,38 +1205,28 @@ impl Tenant {
         if matches!(field, "id" | "href" | "descriptor") {
             return Err(SimError::InvalidField(field.to_string()));
         }
-        if field == "employmentStatus" {
-            if let Some(st) = value.as_str().and_then(Status::parse) {
-                let f = &mut self.facts_mut(idx).flags;
-                *f = (*f & !STATUS_MASK) | st as u8;
-                self.core_mut(idx).overrides.remove(field);
+        match target {
+            Target::Org(org) => {
+                let o = &mut self.orgs[org];
+                o.overrides.insert(field.to_string(), value);
+                o.updated = now;
+            }
+            Target::Worker(idx) => {
+                let status = (field == "employmentStatus")
+                    .then(|| value.as_str().and_then(Status::parse))
+                    .flatten();
+                if let Some(st) = status {
+                    let f = &mut self.facts_mut(idx).flags;
+                    *f = (*f & !STATUS_MASK) | st as u8;
+                    self.core_mut(idx).overrides.remove(field);
+                } else {
+                    self.core_mut(idx)
+                        .overrides
+                        .insert(field.to_string(), value);
+                }
                 self.stamp(idx, now);
-                self.bump();
-                return Ok(());
             }
         }
-        self.core_mut(idx)
-            .overrides
-            .insert(field.to_string(), value);
-        self.stamp(idx, now);
-        self.bump();
-        Ok(())
-    }
-
-    /// Sets (or removes) one field of an org.
-    pub(crate) fn update_org(
-        &mut self,
-        org: usize,
-        field: &str,
-        value: Value,
-        now: i64,
-    ) -> Result<(), SimError> {
-        if matches!(field, "id" | "href" | "descriptor") {
-            return Err(SimError::InvalidField(field.to_string()));
-        }
-        let o = &mut self.orgs[org];
-        o.overrides.insert(field.to_string(), value);
-        o.updated = now;
         self.bump();
         Ok(())
     }
@@ -1406,7 +1480,7 @@ impl Tenant {
                         _ => ("preferredName", pick(&mut rng, WESTERN_FIRST).0.to_string()),
                     };
                     if self
-                        .update_worker(i, field, Value::String(value), now)
+                        .update(Target::Worker(i), field, Value::String(value), now)
                         .is_ok()
                     {
                         s.updated.push(self.worker_wid(i));

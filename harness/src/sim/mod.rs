@@ -52,12 +52,28 @@ pub use soap::{
     SOAP_VERSION_LAST,
 };
 
-use data::{PageQuery, RenderOpts, Tenant};
+use data::{PageQuery, RenderOpts, Target, Tenant};
 use txlog::{Before, Subject, TxEntry, TxLog};
 
 /// The host in every record's `href` (a reserved `.example` name that never
 /// resolves: hrefs are informational and must not depend on the port).
 pub const HREF_HOST: &str = "https://wd2-impl-services1.workday.example";
+
+/// Which fields the simulated records carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    /// Every field the connector maps (status, names, update times, the
+    /// hierarchy, ...), as a custom report or a richer source would send.
+    #[default]
+    Rich,
+    /// Only what Workday's published `common/v1` collections carry: a
+    /// worker's `id`, `descriptor`, `href`, `workerID`, `primaryWorkEmail`,
+    /// `primaryWorkPhone`, `businessTitle`, `isManager`,
+    /// `primarySupervisoryOrganization` and `location`; an org's `id`,
+    /// `descriptor` and `href`. `updatedFrom` is ignored (every page is a
+    /// full read).
+    Published,
+}
 
 /// How the simulated tenant is shaped and which credentials it accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +101,8 @@ pub struct SimConfig {
     /// Flat spellings: `manager`, `primaryWorkerSupervisoryOrganization`,
     /// `parentOrganizationId` instead of reference objects.
     pub flat_spellings: bool,
+    /// Which fields the records carry (default [`Shape::Rich`]).
+    pub shape: Shape,
     /// Port on 127.0.0.1 (0 = ephemeral; after start, the bound port).
     pub port: u16,
     /// The Integration System User the SOAP endpoint accepts in a WS-Security
@@ -109,6 +127,7 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(1800),
             latency: None,
             flat_spellings: false,
+            shape: Shape::Rich,
             port: 0,
             isu_username: "isu_idmesh@acme".to_string(),
             isu_password: "demo-isu-password-not-real".to_string(),
@@ -266,6 +285,7 @@ impl Simulator {
         let opts = RenderOpts {
             seed: config.seed,
             flat: config.flat_spellings,
+            shape: config.shape,
             tenant: config.tenant.clone(),
             api_base: format!("{HREF_HOST}/ccx/api/common/v1/{}", config.tenant),
         };
@@ -421,7 +441,7 @@ impl Simulator {
         let mut t = self.inner.write();
         let idx = self.worker_idx(&t, id)?;
         let before = Before::Image(t.worker_value(idx));
-        t.update_worker(idx, field, value, now)?;
+        t.update(Target::Worker(idx), field, value, now)?;
         self.inner
             .log(Subject::Worker(idx), "Update", now, now, before);
         Ok(())
@@ -433,7 +453,7 @@ impl Simulator {
         let mut t = self.inner.write();
         let idx = self.org_idx(&t, id)?;
         let before = Before::Image(t.org_value(idx));
-        t.update_org(idx, field, value, now)?;
+        t.update(Target::Org(idx), field, value, now)?;
         self.inner
             .log(Subject::Org(idx), "Update", now, now, before);
         Ok(())
@@ -462,8 +482,8 @@ impl Simulator {
             .and_hms_opt(0, 0, 0)
             .map_or(now, |d| d.and_utc().timestamp_millis());
         // Cannot fail: the field is neither id, href nor descriptor.
-        let _ = t.update_worker(
-            idx,
+        let _ = t.update(
+            Target::Worker(idx),
             "hireDate",
             Value::String(day.format("%Y-%m-%d").to_string()),
             now,

@@ -12,7 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts as RequestParts;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -140,13 +141,8 @@ pub(crate) fn spawn(
     let tenant_api = "/ccx/api/common/v1/{tenant}";
     let router = Router::new()
         .route("/ccx/oauth2/{realm}/token", post(token))
-        .route(&format!("{tenant_api}/workers"), get(workers))
-        .route(&format!("{tenant_api}/workers/{{id}}"), get(worker_one))
-        .route(&format!("{tenant_api}/supervisoryOrganizations"), get(orgs))
-        .route(
-            &format!("{tenant_api}/supervisoryOrganizations/{{id}}"),
-            get(org_one),
-        )
+        .route(&format!("{tenant_api}/{{collection}}"), get(paged))
+        .route(&format!("{tenant_api}/{{collection}}/{{id}}"), get(single))
         .route(
             "/ccx/service/{tenant}/Human_Resources/{version}",
             post(super::soap::handler),
@@ -686,21 +682,69 @@ struct Parts {
     headers: HeaderMap,
 }
 
-async fn paged(inner: Arc<Inner>, endpoint: Endpoint, tenant: String, p: Parts) -> Response {
+impl<S: Send + Sync> FromRequestParts<S> for Parts {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut RequestParts, state: &S) -> Result<Self, Response> {
+        let ConnectInfo(conn) = ConnectInfo::<ConnMeta>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Parts {
+            conn,
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+        })
+    }
+}
+
+/// The endpoint a collection name in the API path addresses.
+fn collection_endpoint(collection: &str) -> Option<Endpoint> {
+    match collection {
+        "workers" => Some(Endpoint::Workers),
+        "supervisoryOrganizations" => Some(Endpoint::Organizations),
+        _ => None,
+    }
+}
+
+/// Starts an API request on `collection`: records it, applies a terminal
+/// fault, checks the tenant and the token. `Err` is the finished reply.
+async fn open_api(
+    inner: &Arc<Inner>,
+    tenant: &str,
+    collection: &str,
+    p: Parts,
+) -> Result<(Ctx, Endpoint, Uri), Response> {
+    let Some(endpoint) = collection_endpoint(collection) else {
+        return Err(not_found(inner, p).await);
+    };
     let Parts {
         conn,
         method,
         uri,
         headers,
     } = p;
-    let mut ctx = Ctx::begin(&inner, endpoint, &method, &uri, &conn);
+    let mut ctx = Ctx::begin(inner, endpoint, &method, &uri, &conn);
     ctx.auth = api_auth(&headers);
-    if let Some((_, reply)) = ctx.terminal() {
-        return ctx.finish(&inner, reply).await;
+    let early = match ctx.terminal() {
+        Some((_, reply)) => Some(reply),
+        None => api_front(inner, tenant, &headers).err(),
+    };
+    match early {
+        Some(reply) => Err(ctx.finish(inner, reply).await),
+        None => Ok((ctx, endpoint, uri)),
     }
-    if let Err(reply) = api_front(&inner, &tenant, &headers) {
-        return ctx.finish(&inner, reply).await;
-    }
+}
+
+async fn paged(
+    State(inner): State<Arc<Inner>>,
+    Path((tenant, collection)): Path<(String, String)>,
+    p: Parts,
+) -> Response {
+    let (ctx, endpoint, uri) = match open_api(&inner, &tenant, &collection, p).await {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
+    };
     let q = match parse_page_query(uri.query()) {
         Ok(q) => q,
         Err(reply) => return ctx.finish(&inner, reply).await,
@@ -735,26 +779,14 @@ async fn paged(inner: Arc<Inner>, endpoint: Endpoint, tenant: String, p: Parts) 
 }
 
 async fn single(
-    inner: Arc<Inner>,
-    endpoint: Endpoint,
-    tenant: String,
-    id: String,
+    State(inner): State<Arc<Inner>>,
+    Path((tenant, collection, id)): Path<(String, String, String)>,
     p: Parts,
 ) -> Response {
-    let Parts {
-        conn,
-        method,
-        uri,
-        headers,
-    } = p;
-    let mut ctx = Ctx::begin(&inner, endpoint, &method, &uri, &conn);
-    ctx.auth = api_auth(&headers);
-    if let Some((_, reply)) = ctx.terminal() {
-        return ctx.finish(&inner, reply).await;
-    }
-    if let Err(reply) = api_front(&inner, &tenant, &headers) {
-        return ctx.finish(&inner, reply).await;
-    }
+    let (ctx, endpoint, _) = match open_api(&inner, &tenant, &collection, p).await {
+        Ok(opened) => opened,
+        Err(reply) => return reply,
+    };
     let body = {
         let t = inner.read();
         match endpoint {
@@ -773,109 +805,18 @@ async fn single(
     ctx.finish(&inner, reply).await
 }
 
-async fn workers(
-    State(inner): State<Arc<Inner>>,
-    Path(tenant): Path<String>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    paged(
-        inner,
-        Endpoint::Workers,
-        tenant,
-        Parts {
-            conn,
-            method,
-            uri,
-            headers,
-        },
-    )
-    .await
+async fn fallback(State(inner): State<Arc<Inner>>, p: Parts) -> Response {
+    not_found(&inner, p).await
 }
 
-async fn orgs(
-    State(inner): State<Arc<Inner>>,
-    Path(tenant): Path<String>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    paged(
-        inner,
-        Endpoint::Organizations,
-        tenant,
-        Parts {
-            conn,
-            method,
-            uri,
-            headers,
-        },
-    )
-    .await
-}
-
-async fn worker_one(
-    State(inner): State<Arc<Inner>>,
-    Path((tenant, id)): Path<(String, String)>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    single(
-        inner,
-        Endpoint::Workers,
-        tenant,
-        id,
-        Parts {
-            conn,
-            method,
-            uri,
-            headers,
-        },
-    )
-    .await
-}
-
-async fn org_one(
-    State(inner): State<Arc<Inner>>,
-    Path((tenant, id)): Path<(String, String)>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    single(
-        inner,
-        Endpoint::Organizations,
-        tenant,
-        id,
-        Parts {
-            conn,
-            method,
-            uri,
-            headers,
-        },
-    )
-    .await
-}
-
-async fn fallback(
-    State(inner): State<Arc<Inner>>,
-    ConnectInfo(conn): ConnectInfo<ConnMeta>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    let mut ctx = Ctx::begin(&inner, Endpoint::Other, &method, &uri, &conn);
-    ctx.auth = api_auth(&headers);
+/// A 404 for a path the simulated API does not serve.
+async fn not_found(inner: &Inner, p: Parts) -> Response {
+    let mut ctx = Ctx::begin(inner, Endpoint::Other, &p.method, &p.uri, &p.conn);
+    ctx.auth = api_auth(&p.headers);
     let reply = workday_error(
         StatusCode::NOT_FOUND,
-        &format!("no resource at {}", uri.path()),
+        &format!("no resource at {}", p.uri.path()),
         None,
     );
-    ctx.finish(&inner, reply).await
+    ctx.finish(inner, reply).await
 }

@@ -1,5 +1,7 @@
 //! Static tables the generated tenant draws its labels from.
 
+use std::sync::LazyLock;
+
 /// (display, ascii slug for emails)
 pub(crate) const WESTERN_FIRST: &[(&str, &str)] = &[
     ("José", "jose"),
@@ -158,30 +160,55 @@ pub(crate) const JOBS: &[(&str, &str)] = &[
 /// How many trailing `JOBS` entries are manager jobs (including the CEO).
 pub(crate) const MANAGER_JOBS: usize = 4;
 
-/// (name, code, country, region, dial prefix, company index)
-pub(crate) const LOCATIONS: &[(&str, &str, &str, &str, &str, usize)] = &[
-    (
-        "San Francisco HQ",
-        "US-SFO",
-        "US",
-        "California",
-        "+1 415",
-        0,
-    ),
-    ("New York", "US-NYC", "US", "New York", "+1 212", 0),
-    ("Austin", "US-AUS", "US", "Texas", "+1 512", 0),
-    ("London", "GB-LON", "GB", "England", "+44 20", 1),
-    ("Dublin", "IE-DUB", "IE", "Leinster", "+353 1", 1),
-    ("München", "DE-MUC", "DE", "Bayern", "+49 89", 2),
-    ("Zürich", "CH-ZRH", "CH", "Zürich", "+41 44", 2),
-    ("Paris", "FR-PAR", "FR", "Île-de-France", "+33 1", 3),
-    ("Tōkyō", "JP-TYO", "JP", "Tōkyō-to", "+81 3", 4),
-    ("서울", "KR-SEL", "KR", "Seoul", "+82 2", 4),
-    ("São Paulo", "BR-SAO", "BR", "São Paulo", "+55 11", 0),
-    ("Bengaluru", "IN-BLR", "IN", "Karnataka", "+91 80", 0),
-    ("Kraków", "PL-KRK", "PL", "Małopolskie", "+48 12", 2),
-    ("Sydney", "AU-SYD", "AU", "New South Wales", "+61 2", 4),
-];
+/// A work location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Location {
+    pub(crate) name: &'static str,
+    pub(crate) code: &'static str,
+    /// The code's first two letters.
+    pub(crate) country: &'static str,
+    pub(crate) region: &'static str,
+    /// The phone prefix numbers are drawn under.
+    pub(crate) dial: &'static str,
+    /// An index into [`COMPANIES`].
+    pub(crate) company: usize,
+}
+
+/// The locations, one a line: name | code | region | dial prefix | company
+/// index. Kept as text so that it reads as the table it is.
+const LOCATION_ROWS: &str = "\
+San Francisco HQ | US-SFO | California      | +1 415 | 0
+New York         | US-NYC | New York        | +1 212 | 0
+Austin           | US-AUS | Texas           | +1 512 | 0
+London           | GB-LON | England         | +44 20 | 1
+Dublin           | IE-DUB | Leinster        | +353 1 | 1
+München          | DE-MUC | Bayern          | +49 89 | 2
+Zürich           | CH-ZRH | Zürich          | +41 44 | 2
+Paris            | FR-PAR | Île-de-France   | +33 1  | 3
+Tōkyō            | JP-TYO | Tōkyō-to        | +81 3  | 4
+서울             | KR-SEL | Seoul           | +82 2  | 4
+São Paulo        | BR-SAO | São Paulo       | +55 11 | 0
+Bengaluru        | IN-BLR | Karnataka       | +91 80 | 0
+Kraków           | PL-KRK | Małopolskie     | +48 12 | 2
+Sydney           | AU-SYD | New South Wales | +61 2  | 4";
+
+/// [`LOCATION_ROWS`], parsed once.
+pub(crate) static LOCATIONS: LazyLock<Vec<Location>> =
+    LazyLock::new(|| LOCATION_ROWS.lines().map(location).collect());
+
+fn location(row: &'static str) -> Location {
+    let mut cols = row.split('|').map(str::trim);
+    let mut next = || cols.next().unwrap_or_default();
+    let (name, code, region, dial, company) = (next(), next(), next(), next(), next());
+    Location {
+        name,
+        code,
+        country: code.get(..2).unwrap_or_default(),
+        region,
+        dial,
+        company: company.parse().unwrap_or_default(),
+    }
+}
 
 /// (companyCode, legalEntity)
 pub(crate) const COMPANIES: &[(&str, &str)] = &[
@@ -242,3 +269,31 @@ pub(crate) const UPDATERS: &[&str] = &[
 
 /// Badge colours for the unknown `customFields` extra.
 pub(crate) const BADGES: &[&str] = &["blue", "green", "red", "yellow"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_location_row_parses() {
+        assert_eq!(LOCATIONS.len(), 14);
+        assert_eq!(
+            LOCATIONS[0],
+            Location {
+                name: "San Francisco HQ",
+                code: "US-SFO",
+                country: "US",
+                region: "California",
+                dial: "+1 415",
+                company: 0,
+            }
+        );
+        for l in LOCATIONS.iter() {
+            assert!(l.company < COMPANIES.len(), "{l:?}");
+            assert_eq!(l.code.len(), 6, "{l:?}");
+            assert!(l.dial.starts_with('+'), "{l:?}");
+            assert!(!l.region.is_empty(), "{l:?}");
+        }
+        assert_eq!(LOCATIONS[13].company, 4);
+    }
+}

@@ -328,14 +328,7 @@ fn serve(
                 let mut c = lock(&inner.soap_cache);
                 (c.selection(&key), c.take_orgs(&snapshot))
             };
-            let v = view::AsOf::new(
-                &t,
-                &log,
-                f.as_of_entry,
-                f.as_of_effective,
-                inner.config.workers,
-                orgs,
-            );
+            let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
             let selected = match cached {
                 Some(s) => s,
                 None => {
@@ -358,14 +351,7 @@ fn serve(
             let f = q.filter;
             let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
             let cache = lock(&inner.soap_cache).take_orgs(&snapshot);
-            let v = view::AsOf::new(
-                &t,
-                &log,
-                f.as_of_entry,
-                f.as_of_effective,
-                inner.config.workers,
-                cache,
-            );
+            let v = view::AsOf::new(&t, &log, &f, inner.config.workers, cache);
             let selected = orgs::select(&v, &q);
             let body = orgs::response(&v, &q, &selected, version);
             lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());

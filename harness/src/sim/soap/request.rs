@@ -203,13 +203,24 @@ fn parse_windows(criteria: &Node, element: &str, op: &str) -> Result<Vec<Window>
     Ok(out)
 }
 
+/// The `Response_Filter` of a request that asks by criteria: requests by
+/// `Request_References` are not simulated.
+fn unreferenced_filter(
+    root: &Node,
+    op: &str,
+    now_ms: i64,
+    today: NaiveDate,
+) -> Result<Filter, Refusal> {
+    if root.child("Request_References").is_some() {
+        return Err(Refusal::NotSimulated(format!("/{op}/Request_References")));
+    }
+    parse_filter(root, op, now_ms, today)
+}
+
 /// Reads a `Get_Workers_Request` (already valid against the tree).
 pub(crate) fn workers(root: &Node, now_ms: i64, today: NaiveDate) -> Result<WorkersQuery, Refusal> {
     const OP: &str = "Get_Workers_Request";
-    if root.child("Request_References").is_some() {
-        return Err(Refusal::NotSimulated(format!("/{OP}/Request_References")));
-    }
-    let filter = parse_filter(root, OP, now_ms, today)?;
+    let filter = unreferenced_filter(root, OP, now_ms, today)?;
     let mut q = WorkersQuery {
         exclude_inactive: false,
         exclude_employees: false,
@@ -256,10 +267,7 @@ pub(crate) fn workers(root: &Node, now_ms: i64, today: NaiveDate) -> Result<Work
 /// Reads a `Get_Organizations_Request` (already valid against the tree).
 pub(crate) fn orgs(root: &Node, now_ms: i64, today: NaiveDate) -> Result<OrgsQuery, Refusal> {
     const OP: &str = "Get_Organizations_Request";
-    if root.child("Request_References").is_some() {
-        return Err(Refusal::NotSimulated(format!("/{OP}/Request_References")));
-    }
-    let filter = parse_filter(root, OP, now_ms, today)?;
+    let filter = unreferenced_filter(root, OP, now_ms, today)?;
     let mut q = OrgsQuery {
         supervisory: true,
         include_inactive: false,

@@ -16,7 +16,7 @@ use super::super::data::{Status, Tenant};
 use super::super::txlog::{Before, Subject, TxLog};
 use super::cache::OrgCache;
 use super::dates::{parse_date, parse_date_or_datetime};
-use super::request::Window;
+use super::request::{Filter, Window};
 
 /// A worker reference: WID, descriptor and the Employee_ID or
 /// Contingent_Worker_ID.
@@ -80,16 +80,15 @@ impl<'a> AsOf<'a> {
     pub(crate) fn new(
         t: &'a Tenant,
         log: &'a TxLog,
-        entry: i64,
-        effective: NaiveDate,
+        filter: &Filter,
         generated: usize,
         cache: OrgCache,
     ) -> Self {
         AsOf {
             t,
             log,
-            entry,
-            effective,
+            entry: filter.as_of_entry,
+            effective: filter.as_of_effective,
             generated,
             cache: RefCell::new(cache),
         }
