@@ -324,6 +324,8 @@ pub(crate) struct WorkdayClient {
     pub(crate) http: Arc<Http>,
     pub(crate) endpoints: Endpoints,
     pub(crate) token: Arc<TokenProvider>,
+    /// The SOAP service, when `Api` is `Soap`.
+    pub(crate) soap: Option<Arc<crate::soap::SoapSettings>>,
 }
 
 impl WorkdayClient {

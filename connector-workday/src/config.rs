@@ -12,7 +12,7 @@ use serde_json::{Map, Value as Json};
 use crate::endpoint::{check_secret_destination, Endpoints};
 
 /// Every key the connector reads, in documentation order.
-pub const KNOWN_KEYS: [&str; 16] = [
+pub const KNOWN_KEYS: [&str; 20] = [
     "TenantHost",
     "TenantName",
     "Realm",
@@ -29,7 +29,55 @@ pub const KNOWN_KEYS: [&str; 16] = [
     "MaxRequestsPerHour",
     "RequestTimeoutSeconds",
     "DeltaOverlapSeconds",
+    "Api",
+    "WebServiceVersion",
+    "IsuUsername",
+    "IsuPasswordRef",
 ];
+
+/// The keys of the Api choice, documented (and reported) after the others.
+const API_KEYS: [&str; 4] = ["Api", "WebServiceVersion", "IsuUsername", "IsuPasswordRef"];
+
+/// Which of Workday's APIs the connector reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Api {
+    /// The REST collections `common/v1` `/workers` and
+    /// `/supervisoryOrganizations` (the default).
+    #[default]
+    Rest,
+    /// The SOAP Human_Resources web service: `Get_Workers` and
+    /// `Get_Organizations`.
+    Soap,
+}
+
+impl Api {
+    /// The value as written in configJson.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Rest => "Rest",
+            Api::Soap => "Soap",
+        }
+    }
+}
+
+/// The default `WebServiceVersion`.
+pub const DEFAULT_WEB_SERVICE_VERSION: &str = "v44.0";
+
+/// Whether `v` is a web service version such as `v44.0`
+/// (`^v[0-9]{1,3}(\.[0-9]{1,2})?$`).
+pub fn is_web_service_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let (major, minor) = match rest.split_once('.') {
+        Some((a, b)) => (a, Some(b)),
+        None => (rest, None),
+    };
+    let digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_digit())
+    };
+    digits(major, 3) && minor.is_none_or(|m| digits(m, 2))
+}
 
 /// How the connector obtains its access token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,15 +156,27 @@ pub struct WorkdayConfig {
     pub realm: String,
     /// The effective base URL: `BaseUrl`, or `https://{TenantHost}`.
     pub base_url: Url,
-    /// `ClientId` of the API client for integrations.
-    pub client_id: String,
+    /// `Api`: which Workday API is read (default [`Api::Rest`]).
+    pub api: Api,
+    /// `WebServiceVersion` of the SOAP service, default `v44.0` (Soap only).
+    pub web_service_version: String,
+    /// `ClientId` of the API client for integrations (absent only with
+    /// `IsuUsername`, when no OAuth token is requested).
+    pub client_id: Option<String>,
+    /// `IsuUsername` (Soap only): when set, SOAP requests carry a WS-Security
+    /// UsernameToken instead of a bearer token.
+    pub isu_username: Option<String>,
+    /// `IsuPasswordRef`, the ISU password's `secret://` reference; set (to
+    /// its default `secret://workday/{TenantName}/isupassword` when absent)
+    /// exactly when `isu_username` is.
+    pub isu_password_ref: Option<String>,
     /// `GrantType`; default `refresh_token` when `RefreshTokenRef` is set,
     /// `client_credentials` otherwise.
     pub grant_type: GrantType,
     /// `RefreshTokenRef`, a `secret://` reference (only with `refresh_token`,
     /// which it makes the default grant).
     pub refresh_token_ref: Option<String>,
-    /// `PageSize`, 1..=100, default 100.
+    /// `PageSize`, 1..=100 (Rest) or 1..=999 (Soap), default 100.
     pub page_size: u32,
     /// `ImportWorkers`, default true.
     pub import_workers: bool,
@@ -423,6 +483,50 @@ impl WorkdayConfig {
             problems: Vec::new(),
         };
 
+        let api = match r.string("Api", None).as_deref() {
+            None | Some("Rest") => Api::Rest,
+            Some("Soap") => Api::Soap,
+            Some(other) => {
+                r.problems.push(
+                    ConfigIssue::NotOneOf {
+                        allowed: "\"Rest\" or \"Soap\"".into(),
+                        got: other.to_string(),
+                    }
+                    .at("Api"),
+                );
+                Api::Rest
+            }
+        };
+        let soap_only = |r: &mut Reader<'_>, key: &str| {
+            if api != Api::Soap && r.get(key).is_some() {
+                r.problems.push(
+                    ConfigIssue::Invalid(format!(
+                        "only applies when Api is \"Soap\" (Api is \"{}\"); remove it or set Api to \"Soap\"",
+                        api.as_str()
+                    ))
+                    .at(key),
+                );
+                true
+            } else {
+                false
+            }
+        };
+        let mut web_service_version = DEFAULT_WEB_SERVICE_VERSION.to_string();
+        if !soap_only(&mut r, "WebServiceVersion") {
+            if let Some(v) = r.string("WebServiceVersion", None) {
+                if is_web_service_version(&v) {
+                    web_service_version = v;
+                } else {
+                    r.problems.push(
+                        ConfigIssue::Invalid(format!(
+                            "must be a Workday web service version such as \"v44.0\" (v, up to 3 digits, optionally . and up to 2 digits); got {v:?}"
+                        ))
+                        .at("WebServiceVersion"),
+                    );
+                }
+            }
+        }
+
         let has_base_url = r.get("BaseUrl").is_some();
         let tenant_host = r.string(
             "TenantHost",
@@ -460,9 +564,39 @@ impl WorkdayConfig {
             }
         }
 
+        let isu_username = if soap_only(&mut r, "IsuUsername") {
+            None
+        } else {
+            r.string("IsuUsername", None)
+        };
+        let isu_password_ref = if soap_only(&mut r, "IsuPasswordRef") {
+            None
+        } else {
+            let given = r.string("IsuPasswordRef", None);
+            match (&isu_username, given) {
+                (Some(_), given) => Some(given.unwrap_or_else(|| {
+                    format!(
+                        "secret://workday/{}/isupassword",
+                        tenant_name.as_deref().unwrap_or("")
+                    )
+                })),
+                (None, Some(_)) => {
+                    r.problems.push(
+                        ConfigIssue::Invalid(
+                            "is only used with IsuUsername (WS-Security UsernameToken); set IsuUsername or remove IsuPasswordRef".into(),
+                        )
+                        .at("IsuPasswordRef"),
+                    );
+                    None
+                }
+                (None, None) => None,
+            }
+        };
         let client_id = r.string(
             "ClientId",
-            Some("set it to the Client ID that Register API Client for Integrations returned"),
+            isu_username.is_none().then_some(
+                "set it to the Client ID that Register API Client for Integrations returned",
+            ),
         );
         // The default grant follows RefreshTokenRef: Workday's API clients
         // for integrations authenticate with a refresh token.
@@ -500,7 +634,10 @@ impl WorkdayConfig {
             }
         };
 
-        let page_size = r.number("PageSize", 100, 1, 100);
+        let page_size = match api {
+            Api::Rest => r.number("PageSize", 100, 1, 100),
+            Api::Soap => r.number("PageSize", 100, 1, 999),
+        };
         let import_workers = r.boolean("ImportWorkers", true);
         let import_organizations = r.boolean("ImportOrganizations", true);
         if r.boolean("ImportPositions", false) {
@@ -537,6 +674,14 @@ impl WorkdayConfig {
         let request_timeout = r.number("RequestTimeoutSeconds", 30, 1, 600);
         let delta_overlap = r.number("DeltaOverlapSeconds", 300, 0, 86_400);
 
+        // Report in documentation order: the Api keys come last (they are
+        // read first, since PageSize and ClientId depend on them).
+        let (api_problems, others): (Vec<_>, Vec<_>) = std::mem::take(&mut r.problems)
+            .into_iter()
+            .partition(|p| API_KEYS.contains(&p.key.as_str()));
+        r.problems = others;
+        r.problems.extend(api_problems);
+
         let mut unknown: Vec<&String> = obj
             .keys()
             .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
@@ -552,16 +697,21 @@ impl WorkdayConfig {
         }
 
         let problems = r.problems;
-        match (tenant_name, client_id, grant_type, base_url) {
-            (Some(tenant_name), Some(client_id), Some(grant_type), Some(base_url))
-                if problems.is_empty() =>
+        let auth_ok = client_id.is_some() || isu_username.is_some();
+        match (tenant_name, grant_type, base_url) {
+            (Some(tenant_name), Some(grant_type), Some(base_url))
+                if problems.is_empty() && auth_ok =>
             {
                 Ok(Self {
                     realm: realm.unwrap_or_else(|| tenant_name.clone()),
                     tenant_host,
                     tenant_name,
                     base_url,
+                    api,
+                    web_service_version,
                     client_id,
+                    isu_username,
+                    isu_password_ref,
                     grant_type,
                     refresh_token_ref,
                     // The ranges were checked above, so these fit.
@@ -588,6 +738,12 @@ impl WorkdayConfig {
     /// `secret://workday/{TenantName}/clientsecret`.
     pub fn expected_secret_ref(&self) -> String {
         format!("secret://workday/{}/clientsecret", self.tenant_name)
+    }
+
+    /// Whether requests authenticate with a WS-Security UsernameToken
+    /// (Api Soap with `IsuUsername`) instead of an OAuth bearer token.
+    pub fn uses_username_token(&self) -> bool {
+        self.api == Api::Soap && self.isu_username.is_some()
     }
 }
 

@@ -15,10 +15,11 @@ use connector_api::{
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::client::{Http, WorkdayClient};
-use crate::config::{ExternalIdAttribute, GrantType, WorkdayConfig};
+use crate::config::{Api, ExternalIdAttribute, GrantType, WorkdayConfig};
 use crate::ratelimit::RequestLimiter;
 use crate::retry::{RetryPolicy, Sleeper, TokioSleeper};
 use crate::run::{run_import, RunSettings};
+use crate::soap::SoapSettings;
 use crate::token::{Credentials, TokenProvider};
 
 /// The connector's stable name.
@@ -108,15 +109,30 @@ impl WorkdayFactory {
         secrets: &dyn SecretResolver,
     ) -> Result<WorkdayConnector, ConnectorError> {
         let config = WorkdayConfig::parse(config_json).map_err(ConnectorError::configuration)?;
-        let secret_ref = parse_auth_material(&config, auth_material)?;
-        let refresh_ref = match (&config.grant_type, &config.refresh_token_ref) {
-            (GrantType::RefreshToken, Some(r)) => Some(parse_ref("RefreshTokenRef", r)?),
+        // With a UsernameToken no OAuth token is ever requested: the ISU's
+        // password is the only secret, and AuthMaterial is not read.
+        let isu = match (&config.isu_username, &config.isu_password_ref) {
+            (Some(user), Some(r)) if config.uses_username_token() => {
+                let reference = parse_ref("IsuPasswordRef", r)?;
+                let password = resolve(secrets, "IsuPasswordRef", &reference).await?;
+                Some((user.clone(), password))
+            }
             _ => None,
         };
-        let client_secret = resolve(secrets, "AuthMaterial", &secret_ref).await?;
-        let refresh_token = match &refresh_ref {
-            Some(r) => Some(resolve(secrets, "RefreshTokenRef", r).await?),
-            None => None,
+        let (secret_ref, client_secret, refresh_ref, refresh_token) = if isu.is_some() {
+            (None, SecretString::from(String::new()), None, None)
+        } else {
+            let secret_ref = parse_auth_material(&config, auth_material)?;
+            let refresh_ref = match (&config.grant_type, &config.refresh_token_ref) {
+                (GrantType::RefreshToken, Some(r)) => Some(parse_ref("RefreshTokenRef", r)?),
+                _ => None,
+            };
+            let client_secret = resolve(secrets, "AuthMaterial", &secret_ref).await?;
+            let refresh_token = match &refresh_ref {
+                Some(r) => Some(resolve(secrets, "RefreshTokenRef", r).await?),
+                None => None,
+            };
+            (Some(secret_ref), client_secret, refresh_ref, refresh_token)
         };
         let timeout = self.request_timeout.unwrap_or(config.request_timeout);
         let http_client = Http::build_client(timeout).map_err(|e| {
@@ -127,11 +143,11 @@ impl WorkdayFactory {
         })?;
         let endpoints = config.endpoints();
         let credentials = Credentials {
-            client_id: config.client_id.clone(),
+            client_id: config.client_id.clone().unwrap_or_default(),
             client_secret,
             grant: config.grant_type,
             refresh_token,
-            secret_ref: secret_ref.to_string(),
+            secret_ref: secret_ref.map(|r| r.to_string()).unwrap_or_default(),
             refresh_token_ref: refresh_ref.map(|r| r.to_string()),
         };
         let token = TokenProvider::new(endpoints.token_url(), config.realm.clone(), credentials);
@@ -144,6 +160,13 @@ impl WorkdayFactory {
                 timeout,
                 max_body: self.max_response_bytes,
             }),
+            soap: (config.api == Api::Soap).then(|| {
+                Arc::new(SoapSettings {
+                    url: endpoints.soap_url(&config.web_service_version),
+                    version: config.web_service_version.clone(),
+                    isu,
+                })
+            }),
             endpoints,
             token: Arc::new(token),
         };
@@ -155,6 +178,7 @@ impl WorkdayFactory {
             import_workers: config.import_workers,
             import_organizations: config.import_organizations,
             policy: self.retry,
+            api: config.api,
         };
         Ok(WorkdayConnector {
             schema: crate::schema::schema(config.external_id_attribute),

@@ -180,6 +180,15 @@ impl Endpoints {
         self.join(&format!("ccx/oauth2/{}/token", self.realm))
     }
 
+    /// `{base}/ccx/service/{TenantName}/Human_Resources/{version}`: the SOAP
+    /// Human_Resources web service.
+    pub fn soap_url(&self, version: &str) -> String {
+        self.join(&format!(
+            "ccx/service/{}/Human_Resources/{version}",
+            self.tenant
+        ))
+    }
+
     /// `{base}/ccx/api/common/v1/{TenantName}/{feed}`.
     pub fn feed_url(&self, feed: Feed) -> String {
         self.join(&format!(

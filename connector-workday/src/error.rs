@@ -109,6 +109,29 @@ pub enum WorkdayError {
         detail: String,
     },
 
+    /// A SOAP `Client` fault (e.g. `SOAP-ENV:Client.validationError`): the
+    /// request was wrong; not retried.
+    #[error("Workday refused {what} with the SOAP fault {code}: {string}. {hint}", hint = soap_client_hint(.code))]
+    SoapClientFault {
+        /// The request.
+        what: String,
+        /// `faultcode`.
+        code: String,
+        /// `faultstring`.
+        string: String,
+    },
+
+    /// A SOAP fault saying the ISU may not run the operation; not retried.
+    #[error("Workday refused {operation} for {what}: {string} The integration system user (ISU) lacks a permission: grant its security group the domains {operation} needs (see \"Choosing Api: Rest or Soap\" in the runbook), then activate pending security policy changes")]
+    SoapNotAuthorized {
+        /// The request.
+        what: String,
+        /// `Get_Workers` or `Get_Organizations`.
+        operation: String,
+        /// `faultstring`.
+        string: String,
+    },
+
     /// Any other 4xx answer: not retried, Workday's error text surfaced.
     #[error("Workday rejected {what} with {status}{detail}")]
     Rejected {
@@ -152,6 +175,15 @@ pub enum WorkdayError {
     },
 }
 
+/// What to do about a SOAP `Client` fault, by its code.
+fn soap_client_hint(code: &str) -> &'static str {
+    if code.contains("authentication") {
+        "Check IsuUsername and the password stored at IsuPasswordRef (or, without IsuUsername, the API client's token): the integration system user must be active and not locked, and its password must not have expired"
+    } else {
+        "Check Api, WebServiceVersion and TenantName; if it persists, report it to the connector's maintainers with this message"
+    }
+}
+
 fn fmt_retry_after(after: Option<Duration>) -> String {
     match after {
         Some(d) => format!(" (Workday asked to wait {} s)", d.as_secs()),
@@ -174,7 +206,16 @@ impl WorkdayError {
                 }
             }
             WorkdayError::Server { .. } => ErrorKind::Server,
-            WorkdayError::Forbidden { .. } => ErrorKind::Permission,
+            WorkdayError::Forbidden { .. } | WorkdayError::SoapNotAuthorized { .. } => {
+                ErrorKind::Permission
+            }
+            WorkdayError::SoapClientFault { code, .. } => {
+                if code.contains("authentication") {
+                    ErrorKind::Authentication
+                } else {
+                    ErrorKind::BadResponse
+                }
+            }
             WorkdayError::Unauthorized { .. } | WorkdayError::Token { .. } => {
                 ErrorKind::Authentication
             }
@@ -220,6 +261,9 @@ impl WorkdayError {
             | WorkdayError::Rejected { status, .. }
             | WorkdayError::Redirect { status, .. } => Some(*status),
             WorkdayError::Forbidden { .. } => Some(403),
+            WorkdayError::SoapClientFault { .. } | WorkdayError::SoapNotAuthorized { .. } => {
+                Some(500)
+            }
             WorkdayError::Unauthorized { .. } => Some(401),
             WorkdayError::NotFound { .. } => Some(404),
             WorkdayError::Exhausted { last, .. } => last.status(),

@@ -10,6 +10,7 @@ use crate::client::WorkdayClient;
 use crate::endpoint::Feed;
 use crate::error::WorkdayError;
 use crate::retry::RetryPolicy;
+use crate::soap::request::Query;
 
 /// Added to a failure on 401/403.
 pub const PERMISSION_HINT: &str = " The API credentials may be invalid or the integration user may not have the required permissions.";
@@ -18,6 +19,14 @@ pub const SERVER_HINT: &str =
     " Workday returned a server error. This is likely a temporary issue - please try again later.";
 
 fn suffix(e: &WorkdayError) -> &'static str {
+    match e {
+        WorkdayError::SoapNotAuthorized { .. } => return PERMISSION_HINT,
+        WorkdayError::SoapClientFault { code, .. } if code.contains("authentication") => {
+            return PERMISSION_HINT
+        }
+        WorkdayError::SoapClientFault { .. } => return "",
+        _ => {}
+    }
     match e.status() {
         Some(401 | 403) => PERMISSION_HINT,
         Some(500..=599) => SERVER_HINT,
@@ -38,27 +47,16 @@ pub(crate) async fn run_checks(
     let ctx = RunContext::new();
     let policy = RetryPolicy::none();
     let mut checks = Vec::new();
-    let token_ok = match client.token.refresh(&client.http, &ctx, policy).await {
-        Ok(_) => {
-            let rotation = client
-                .token
-                .rotation_warning()
-                .map(|w| format!(". {w}"))
-                .unwrap_or_default();
-            checks.push(HealthCheck::pass(
-                "token",
-                format!(
-                    "Successfully obtained an access token from {}{rotation}",
-                    client.endpoints.token_url()
-                ),
-            ));
-            true
-        }
-        Err(e) => {
-            checks.push(failure("token", "Unable to obtain an access token.", &e));
-            false
-        }
+    let username_token = client.soap.as_ref().is_some_and(|s| s.isu.is_some());
+    let token_ok = if username_token {
+        true
+    } else {
+        token_check(client, &ctx, policy, &mut checks).await
     };
+    if client.soap.is_some() {
+        soap_checks(client, workers, organizations, token_ok, &ctx, &mut checks).await;
+        return checks;
+    }
     let feeds = [
         (Feed::Workers, workers, 10, "workers"),
         (
@@ -89,4 +87,105 @@ pub(crate) async fn run_checks(
         }
     }
     checks
+}
+
+/// Api Soap: one `Get_Workers` and one `Get_Organizations`, each with
+/// `Count` 1. With a UsernameToken the first also checks the ISU's
+/// credentials (reported as the `usernameToken` check).
+async fn soap_checks(
+    client: &Arc<WorkdayClient>,
+    workers: bool,
+    organizations: bool,
+    token_ok: bool,
+    ctx: &RunContext,
+    checks: &mut Vec<HealthCheck>,
+) {
+    let policy = RetryPolicy::none();
+    let username_token = client.soap.as_ref().is_some_and(|s| s.isu.is_some());
+    let queries = [
+        (
+            Query::Workers {
+                exclude_inactive: true,
+                window: None,
+            },
+            workers || username_token,
+            Feed::Workers,
+        ),
+        (
+            Query::Organizations {
+                include_inactive: false,
+                window: None,
+            },
+            organizations,
+            Feed::Organizations,
+        ),
+    ];
+    for (query, enabled, feed) in queries {
+        if !enabled {
+            continue;
+        }
+        let name = query.operation();
+        let lead = format!("Unable to call {name}.");
+        if !token_ok {
+            checks.push(HealthCheck::fail(
+                name,
+                format!("{lead} Skipped: no access token (see the token check)."),
+            ));
+            continue;
+        }
+        let result = client.soap_page(query, None, 1, 1, ctx, policy).await;
+        if username_token && feed == Feed::Workers {
+            checks.push(match &result {
+                Err(e) if e.kind() == connector_api::ErrorKind::Authentication => failure(
+                    "usernameToken",
+                    "Workday refused the integration system user's UsernameToken (IsuUsername and the password at IsuPasswordRef).",
+                    e,
+                ),
+                _ => HealthCheck::pass(
+                    "usernameToken",
+                    "Workday accepted the integration system user's UsernameToken",
+                ),
+            });
+            if !workers {
+                continue;
+            }
+        }
+        checks.push(match result {
+            Ok(page) => HealthCheck::pass(
+                name,
+                format!("{name} answered: {} {} in all", page.total, feed.noun()),
+            ),
+            Err(e) => failure(name, &lead, &e),
+        });
+    }
+}
+
+/// The access token check; whether a token was obtained.
+async fn token_check(
+    client: &Arc<WorkdayClient>,
+    ctx: &RunContext,
+    policy: RetryPolicy,
+    checks: &mut Vec<HealthCheck>,
+) -> bool {
+    match client.token.refresh(&client.http, ctx, policy).await {
+        Ok(_) => {
+            let rotation = client
+                .token
+                .rotation_warning()
+                .map(|w| format!(". {w}"))
+                .unwrap_or_default();
+            checks.push(HealthCheck::pass(
+                "token",
+                format!(
+                    "Successfully obtained an access token from {}{rotation}",
+                    client.endpoints.token_url()
+                ),
+            ));
+            true
+        }
+        Err(e) => {
+            checks.push(failure("token", "Unable to obtain an access token.", &e));
+            false
+        }
+    }
 }

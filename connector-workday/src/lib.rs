@@ -1,6 +1,8 @@
 //! The Workday HCM connector: imports workers (as `User`) and supervisory
-//! organizations (as `OrgUnit`) from a Workday tenant's REST API, full or
-//! delta, implementing the [`connector_api`] contract.
+//! organizations (as `OrgUnit`) from a Workday tenant's REST API or (with
+//! `Api: "Soap"`) its SOAP Human_Resources web service (`soap`), full or
+//! delta, implementing the [`connector_api`] contract. Both sources yield
+//! the same records to the one [`mapping`].
 //!
 //! - [`WorkdayFactory`] validates `configJson` ([`config`]) and the auth
 //!   material (a `secret://` reference) into a [`WorkdayConnector`].
@@ -29,6 +31,7 @@ mod coverage;
 mod health;
 mod paging;
 mod run;
+mod soap;
 mod token;
 
 pub use client::{PageResponse, ServerDate, MAX_RESPONSE_BYTES, USER_AGENT};

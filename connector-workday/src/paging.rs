@@ -33,6 +33,50 @@ use crate::endpoint::Feed;
 use crate::error::WorkdayError;
 use crate::retry::RetryPolicy;
 
+/// Where pages come from: a REST collection (offset paging), or a SOAP
+/// operation (page numbers, `Total_Results` as the total), every page read
+/// as of the same entry time.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// The REST collection, filtered by `updatedFrom` on a delta.
+    Rest {
+        /// `updatedFrom`.
+        updated_from: Option<DateTime<Utc>>,
+    },
+    /// A SOAP query.
+    Soap {
+        /// The request criteria.
+        query: crate::soap::request::Query,
+        /// `As_Of_Entry_DateTime` of every page.
+        read_time: DateTime<Utc>,
+    },
+}
+
+/// Fetches the page at `offset` (a multiple of `limit`) from `source`.
+async fn fetch(
+    client: &Arc<WorkdayClient>,
+    feed: Feed,
+    source: &Source,
+    offset: u64,
+    limit: u32,
+    ctx: &RunContext,
+    policy: RetryPolicy,
+) -> Result<PageResponse, WorkdayError> {
+    match source {
+        Source::Rest { updated_from } => {
+            client
+                .list(feed, offset, limit, *updated_from, ctx, policy)
+                .await
+        }
+        Source::Soap { query, read_time } => {
+            let page = offset / u64::from(limit.max(1)) + 1;
+            client
+                .soap_page(query.clone(), Some(*read_time), page, limit, ctx, policy)
+                .await
+        }
+    }
+}
+
 /// Turns one raw record into what the run needs: `None` to skip it, or its
 /// mapped change (or mapping error). The pager pairs it with its position.
 pub(crate) type Prepare<T> = Arc<dyn Fn(&Json) -> Option<T> + Send + Sync>;
@@ -107,7 +151,7 @@ pub(crate) struct Pager<T> {
     prepare: Prepare<T>,
     feed: Feed,
     page_size: u32,
-    updated_from: Option<DateTime<Utc>>,
+    source: Source,
     concurrency: usize,
     policy: RetryPolicy,
     ctx: RunContext,
@@ -127,7 +171,7 @@ impl<T: Send + 'static> Pager<T> {
         prepare: Prepare<T>,
         feed: Feed,
         page_size: u32,
-        updated_from: Option<DateTime<Utc>>,
+        source: Source,
         concurrency: u32,
         policy: RetryPolicy,
         ctx: RunContext,
@@ -137,7 +181,7 @@ impl<T: Send + 'static> Pager<T> {
             prepare,
             feed,
             page_size: page_size.max(1),
-            updated_from,
+            source,
             concurrency: concurrency.max(1) as usize,
             policy,
             ctx,
@@ -149,6 +193,11 @@ impl<T: Send + 'static> Pager<T> {
             in_flight: FuturesOrdered::new(),
             drift: Vec::new(),
         }
+    }
+
+    /// Whether the pages come from the SOAP source.
+    pub(crate) fn is_soap(&self) -> bool {
+        matches!(self.source, Source::Soap { .. })
     }
 
     /// What drifted while paging (empty for a stable read).
@@ -171,10 +220,10 @@ impl<T: Send + 'static> Pager<T> {
         let client = Arc::clone(&self.client);
         let ctx = self.ctx.clone();
         let prep = Arc::clone(&self.prepare);
-        let (feed, limit, from, policy) =
-            (self.feed, self.page_size, self.updated_from, self.policy);
+        let (feed, limit, source, policy) =
+            (self.feed, self.page_size, self.source.clone(), self.policy);
         let handle = tokio::spawn(async move {
-            let page = client.list(feed, offset, limit, from, &ctx, policy).await?;
+            let page = fetch(&client, feed, &source, offset, limit, &ctx, policy).await?;
             Ok(prepare(offset, page, &prep))
         });
         self.in_flight.push_back(Fetch { offset, handle });
@@ -190,17 +239,16 @@ impl<T: Send + 'static> Pager<T> {
         }
         if !self.started {
             self.started = true;
-            let first = self
-                .client
-                .list(
-                    self.feed,
-                    0,
-                    self.page_size,
-                    self.updated_from,
-                    &self.ctx,
-                    self.policy,
-                )
-                .await?;
+            let first = fetch(
+                &self.client,
+                self.feed,
+                &self.source,
+                0,
+                self.page_size,
+                &self.ctx,
+                self.policy,
+            )
+            .await?;
             self.started_at = Some(first.date.clone());
             let first = prepare(0, first, &self.prepare);
             self.total = first.total;

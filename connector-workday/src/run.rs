@@ -12,12 +12,13 @@ use connector_api::{
 };
 
 use crate::client::{ServerDate, WorkdayClient};
-use crate::config::ExternalIdAttribute;
+use crate::config::{Api, ExternalIdAttribute};
 use crate::coverage::Coverage;
 use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
-use crate::paging::{Pager, Prepare};
+use crate::paging::{Pager, Prepare, Source};
 use crate::retry::RetryPolicy;
+use crate::soap::request::{Query, Window};
 use crate::watermark::{self, Watermark};
 
 /// How many duplicate ids a drift warning lists.
@@ -33,6 +34,7 @@ pub(crate) struct RunSettings {
     pub import_workers: bool,
     pub import_organizations: bool,
     pub policy: RetryPolicy,
+    pub api: Api,
 }
 
 impl RunSettings {
@@ -68,6 +70,75 @@ fn slot(w: &mut Watermark, feed: Feed) -> &mut Option<DateTime<Utc>> {
 struct FeedResult {
     newest: Option<DateTime<Utc>>,
     duplicates: u64,
+    /// The external ids emitted (hashed), so a later pass skips them.
+    seen: HashSet<u64>,
+}
+
+/// The SOAP passes of one feed: a full read, or on a delta the transaction
+/// log windows `[from, read_time]` (workers: entered, then effective).
+fn soap_passes(feed: Feed, from: Option<DateTime<Utc>>, read_time: DateTime<Utc>) -> Vec<Query> {
+    match (feed, from) {
+        (Feed::Workers, None) => vec![Query::Workers {
+            exclude_inactive: true,
+            window: None,
+        }],
+        (Feed::Workers, Some(f)) => vec![
+            Query::Workers {
+                exclude_inactive: false,
+                window: Some(Window::Updated(f, read_time)),
+            },
+            Query::Workers {
+                exclude_inactive: false,
+                window: Some(Window::Effective(f, read_time)),
+            },
+        ],
+        (Feed::Organizations, None) => vec![Query::Organizations {
+            include_inactive: false,
+            window: None,
+        }],
+        (Feed::Organizations, Some(f)) => vec![Query::Organizations {
+            include_inactive: true,
+            window: Some(Window::Updated(f, read_time)),
+        }],
+    }
+}
+
+/// The SOAP read time: the `Date` of the run's first answer. With a bearer
+/// token that is a fresh token's answer; with a UsernameToken, a first
+/// `Get_Workers` with `Count` 1.
+async fn soap_read_time(
+    client: &Arc<WorkdayClient>,
+    settings: &RunSettings,
+    ctx: &RunContext,
+) -> Result<DateTime<Utc>, ConnectorError> {
+    let username_token = client.soap.as_ref().is_some_and(|s| s.isu.is_some());
+    let (date, operation) = if username_token {
+        let probe = Query::Workers {
+            exclude_inactive: true,
+            window: None,
+        };
+        let page = client
+            .soap_page(probe, None, 1, 1, ctx, settings.policy)
+            .await?;
+        (page.date, "first Get_Workers answer")
+    } else {
+        let date = client
+            .token
+            .refresh_dated(&client.http, ctx, settings.policy)
+            .await?;
+        (date, "access token answer")
+    };
+    match date {
+        // The Date header is to the second: the server's time was somewhere
+        // in that second, so the read is as of its last millisecond (a
+        // change entered earlier in that second is seen now, not skipped by
+        // this read and then left before the next window).
+        ServerDate::At(t) => Ok(t + chrono::Duration::milliseconds(999)),
+        other => Err(ConnectorError::new(
+            connector_api::ErrorKind::BadResponse,
+            format!("Workday's {operation} had {other}, so the run has no server time to read as of (As_Of_Entry_DateTime) and to advance the watermark to; nothing was imported. Check that no proxy between this host and Workday strips or rewrites the Date header"),
+        )),
+    }
 }
 
 /// The most records the duplicate-id set is sized for up front (~9 MiB of
@@ -108,6 +179,10 @@ pub(crate) async fn run_import(
     };
     let mut next = incoming;
     let mut drifted = false;
+    let read_time = match settings.api {
+        Api::Rest => None,
+        Api::Soap => Some(soap_read_time(client, settings, ctx).await?),
+    };
     for feed in settings.feeds() {
         let since = match request.mode {
             ImportMode::Full => None,
@@ -120,23 +195,63 @@ pub(crate) async fn run_import(
             ));
         }
         let from = since.map(|t| t - settings.overlap);
-        let mut pager = Pager::new(
-            Arc::clone(client),
-            preparer(feed, from, settings.external_id),
-            feed,
-            settings.page_size,
-            from,
-            settings.concurrency,
-            settings.policy,
-            ctx.clone(),
-        );
-        let result = read_feed(&mut pager, feed, from, sink, ctx, &mut outcome).await?;
-        if !pager.drift().is_empty() || result.duplicates > 0 {
+        let sources: Vec<Source> = match read_time {
+            None => vec![Source::Rest { updated_from: from }],
+            Some(rt) => soap_passes(feed, from, rt)
+                .into_iter()
+                .map(|query| Source::Soap {
+                    query,
+                    read_time: rt,
+                })
+                .collect(),
+        };
+        let mut emitted: HashSet<u64> = HashSet::new();
+        let mut drift: Vec<String> = Vec::new();
+        let mut result = FeedResult {
+            newest: None,
+            duplicates: 0,
+            seen: HashSet::new(),
+        };
+        let mut first_date = None;
+        for source in sources {
+            let soap = matches!(source, Source::Soap { .. });
+            let mut pager = Pager::new(
+                Arc::clone(client),
+                preparer(feed, if soap { None } else { from }, settings.external_id),
+                feed,
+                settings.page_size,
+                source,
+                settings.concurrency,
+                settings.policy,
+                ctx.clone(),
+            );
+            let pass = read_feed(
+                &mut pager,
+                feed,
+                if soap { None } else { from },
+                &emitted,
+                sink,
+                ctx,
+                &mut outcome,
+            )
+            .await?;
+            drift.extend(pager.drift().iter().cloned());
+            if first_date.is_none() {
+                first_date = pager.started_at().cloned();
+            }
+            result.duplicates += pass.duplicates;
+            result.newest = match (result.newest, pass.newest) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            emitted.extend(pass.seen);
+        }
+        if !drift.is_empty() || result.duplicates > 0 {
             // Records may have shifted between pages (a hire or purge during
             // the read), so one may have been skipped: keep this feed's
             // incoming watermark so the next delta re-reads the whole window.
             drifted = true;
-            outcome.warnings.extend(pager.drift().iter().cloned());
+            outcome.warnings.extend(drift);
             outcome.warnings.push(format!(
                 "the {} watermark was not advanced because the read drifted; the next delta re-reads them",
                 feed.noun()
@@ -147,7 +262,13 @@ pub(crate) async fn run_import(
         // what changed while it paged: the newest time seen never moves the
         // watermark past that (a record updated after its page was read, or
         // stamped in the future, is in the next delta's window).
-        let started = match pager.started_at() {
+        if let Some(rt) = read_time {
+            // SOAP: every page was read as of the read time, so the feed is
+            // clean up to exactly that time.
+            *slot(&mut next, feed) = Some(rt);
+            continue;
+        }
+        let started = match first_date.as_ref() {
             Some(ServerDate::At(t)) => *t,
             other => {
                 let header = other.unwrap_or(&ServerDate::Missing);
@@ -197,7 +318,17 @@ fn preparer(
         }
         Some(match feed {
             Feed::Workers => mapping::map_worker(record, external_id),
-            Feed::Organizations => mapping::map_org(record),
+            Feed::Organizations => mapping::map_org(record).map(|mut change| {
+                // Only the SOAP source says `inactive`: such an
+                // organization is gone.
+                if record.get("inactive").and_then(serde_json::Value::as_bool) == Some(true) {
+                    change.kind = connector_api::ChangeKind::Delete;
+                    change
+                        .attributes
+                        .insert(mapping::IS_DELETED.into(), Value::Bool(true));
+                }
+                change
+            }),
         })
     })
 }
@@ -206,6 +337,7 @@ async fn read_feed(
     pager: &mut Pager<Mapped>,
     feed: Feed,
     from: Option<DateTime<Utc>>,
+    skip: &HashSet<u64>,
     sink: &mut dyn ChangeSink,
     ctx: &RunContext,
     outcome: &mut ImportOutcome,
@@ -233,7 +365,12 @@ async fn read_feed(
         for (position, mapped) in page.items {
             match mapped {
                 Ok(change) => {
-                    if !seen.insert(id_hash(&change.external_id)) {
+                    let hash = id_hash(&change.external_id);
+                    if skip.contains(&hash) {
+                        // An earlier pass of this run emitted it.
+                        continue;
+                    }
+                    if !seen.insert(hash) {
                         duplicate_count += 1;
                         if duplicates.len() < SHOWN_DUPLICATES {
                             duplicates.push(change.external_id.clone());
@@ -282,9 +419,20 @@ async fn read_feed(
             feed.noun()
         ));
     }
-    outcome.warnings.extend(coverage.warning(feed));
+    // The SOAP source reads deltas from the transaction log, so a worker
+    // without lastUpdatedDateTime costs nothing there: only another missing
+    // field is worth the warning.
+    let soap = pager.is_soap();
+    let worth_it = !soap
+        || coverage
+            .missing()
+            .any(|r| r.when_absent.is_some() && r.attribute != LAST_UPDATED);
+    if worth_it {
+        outcome.warnings.extend(coverage.warning(feed));
+    }
     Ok(FeedResult {
         newest,
         duplicates: duplicate_count,
+        seen,
     })
 }

@@ -14,7 +14,7 @@ use serde_json::Value as Json;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::client::Http;
+use crate::client::{Http, ServerDate};
 use crate::config::GrantType;
 use crate::error::{oauth_detail, OAuthFields, WorkdayError};
 use crate::retry::{retrying, RetryPolicy};
@@ -52,6 +52,8 @@ pub struct Credentials {
 struct Cached {
     token: SecretString,
     renew_at: Instant,
+    /// The token answer's `Date`.
+    date: ServerDate,
 }
 
 /// Fetches and caches access tokens.
@@ -215,6 +217,21 @@ impl TokenProvider {
         Ok(token)
     }
 
+    /// Fetches a new token under `policy`, caches it, and returns the `Date`
+    /// of the token endpoint's answer (the server's clock).
+    pub(crate) async fn refresh_dated(
+        self: &Arc<Self>,
+        http: &Arc<Http>,
+        ctx: &RunContext,
+        policy: RetryPolicy,
+    ) -> Result<ServerDate, WorkdayError> {
+        let mut cache = self.cache.lock().await;
+        let fresh = self.fetch(http, ctx, policy).await?;
+        let date = fresh.date.clone();
+        *cache = Some(fresh);
+        Ok(date)
+    }
+
     async fn fetch(
         self: &Arc<Self>,
         http: &Arc<Http>,
@@ -275,6 +292,7 @@ impl TokenProvider {
             answer.body.clear();
             answer = answer.classify(what).map_err(|e| e.with_detail(detail))?;
         }
+        let date = ServerDate::of(&answer.headers);
         let json = answer.json(what)?;
         let bad = |why: &str| WorkdayError::BadResponse {
             what: what.to_string(),
@@ -303,6 +321,7 @@ impl TokenProvider {
         Ok(Cached {
             token: SecretString::from(token.to_string()),
             renew_at: now.checked_add(renew_after(lifetime)).unwrap_or(now),
+            date,
         })
     }
 

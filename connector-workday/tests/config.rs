@@ -467,3 +467,94 @@ fn info_and_schema() {
     assert_eq!(info.object_types, ["OrgUnit", "User"]);
     insta::assert_json_snapshot!("schema", f.schema());
 }
+
+#[test]
+fn api_defaults_to_rest_and_soap_has_its_own_defaults() {
+    use connector_workday::config::Api;
+    let c = WorkdayConfig::parse(&base().to_string()).unwrap();
+    assert_eq!(c.api, Api::Rest);
+    assert_eq!(c.web_service_version, "v44.0");
+    assert_eq!(c.isu_username, None);
+    assert_eq!(c.isu_password_ref, None);
+    assert!(!c.uses_username_token());
+
+    let c = WorkdayConfig::parse(&with(base(), json!({"Api": "Soap", "PageSize": 999}))).unwrap();
+    assert_eq!(c.api, Api::Soap);
+    assert_eq!(c.page_size, 999);
+    assert_eq!(c.client_id.as_deref(), Some("abc"));
+    assert!(!c.uses_username_token());
+}
+
+#[test]
+fn isu_username_replaces_client_id_and_defaults_the_password_ref() {
+    let c = WorkdayConfig::parse(&with(
+        base(),
+        json!({"Api": "Soap", "ClientId": null, "IsuUsername": "isu_idmesh@acme"}),
+    ))
+    .unwrap();
+    assert!(c.uses_username_token());
+    assert_eq!(c.client_id, None);
+    assert_eq!(c.isu_username.as_deref(), Some("isu_idmesh@acme"));
+    assert_eq!(
+        c.isu_password_ref.as_deref(),
+        Some("secret://workday/contoso_preview/isupassword")
+    );
+    let c = WorkdayConfig::parse(&with(
+        base(),
+        json!({"Api": "Soap", "IsuUsername": "u", "IsuPasswordRef": "secret://vault/isu"}),
+    ))
+    .unwrap();
+    assert_eq!(c.isu_password_ref.as_deref(), Some("secret://vault/isu"));
+    // Without IsuUsername, ClientId stays required.
+    let (key, message) = one(json!({"Api": "Soap", "ClientId": null}));
+    assert_eq!(key, "ClientId");
+    assert!(message.starts_with("is required"), "{message}");
+    let (key, message) = one(json!({"Api": "Soap", "IsuPasswordRef": "secret://a/b"}));
+    assert_eq!(key, "IsuPasswordRef");
+    assert!(message.contains("only used with IsuUsername"), "{message}");
+}
+
+#[test]
+fn soap_keys_under_rest_are_one_problem_each_naming_the_key() {
+    let p = problems(&with(
+        base(),
+        json!({"WebServiceVersion": "v44.0", "IsuUsername": "u", "IsuPasswordRef": "secret://a/b"}),
+    ));
+    let keys: Vec<&str> = p.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["WebServiceVersion", "IsuUsername", "IsuPasswordRef"]);
+    for (_, m) in &p {
+        assert_eq!(
+            m,
+            "only applies when Api is \"Soap\" (Api is \"Rest\"); remove it or set Api to \"Soap\""
+        );
+    }
+}
+
+#[test]
+fn soap_api_version_and_page_size_are_validated() {
+    let (key, message) = one(json!({"Api": "Graphql"}));
+    assert_eq!(key, "Api");
+    assert_eq!(
+        message,
+        "must be one of \"Rest\" or \"Soap\", got \"Graphql\""
+    );
+    for bad in ["44.0", "v44.", "v1234", "v44.123", "V44.0", "v44_0"] {
+        let (key, message) = one(json!({"Api": "Soap", "WebServiceVersion": bad}));
+        assert_eq!(key, "WebServiceVersion");
+        assert!(message.contains(&format!("got {bad:?}")), "{message}");
+    }
+    for good in ["v44.0", "v31.2", "v9", "v100.10"] {
+        let c = WorkdayConfig::parse(&with(
+            base(),
+            json!({"Api": "Soap", "WebServiceVersion": good}),
+        ))
+        .unwrap();
+        assert_eq!(c.web_service_version, good);
+    }
+    let (key, message) = one(json!({"Api": "Soap", "PageSize": 1000}));
+    assert_eq!(key, "PageSize");
+    assert_eq!(message, "must be between 1 and 999, got 1000");
+    let (key, message) = one(json!({"PageSize": 101}));
+    assert_eq!(key, "PageSize");
+    assert_eq!(message, "must be between 1 and 100, got 101");
+}

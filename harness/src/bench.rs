@@ -54,6 +54,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "S", default_value_t = simulated::DEFAULT_SEED)]
     pub seed: u64,
 
+    /// The Workday API read: rest, or soap (with the ISU's UsernameToken).
+    #[arg(long, value_enum, value_name = "API", default_value = "rest")]
+    pub api: simulated::SimApi,
+
     /// Print exactly one JSON object: workers, orgs, requests, retries,
     /// seconds, records_per_second, peak_rss_bytes.
     #[arg(long)]
@@ -215,7 +219,7 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
     .await
     .map_err(|e| failed("cannot start the simulated tenant", e))?;
 
-    let config = bench_config(&sim, args.concurrency);
+    let config = simulated::with_api(&bench_config(&sim, args.concurrency), &sim, args.api);
     let secrets = simulated::secrets(&sim, redactor);
     let name = factory.info().name;
     let connector = factory

@@ -218,6 +218,11 @@ pub struct ConnectorArgs {
     /// configuration or secrets needed).
     #[arg(long, conflicts_with = "config")]
     pub simulated: bool,
+
+    /// With --simulated: read the REST collections (rest, the default) or
+    /// the SOAP Human_Resources service with the ISU's UsernameToken (soap).
+    #[arg(long, value_enum, value_name = "API")]
+    pub api: Option<simulated::SimApi>,
 }
 
 /// Arguments of `harness import`.
@@ -623,7 +628,11 @@ async fn load_connector(
 ) -> Result<Loaded, CliError> {
     let name = factory.info().name;
     if let Some(sim) = sim {
-        let config = simulated::workday_config(&sim);
+        let config = simulated::with_api(
+            &simulated::workday_config(&sim),
+            &sim,
+            args.api.unwrap_or_default(),
+        );
         let secrets = simulated::secrets(&sim, redactor);
         let connector = factory
             .validate(&config, &simulated::auth_material(&sim), &secrets)
@@ -635,6 +644,11 @@ async fn load_connector(
             connector_name: name,
             sim: Some(sim),
         });
+    }
+    if args.api.is_some() {
+        return Err(CliError::usage(
+            "--api applies only with --simulated; with --config, set \"Api\" in the configuration file",
+        ));
     }
     let Some(path) = &args.config else {
         return Err(CliError::usage(
@@ -816,6 +830,11 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
     if sim_flag_given && !simulated {
         return Err(CliError::usage(
             "--workers, --orgs, --churn, --seed and --churn-seed apply only with --simulated",
+        ));
+    }
+    if args.connector.api.is_some() && !simulated {
+        return Err(CliError::usage(
+            "--api applies only with --simulated; with --config, set \"Api\" in the configuration file",
         ));
     }
     let workers = args.workers.unwrap_or(DEFAULT_SIM_WORKERS);

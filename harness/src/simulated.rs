@@ -70,11 +70,51 @@ pub fn config_with(
     config.to_string()
 }
 
+/// Which Workday API `--simulated` and `harness bench` read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SimApi {
+    /// The REST collections, with the OAuth client.
+    #[default]
+    Rest,
+    /// The SOAP Human_Resources service, with the ISU's UsernameToken.
+    Soap,
+}
+
+/// `config` (a configJson for `sim`) set to read `api`: for Soap, `Api`
+/// `Soap` with the simulator's ISU username (so no `ClientId` and no OAuth
+/// token; the password is in [`secrets`]).
+pub fn with_api(config: &str, sim: &Simulator, api: SimApi) -> String {
+    let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str(config) else {
+        return config.to_string();
+    };
+    if api == SimApi::Soap {
+        obj.insert("Api".into(), json!("Soap"));
+        obj.insert("IsuUsername".into(), json!(sim.config().isu_username));
+        // Written out (not left to its default) so that a plugin, which
+        // receives only the secrets the configuration names, gets it too.
+        obj.insert(
+            "IsuPasswordRef".into(),
+            json!(format!(
+                "secret://workday/{}/isupassword",
+                sim.config().tenant
+            )),
+        );
+        obj.remove("ClientId");
+    }
+    serde_json::Value::Object(obj).to_string()
+}
+
 /// A resolver holding the simulator's demo client secret under
-/// [`auth_material`]; the value is also added to `redactor` so it is never
-/// printed or logged.
+/// [`auth_material`] and its ISU password under
+/// `secret://workday/{tenant}/isupassword`; the values are also added to
+/// `redactor` so they are never printed or logged.
 pub fn secrets(sim: &Simulator, redactor: &Redactor) -> StaticSecrets {
-    let secret = &sim.config().client_secret;
+    let c = sim.config();
+    let secret = &c.client_secret;
     redactor.add(&SecretString::from(secret.clone()));
-    StaticSecrets::new().with(&auth_material(sim), secret)
+    redactor.add(&SecretString::from(c.isu_password.clone()));
+    StaticSecrets::new().with(&auth_material(sim), secret).with(
+        &format!("secret://workday/{}/isupassword", c.tenant),
+        &c.isu_password,
+    )
 }

@@ -244,3 +244,44 @@ async fn through_the_protocol_the_schema_is_the_configured_one() {
         .any(|c| c.object_type == "User" && c.external_id == number));
     assert!(remote_sink.changes.iter().all(|c| &c.external_id != first));
 }
+
+#[tokio::test]
+async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_username_token() {
+    let sleeper = RecordingSleeper::new();
+    let factory = Arc::new(plugin(&sleeper).await);
+    let fixture = SimFixture {
+        sim: sim(200, 12).await,
+        make: Box::new(move |sim| {
+            let factory = Arc::clone(&factory);
+            Box::pin(async move {
+                let mut cfg: serde_json::Value = serde_json::from_str(&config(
+                    &sim,
+                    // Through the protocol the engine sends only the secrets
+                    // the configuration names: the password's reference is
+                    // written out, not left to its default.
+                    json!({
+                        "PageSize": 40,
+                        "Api": "Soap",
+                        "IsuUsername": sim.config().isu_username,
+                        "IsuPasswordRef": "secret://workday/acme/isupassword",
+                    }),
+                ))
+                .unwrap();
+                cfg.as_object_mut().unwrap().remove("ClientId");
+                let secrets = secrets(&sim).with(
+                    "secret://workday/acme/isupassword",
+                    &sim.config().isu_password,
+                );
+                factory
+                    .validate(&cfg.to_string(), SECRET_REF, &secrets)
+                    .await
+                    .unwrap()
+            })
+        }),
+    };
+    run_all(&fixture).await;
+    assert!(
+        sleeper.delays().is_empty(),
+        "the kit's faults are not retried"
+    );
+}

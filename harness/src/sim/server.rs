@@ -480,7 +480,18 @@ async fn token(
         _ => None,
     });
     let reply = token_reply(&inner, &realm, grant, basic, &form, uses);
-    ctx.finish(&inner, reply).await
+    let mut resp = ctx.finish(&inner, reply).await;
+    // The simulator clock, as on the SOAP path: a SOAP client with a bearer
+    // token takes its read time from the token answer's Date (an injected
+    // Date fault, already set, is kept).
+    let h = resp.headers_mut();
+    if !h.contains_key(header::DATE) {
+        let date = httpdate::fmt_http_date(std::time::SystemTime::from(inner.now()));
+        if let Ok(v) = HeaderValue::from_str(&date) {
+            h.insert(header::DATE, v);
+        }
+    }
+    resp
 }
 
 fn token_reply(

@@ -1,0 +1,590 @@
+//! Reading SOAP answers with quick-xml, streaming: each `Worker` or
+//! `Organization` element is built as a small tree, turned into a JSON record
+//! with the REST source's field names, and dropped, so memory stays bounded by
+//! one page. A `Fault` is read as its `faultcode` and `faultstring`.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde_json::{json, Map, Value as Json};
+
+/// One element of a record, with local names (namespace prefixes dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Node {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+    children: Vec<Node>,
+}
+
+impl Node {
+    fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    fn path(&self, path: &[&str]) -> Option<&Node> {
+        path.iter().try_fold(self, |n, p| n.child(p))
+    }
+
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The trimmed text, when not empty.
+    fn value(&self) -> Option<&str> {
+        Some(self.text.trim()).filter(|t| !t.is_empty())
+    }
+
+    fn text_at(&self, path: &[&str]) -> Option<String> {
+        self.path(path).and_then(Node::value).map(str::to_string)
+    }
+
+    /// A reference's `ID` of `type`.
+    fn id(&self, ty: &str) -> Option<&str> {
+        self.all("ID")
+            .find(|i| i.attr("type") == Some(ty))
+            .and_then(Node::value)
+    }
+
+    /// A flag (`1`/`true`): `None` when absent or unreadable.
+    fn flag(&self, name: &str) -> Option<bool> {
+        match self.child(name)?.value()? {
+            "1" | "true" => Some(true),
+            "0" | "false" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A reference as the REST source writes it: `{"id", "descriptor"}`.
+fn reference(n: &Node, descriptor: Option<&str>) -> Option<Json> {
+    let id = n.id("WID")?;
+    let mut o = Map::new();
+    o.insert("id".into(), Json::String(id.to_string()));
+    if let Some(d) = descriptor.or_else(|| n.attr("Descriptor")) {
+        o.insert("descriptor".into(), Json::String(d.to_string()));
+    }
+    Some(Json::Object(o))
+}
+
+/// `Response_Results` of a page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Results {
+    /// `Total_Results`.
+    pub total_results: u64,
+    /// `Total_Pages`.
+    pub total_pages: u64,
+    /// `Page`.
+    pub page: u64,
+}
+
+/// A parsed answer body.
+#[derive(Debug)]
+pub(crate) enum Parsed {
+    /// A page of records.
+    Page {
+        /// Its `Response_Results`.
+        results: Results,
+        /// The records, in order.
+        records: Vec<Json>,
+    },
+    /// A SOAP Fault.
+    Fault {
+        /// `faultcode`, e.g. `SOAP-ENV:Client.validationError`.
+        code: String,
+        /// `faultstring`.
+        string: String,
+    },
+}
+
+fn start(e: &BytesStart<'_>) -> Node {
+    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+    let attrs = e
+        .attributes()
+        .flatten()
+        .map(|a| {
+            (
+                String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
+                a.unescape_value()
+                    .map(|v| v.into_owned())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    Node {
+        name,
+        attrs,
+        ..Node::default()
+    }
+}
+
+/// Parses one answer: `record` is `Worker` or `Organization`; each is
+/// turned into JSON by `convert` as soon as it closes.
+///
+/// # Errors
+/// Why the body is not a readable SOAP answer.
+pub(crate) fn parse(
+    body: &str,
+    record: &str,
+    convert: fn(&Node) -> Json,
+) -> Result<Parsed, String> {
+    let mut reader = Reader::from_str(body);
+    reader.config_mut().trim_text(true);
+    let mut stack: Vec<Node> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut results = Results::default();
+    let mut saw_results = false;
+    let mut records = Vec::new();
+    let mut fault: Option<(String, String)> = None;
+    loop {
+        let event = reader.read_event().map_err(|e| {
+            format!(
+                "the XML is malformed at byte {} ({e})",
+                reader.buffer_position()
+            )
+        })?;
+        match event {
+            Event::Start(e) => {
+                let n = start(&e);
+                if !stack.is_empty() || n.name == record {
+                    stack.push(n);
+                } else {
+                    names.push(n.name);
+                }
+            }
+            Event::Empty(e) => {
+                let n = start(&e);
+                if let Some(top) = stack.last_mut() {
+                    top.children.push(n);
+                }
+            }
+            Event::Text(t) => {
+                let text = t
+                    .unescape()
+                    .map_err(|e| format!("the XML has a bad escape ({e})"))?;
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&text);
+                } else if let Some(name) = names.last() {
+                    let n = || text.trim().parse::<u64>().ok();
+                    let in_results =
+                        names.iter().rev().nth(1).map(String::as_str) == Some("Response_Results");
+                    match name.as_str() {
+                        "Total_Results" if in_results => {
+                            results.total_results = n().ok_or("Total_Results is not a number")?;
+                            saw_results = true;
+                        }
+                        "Total_Pages" if in_results => {
+                            results.total_pages = n().ok_or("Total_Pages is not a number")?;
+                        }
+                        "Page" if in_results => {
+                            results.page = n().ok_or("Page is not a number")?;
+                        }
+                        "faultcode" => fault.get_or_insert_default().0 = text.trim().to_string(),
+                        "faultstring" => fault.get_or_insert_default().1 = text.trim().to_string(),
+                        _ => {}
+                    }
+                }
+            }
+            Event::CData(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(&t));
+                }
+            }
+            Event::End(_) => {
+                if let Some(n) = stack.pop() {
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(n),
+                        None => records.push(convert(&n)),
+                    }
+                } else {
+                    names.pop();
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if let Some((code, string)) = fault {
+        return Ok(Parsed::Fault { code, string });
+    }
+    if !saw_results {
+        return Err("it has no Response_Results/Total_Results".into());
+    }
+    Ok(Parsed::Page { results, records })
+}
+
+fn put(o: &mut Map<String, Json>, key: &str, v: Option<impl Into<Json>>) {
+    if let Some(v) = v {
+        o.insert(key.to_string(), v.into());
+    }
+}
+
+/// The usage is WORK and primary.
+fn is_primary_work(n: &Node) -> bool {
+    n.all("Usage_Data").any(|u| {
+        u.all("Type_Data").any(|t| {
+            t.attr("Primary").is_some_and(|p| p == "1" || p == "true")
+                && t.child("Type_Reference")
+                    .and_then(|r| r.id("Communication_Usage_Type_ID"))
+                    == Some("WORK")
+        })
+    })
+}
+
+/// `employmentStatus` from `Worker_Status_Data`, in the order.
+fn status(st: &Node) -> &'static str {
+    if st.flag("Terminated") == Some(true) || st.flag("Hire_Rescinded") == Some(true) {
+        "Terminated"
+    } else if st
+        .path(&["Leave_Status_Data"])
+        .and_then(|l| l.flag("On_Leave"))
+        == Some(true)
+    {
+        "On Leave"
+    } else if st.flag("Active") == Some(true) {
+        "Active"
+    } else {
+        "Inactive"
+    }
+}
+
+/// One `Worker` element as a REST-shaped worker record.
+pub(crate) fn worker(w: &Node) -> Json {
+    let mut o = Map::new();
+    let reference_el = w.child("Worker_Reference");
+    let wid = reference_el.and_then(|r| r.id("WID")).map(str::to_string);
+    put(&mut o, "id", wid.clone());
+    if let Some(r) = reference_el {
+        if r.id("Contingent_Worker_ID").is_some() {
+            o.insert("workerType".into(), json!("Contingent Worker"));
+        } else if r.id("Employee_ID").is_some() {
+            o.insert("workerType".into(), json!("Employee"));
+        }
+    }
+    put(&mut o, "displayName", w.text_at(&["Worker_Descriptor"]));
+    put(&mut o, "descriptor", w.text_at(&["Worker_Descriptor"]));
+    let Some(data) = w.child("Worker_Data") else {
+        return Json::Object(o);
+    };
+    put(&mut o, "employeeNumber", data.text_at(&["Worker_ID"]));
+    if let Some(personal) = data.child("Personal_Data") {
+        let names = personal.child("Name_Data");
+        if let Some(legal) = names.and_then(|n| n.path(&["Legal_Name_Data", "Name_Detail_Data"])) {
+            put(&mut o, "firstName", legal.text_at(&["First_Name"]));
+            put(&mut o, "lastName", legal.text_at(&["Last_Name"]));
+        }
+        if let Some(pref) = names.and_then(|n| n.path(&["Preferred_Name_Data", "Name_Detail_Data"]))
+        {
+            put(
+                &mut o,
+                "preferredName",
+                pref.text_at(&["First_Name"])
+                    .or_else(|| pref.attr("Formatted_Name").map(str::to_string)),
+            );
+        }
+        if let Some(contact) = personal.child("Contact_Data") {
+            put(
+                &mut o,
+                "workEmail",
+                contact
+                    .all("Email_Address_Data")
+                    .find(|e| is_primary_work(e))
+                    .and_then(|e| e.text_at(&["Email_Address"])),
+            );
+            put(
+                &mut o,
+                "workPhone",
+                contact
+                    .all("Phone_Data")
+                    .find(|p| is_primary_work(p))
+                    .and_then(|p| {
+                        p.attr("International_Formatted_Phone")
+                            .map(str::to_string)
+                            .or_else(|| p.text_at(&["Phone_Number"]))
+                    }),
+            );
+        }
+    }
+    if let Some(emp) = data.child("Employment_Data") {
+        let primary = emp
+            .all("Worker_Job_Data")
+            .find(|j| {
+                j.attr("Primary_Job")
+                    .is_some_and(|p| p == "1" || p == "true")
+            })
+            .or_else(|| emp.child("Worker_Job_Data"));
+        if let Some(pos) = primary.and_then(|j| j.child("Position_Data")) {
+            put(&mut o, "jobTitle", pos.text_at(&["Position_Title"]));
+            put(&mut o, "businessTitle", pos.text_at(&["Business_Title"]));
+            if let Some(jp) = pos.child("Job_Profile_Summary_Data") {
+                let name = jp.text_at(&["Job_Profile_Name"]);
+                put(
+                    &mut o,
+                    "jobProfile",
+                    jp.child("Job_Profile_Reference")
+                        .and_then(|r| reference(r, name.as_deref()))
+                        .or(name.map(Json::String)),
+                );
+            }
+            if let Some(site) = pos.child("Business_Site_Summary_Data") {
+                let name = site.text_at(&["Name"]);
+                let loc = site.child("Location_Reference");
+                put(
+                    &mut o,
+                    "locationCode",
+                    loc.and_then(|l| l.id("Location_ID")).map(str::to_string),
+                );
+                put(
+                    &mut o,
+                    "location",
+                    loc.and_then(|r| reference(r, name.as_deref()))
+                        .or(name.map(Json::String)),
+                );
+            }
+        }
+        if let Some(st) = emp.child("Worker_Status_Data") {
+            o.insert("employmentStatus".into(), json!(status(st)));
+            put(&mut o, "hireDate", st.text_at(&["Hire_Date"]));
+            put(&mut o, "terminationDate", st.text_at(&["Termination_Date"]));
+        }
+    }
+    if let Some(orgs) = data.child("Organization_Data") {
+        for m in orgs.all("Worker_Organization_Data") {
+            let Some(od) = m.child("Organization_Data") else {
+                continue;
+            };
+            let ty = od
+                .child("Organization_Type_Reference")
+                .and_then(|t| t.id("Organization_Type_ID"));
+            let name = od.text_at(&["Organization_Name"]);
+            let code = od.text_at(&["Organization_Code"]);
+            let r = m
+                .child("Organization_Reference")
+                .and_then(|r| reference(r, name.as_deref()));
+            match ty {
+                Some("SUPERVISORY") if !o.contains_key("primaryWorkerSupervisoryOrganization") => {
+                    put(&mut o, "primaryWorkerSupervisoryOrganization", r);
+                }
+                Some("COST_CENTER") if !o.contains_key("costCenter") => {
+                    put(&mut o, "costCenter", r);
+                    put(&mut o, "costCenterCode", code);
+                }
+                Some("COMPANY") if !o.contains_key("companyCode") => {
+                    put(&mut o, "companyCode", code);
+                    put(&mut o, "legalEntity", name);
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some(chain) = data.path(&[
+        "Management_Chain_Data",
+        "Worker_Supervisory_Management_Chain_Data",
+    ]) {
+        // A worker who manages an organization of their own chain is a
+        // manager; otherwise the chain does not say (they may manage an
+        // organization outside it), so isManager stays absent.
+        let manages = chain
+            .all("Management_Chain_Data")
+            .filter_map(|c| c.child("Manager_Reference"))
+            .any(|m| wid.is_some() && m.id("WID") == wid.as_deref());
+        if manages {
+            o.insert("isManager".into(), Json::Bool(true));
+        }
+        // Top-down: the nearest manager is the last one who is not the worker.
+        let manager = chain
+            .all("Management_Chain_Data")
+            .filter_map(|c| c.child("Manager_Reference"))
+            .filter(|m| m.id("WID").is_some() && m.id("WID") != wid.as_deref())
+            .last()
+            .and_then(|m| reference(m, None));
+        put(&mut o, "manager", manager);
+    }
+    Json::Object(o)
+}
+
+/// One `Organization` element as a REST-shaped supervisory organization
+/// record, plus `inactive` when Workday says so.
+pub(crate) fn organization(org: &Node) -> Json {
+    let mut o = Map::new();
+    let data = org.child("Organization_Data");
+    let name = data.and_then(|d| d.text_at(&["Name"]));
+    put(
+        &mut o,
+        "id",
+        org.child("Organization_Reference")
+            .and_then(|r| r.id("WID"))
+            .map(str::to_string),
+    );
+    let Some(d) = data else {
+        return Json::Object(o);
+    };
+    put(&mut o, "name", name);
+    put(
+        &mut o,
+        "code",
+        d.text_at(&["Organization_Code"])
+            .or_else(|| d.text_at(&["Reference_ID"])),
+    );
+    put(
+        &mut o,
+        "lastUpdatedDateTime",
+        d.text_at(&["Last_Updated_DateTime"]),
+    );
+    put(&mut o, "inactive", d.flag("Inactive"));
+    put(
+        &mut o,
+        "manager",
+        d.child("Manager_Reference")
+            .and_then(|r| reference(r, None)),
+    );
+    put(
+        &mut o,
+        "parentOrganization",
+        d.path(&["Hierarchy_Data", "Superior_Organization_Reference"])
+            .and_then(|r| reference(r, None)),
+    );
+    Json::Object(o)
+}
+
+/// Parses a `Get_Workers` answer.
+pub(crate) fn workers(body: &str) -> Result<Parsed, String> {
+    parse(body, "Worker", worker)
+}
+
+/// Parses a `Get_Organizations` answer.
+pub(crate) fn organizations(body: &str) -> Result<Parsed, String> {
+    parse(body, "Organization", organization)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ExternalIdAttribute;
+
+    fn one_worker(xml: &str) -> Json {
+        match workers(xml).unwrap() {
+            Parsed::Page { results, records } => {
+                assert_eq!(results.total_results, 1);
+                assert_eq!(records.len(), 1);
+                records.into_iter().next().unwrap()
+            }
+            Parsed::Fault { .. } => panic!("a fault"),
+        }
+    }
+
+    /// The translated record, then the change the one mapping makes of it.
+    fn translated(xml: &str) -> String {
+        let record = one_worker(xml);
+        let change = crate::mapping::map_worker(&record, ExternalIdAttribute::Id).unwrap();
+        format!(
+            "{}\n--- mapped ---\n{:?}\n{}",
+            serde_json::to_string_pretty(&record).unwrap(),
+            change.kind,
+            change
+                .attributes
+                .iter()
+                .map(|(k, v)| format!("{k} = {v:?}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    }
+
+    macro_rules! fixture {
+        ($name:literal) => {
+            include_str!(concat!("../../tests/fixtures/soap/", $name, ".xml"))
+        };
+    }
+
+    #[test]
+    fn contingent_worker() {
+        insta::assert_snapshot!(translated(fixture!("worker_contingent")));
+    }
+
+    #[test]
+    fn terminated_worker() {
+        insta::assert_snapshot!(translated(fixture!("worker_terminated")));
+    }
+
+    #[test]
+    fn worker_on_leave() {
+        insta::assert_snapshot!(translated(fixture!("worker_on_leave")));
+    }
+
+    #[test]
+    fn self_managed_manager() {
+        insta::assert_snapshot!(translated(fixture!("worker_self_managed_manager")));
+    }
+
+    #[test]
+    fn worker_with_two_jobs() {
+        insta::assert_snapshot!(translated(fixture!("worker_two_jobs")));
+    }
+
+    #[test]
+    fn status_order() {
+        let st = |xml: &str| {
+            let body = format!(
+                "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Data><Employment_Data><Worker_Status_Data>{xml}</Worker_Status_Data></Employment_Data></Worker_Data></Worker></Envelope>"
+            );
+            one_worker(&body)["employmentStatus"].clone()
+        };
+        assert_eq!(
+            st("<Active>1</Active><Terminated>1</Terminated>"),
+            json!("Terminated")
+        );
+        assert_eq!(
+            st("<Active>0</Active><Hire_Rescinded>1</Hire_Rescinded>"),
+            json!("Terminated")
+        );
+        assert_eq!(
+            st("<Active>1</Active><Leave_Status_Data><On_Leave>1</On_Leave></Leave_Status_Data>"),
+            json!("On Leave")
+        );
+        assert_eq!(st("<Active>1</Active>"), json!("Active"));
+        assert_eq!(st("<Active>0</Active>"), json!("Inactive"));
+        assert_eq!(st(""), json!("Inactive"));
+    }
+
+    #[test]
+    fn absent_elements_are_absent_fields() {
+        let body = "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Reference><ID type=\"WID\">w1</ID></Worker_Reference></Worker></Envelope>";
+        assert_eq!(one_worker(body), json!({"id": "w1"}));
+    }
+
+    #[test]
+    fn faults_are_read() {
+        let body = "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client.validationError</faultcode><faultstring>Validation error occurred. Bad</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>";
+        match workers(body).unwrap() {
+            Parsed::Fault { code, string } => {
+                assert_eq!(code, "SOAP-ENV:Client.validationError");
+                assert_eq!(string, "Validation error occurred. Bad");
+            }
+            Parsed::Page { .. } => panic!("not a fault"),
+        }
+    }
+
+    #[test]
+    fn organizations_page() {
+        let Parsed::Page { results, records } = organizations(include_str!(
+            "../../tests/fixtures/soap/organizations_page.xml"
+        ))
+        .unwrap() else {
+            panic!("a fault")
+        };
+        assert_eq!(results.total_results, records.len() as u64);
+        assert_eq!(records.len(), 8);
+        // The top organization has no parent; the others have one.
+        assert!(records[0].get("parentOrganization").is_none());
+        assert!(records[1..]
+            .iter()
+            .all(|r| r["parentOrganization"]["id"].is_string()));
+        assert!(records.iter().all(|r| r["inactive"] == json!(false)));
+    }
+}
