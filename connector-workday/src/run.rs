@@ -103,6 +103,18 @@ fn soap_passes(feed: Feed, from: Option<DateTime<Utc>>, read_time: DateTime<Utc>
     }
 }
 
+/// What a SOAP read asks for, given the read time (a `Date` header, so to
+/// the second): everything entered up to the end of that second, so that a
+/// change entered in the same second as the read, before it, is seen by it.
+/// The watermark is the read time itself, the start of that second: the
+/// next window begins there (less the overlap) and re-reads the whole
+/// second, so a change entered in its remainder while the pages were read,
+/// seen by some pages and not others, is read again, never lost, whatever
+/// `DeltaOverlapSeconds` is.
+fn as_of(read_time: DateTime<Utc>) -> DateTime<Utc> {
+    read_time + chrono::Duration::milliseconds(999)
+}
+
 /// The SOAP read time: the `Date` of the run's first answer. With a bearer
 /// token that is a fresh token's answer; with a UsernameToken, a first
 /// `Get_Workers` with `Count` 1.
@@ -129,11 +141,7 @@ async fn soap_read_time(
         (date, "access token answer")
     };
     match date {
-        // The Date header is to the second: the server's time was somewhere
-        // in that second, so the read is as of its last millisecond (a
-        // change entered earlier in that second is seen now, not skipped by
-        // this read and then left before the next window).
-        ServerDate::At(t) => Ok(t + chrono::Duration::milliseconds(999)),
+        ServerDate::At(t) => Ok(t),
         other => Err(ConnectorError::new(
             connector_api::ErrorKind::BadResponse,
             format!("Workday's {operation} had {other}, so the run has no server time to read as of (As_Of_Entry_DateTime) and to advance the watermark to; nothing was imported. Check that no proxy between this host and Workday strips or rewrites the Date header"),
@@ -195,13 +203,13 @@ pub(crate) async fn run_import(
             ));
         }
         let from = since.map(|t| t - settings.overlap);
-        let sources: Vec<Source> = match read_time {
+        let sources: Vec<Source> = match read_time.map(as_of) {
             None => vec![Source::Rest { updated_from: from }],
-            Some(rt) => soap_passes(feed, from, rt)
+            Some(as_of) => soap_passes(feed, from, as_of)
                 .into_iter()
                 .map(|query| Source::Soap {
                     query,
-                    read_time: rt,
+                    read_time: as_of,
                 })
                 .collect(),
         };
@@ -263,8 +271,9 @@ pub(crate) async fn run_import(
         // watermark past that (a record updated after its page was read, or
         // stamped in the future, is in the next delta's window).
         if let Some(rt) = read_time {
-            // SOAP: every page was read as of the read time, so the feed is
-            // clean up to exactly that time.
+            // SOAP: every page was read as of the end of the read time's
+            // second, so the feed is clean up to the read time itself (the
+            // start of that second; see `as_of`).
             *slot(&mut next, feed) = Some(rt);
             continue;
         }

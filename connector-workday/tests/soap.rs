@@ -99,7 +99,7 @@ async fn a_full_run_sends_a_username_token_and_reads_every_page_as_of_one_time()
     assert!(out.complete, "{:?}", out.warnings);
     assert_eq!(
         out.watermark.as_deref(),
-        Some(r#"{"w":"2026-06-01T12:00:00.999Z"}"#)
+        Some(r#"{"w":"2026-06-01T12:00:00.000Z"}"#)
     );
     let requests = server.received_requests().await.unwrap();
     assert_eq!(requests.len(), 2, "the Count 1 probe, then page 1");
@@ -271,7 +271,7 @@ async fn with_a_bearer_token_the_read_time_is_the_token_answers_date_and_a_401_r
     assert_eq!(sink.changes.len(), 3);
     assert_eq!(
         out.watermark.as_deref(),
-        Some(r#"{"w":"2026-06-01T11:59:58.999Z"}"#)
+        Some(r#"{"w":"2026-06-01T11:59:58.000Z"}"#)
     );
     let requests = server.received_requests().await.unwrap();
     let paths: Vec<&str> = requests.iter().map(|r| r.url.path()).collect();
@@ -341,7 +341,7 @@ async fn a_delta_reads_both_worker_windows_and_the_org_log_and_an_inactive_org_i
         .unwrap();
     assert_eq!(
         out.watermark.as_deref(),
-        Some(r#"{"w":"2026-06-01T12:00:00.999Z","o":"2026-06-01T12:00:00.999Z"}"#)
+        Some(r#"{"w":"2026-06-01T12:00:00.000Z","o":"2026-06-01T12:00:00.000Z"}"#)
     );
     // Organizations first; the inactive one is a delete.
     let orgs: Vec<_> = sink

@@ -160,12 +160,11 @@ async fn a_full_soap_run_reads_the_rest_records_of_every_active_worker_with_both
 }
 
 /// The watermark a clean SOAP run read at `date` (the Date header, to the
-/// second) writes for both feeds: the end of that second.
+/// second) writes for both feeds: that time.
 fn watermark_at(date: DateTime<Utc>) -> String {
-    let t = date + chrono::Duration::milliseconds(999);
     encode(&Watermark {
-        workers: Some(t),
-        organizations: Some(t),
+        workers: Some(date),
+        organizations: Some(date),
     })
 }
 
