@@ -437,19 +437,23 @@ impl Store {
             .collect())
     }
 
-    /// Brings an older store up to [`SCHEMA_VERSION`] (adds the version 2
-    /// columns) in one transaction.
-    fn migrate(&self) -> Result<(), StoreError> {
-        let missing = self.missing_run_columns()?;
-        let version: Option<String> = self
-            .conn()
+    /// The `schema_version` the store's `meta` table records, if any.
+    fn schema_version(&self) -> Result<Option<String>, StoreError> {
+        self.conn()
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
                 |r| r.get(0),
             )
             .optional()
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.err(e))
+    }
+
+    /// Brings an older store up to [`SCHEMA_VERSION`] (adds the version 2
+    /// columns) in one transaction.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let missing = self.missing_run_columns()?;
+        let version = self.schema_version()?;
         if missing.is_empty() && version.as_deref() == Some(&SCHEMA_VERSION.to_string()) {
             // Up to date: take no write lock (another run may hold it).
             return Ok(());
@@ -491,15 +495,7 @@ impl Store {
                 why: "it has no `meta` table (another application's database?)".into(),
             });
         }
-        let version: Option<String> = store
-            .conn()
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'schema_version'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| store.err(e))?;
+        let version = store.schema_version()?;
         match version.as_deref().map(str::parse::<i64>) {
             None if !record => {}
             None => {
