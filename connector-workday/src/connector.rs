@@ -190,10 +190,17 @@ impl WorkdayFactory {
 }
 
 fn parse_ref(key: &str, raw: &str) -> Result<SecretRef, ConnectorError> {
+    let example = match key {
+        "RefreshTokenRef" => "refreshtoken",
+        "IsuPasswordRef" => "isupassword",
+        _ => "clientsecret",
+    };
     raw.trim().parse::<SecretRef>().map_err(|e| {
         ConnectorError::new(
             ErrorKind::Secret,
-            format!("{key}: {e}; expected a reference such as secret://workday/<TenantName>/clientsecret"),
+            format!(
+                "{key}: {e}; expected a reference such as secret://workday/<TenantName>/{example}"
+            ),
         )
     })
 }

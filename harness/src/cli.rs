@@ -473,7 +473,7 @@ fn advice(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::Configuration => "fix the configuration file and try again",
         ErrorKind::Secret => {
-            "provide the secret in the --secrets-file or the environment variable named above"
+            "provide the secret under its reference in the --secrets-file, or in the IDMESH_SECRET_* environment variable the reference names (docs/harness.md, Secrets)"
         }
         ErrorKind::Authentication => {
             "check ClientId and the client secret, and that the API client is active in Workday"

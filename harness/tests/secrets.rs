@@ -89,6 +89,7 @@ async fn the_connector_never_echoes_a_secret_given_as_a_reference() {
             "AuthMaterial",
             config_json(&sim, serde_json::json!({})),
             CANARY,
+            "secret://workday/acme/clientsecret",
         ),
         (
             "RefreshTokenRef",
@@ -97,9 +98,10 @@ async fn the_connector_never_echoes_a_secret_given_as_a_reference() {
                 serde_json::json!({"GrantType": "refresh_token", "RefreshTokenRef": CANARY}),
             ),
             "secret://workday/acme/clientsecret",
+            "secret://workday/<TenantName>/refreshtoken",
         ),
     ];
-    for (key, config, auth) in cases {
+    for (key, config, auth, example) in cases {
         let Err(e) = factory.validate(&config, auth, &secrets).await else {
             panic!("{key}: a secret as a reference was accepted");
         };
@@ -111,6 +113,8 @@ async fn the_connector_never_echoes_a_secret_given_as_a_reference() {
             shown.contains("must start with secret://"),
             "{key}: {shown}"
         );
+        // The example names the secret this key holds.
+        assert!(shown.contains(example), "{key}: {shown}");
     }
 }
 
