@@ -932,8 +932,12 @@ async fn import(args: ImportArgs, redactor: &Redactor) -> Result<(), CliError> {
             } else {
                 "harness"
             };
+            let api_arg = match args.connector.api {
+                Some(simulated::SimApi::Soap) => " --api soap",
+                _ => "",
+            };
             let next = if mode == ImportMode::Full {
-                format!("{harness} import --simulated --churn 100{state_arg}")
+                format!("{harness} import --simulated{api_arg} --churn 100{state_arg}")
             } else {
                 format!("{harness} runs{state_arg}")
             };

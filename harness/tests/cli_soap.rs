@@ -32,7 +32,10 @@ async fn simulated_soap_full_then_churn_delta() {
     assert_eq!(report["mode"], "Full");
     assert_eq!(report["outcome"]["status"], "Succeeded");
     assert_eq!(report["counts"]["OrgUnit"]["Upsert"], 20);
-    assert!(report["counts"]["User"]["Upsert"].as_u64().unwrap() > 250);
+    // Every active worker (REST reads the same 283, plus 17 terminated as
+    // deletes; a full SOAP run excludes inactive workers).
+    assert_eq!(report["counts"]["User"]["Upsert"], 283);
+    assert_eq!(report["counts"]["User"]["Delete"], 0);
     // No password or its reference's value anywhere.
     assert!(!text(&o.stdout).contains("demo-isu-password-not-real"));
     assert!(!text(&o.stderr).contains("demo-isu-password-not-real"));
@@ -86,4 +89,29 @@ async fn api_needs_simulated_and_bench_reads_soap() {
     let requests = b["requests"].as_u64().unwrap();
     assert!((4..=5).contains(&requests), "{b}");
     assert_eq!(b["retries"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_command_keeps_api_soap() {
+    let dir = TempDir::new("cli-soap-next");
+    let state = dir.path("demo.db");
+    let args = [
+        "import",
+        "--simulated",
+        "--api",
+        "soap",
+        "--workers",
+        "50",
+        "--orgs",
+        "5",
+        "--state",
+        p(&state),
+    ];
+    let o = harness(&dir, &args, &[]).await;
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let next = format!(
+        "next: harness import --simulated --api soap --churn 100 --state {}",
+        p(&state)
+    );
+    assert!(text(&o.stdout).contains(&next), "{}", show(&o));
 }
