@@ -67,11 +67,25 @@ impl Coverage {
             .map(move |i| &rules[i])
     }
 
-    /// The warning for a feed that read records but never saw a field whose
-    /// absence costs something (a rule with `when_absent`); it also lists the
-    /// other fields no record carried. `None` when nothing such is missing,
-    /// or nothing was read.
+    /// How many records were counted.
+    pub(crate) fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The warning for a feed that read records from Workday's REST
+    /// collections: see [`Coverage::report`].
     pub(crate) fn warning(&self, feed: Feed) -> Option<String> {
+        self.report(
+            feed,
+            "Workday's published REST collection does not carry them; the SOAP source will",
+        )
+    }
+
+    /// What a feed that read records but never saw a field whose absence
+    /// costs something (a rule with `when_absent`) lost, and `why` (in
+    /// parentheses); it also lists the other fields no record carried.
+    /// `None` when nothing such is missing, or nothing was read.
+    pub(crate) fn report(&self, feed: Feed, why: &str) -> Option<String> {
         if self.records == 0 {
             return None;
         }
@@ -96,7 +110,7 @@ impl Coverage {
                 .join(", ")
         };
         let mut w = format!(
-            "none of the {} {noun} carried {}: {} (Workday's published REST collection does not carry them; the SOAP source will)",
+            "none of the {} {noun} carried {}: {} ({why})",
             self.records,
             names(&needed),
             join_and(&losses),

@@ -6,10 +6,16 @@ use std::sync::Arc;
 
 use connector_api::{HealthCheck, RunContext};
 
+use serde_json::Value as Json;
+
 use crate::client::WorkdayClient;
+use crate::config::ExternalIdAttribute;
+use crate::coverage::Coverage;
 use crate::endpoint::Feed;
 use crate::error::WorkdayError;
+use crate::mapping::{self, LAST_UPDATED};
 use crate::retry::RetryPolicy;
+use crate::run::SOAP_MISSING_WHY;
 use crate::soap::request::Query;
 
 /// Added to a failure on 401/403.
@@ -79,10 +85,15 @@ pub(crate) async fn run_checks(
             continue;
         }
         match client.list(feed, 0, limit, None, &ctx, policy).await {
-            Ok(page) => checks.push(HealthCheck::pass(
-                name,
-                format!("Successfully listed {} {}", page.data.len(), feed.noun()),
-            )),
+            Ok(page) => {
+                checks.push(HealthCheck::pass(
+                    name,
+                    format!("Successfully listed {} {}", page.data.len(), feed.noun()),
+                ));
+                if feed == Feed::Workers {
+                    checks.push(coverage_check(&page.data, false));
+                }
+            }
             Err(e) => checks.push(failure(name, &lead, &e)),
         }
     }
@@ -150,13 +161,16 @@ async fn soap_checks(
                 continue;
             }
         }
-        checks.push(match result {
+        checks.push(match &result {
             Ok(page) => HealthCheck::pass(
                 name,
                 format!("{name} answered: {} {} in all", page.total, feed.noun()),
             ),
-            Err(e) => failure(name, &lead, &e),
+            Err(e) => failure(name, &lead, e),
         });
+        if let (Ok(page), Feed::Workers) = (&result, feed) {
+            checks.push(coverage_check(&page.data, true));
+        }
     }
 }
 
@@ -186,6 +200,61 @@ async fn token_check(
         Err(e) => {
             checks.push(failure("token", "Unable to obtain an access token.", &e));
             false
+        }
+    }
+}
+
+/// The `fieldCoverage` check: which mapped fields none of the workers the
+/// workers check read carried. It fails when one whose absence costs the
+/// import something is missing (terminations, names, or, over REST, deltas),
+/// so an operator learns before the first import that a tenant's REST
+/// collection, or the ISU's domains, are too thin.
+fn coverage_check(records: &[Json], soap: bool) -> HealthCheck {
+    const NAME: &str = "fieldCoverage";
+    let mut coverage = Coverage::new(Feed::Workers);
+    for record in records {
+        // The anchor does not change which attributes a record carries.
+        if let Ok(change) = mapping::map_worker(record, ExternalIdAttribute::Id) {
+            coverage.record(&change);
+        }
+    }
+    let n = coverage.records();
+    if n == 0 {
+        return HealthCheck::pass(
+            NAME,
+            "No worker was read, so which fields the workers carry is unknown",
+        );
+    }
+    // Over SOAP, deltas come from the transaction log: an absent
+    // lastUpdatedDateTime costs nothing there.
+    let lacking = coverage
+        .missing()
+        .any(|r| r.when_absent.is_some() && !(soap && r.attribute == LAST_UPDATED));
+    let report = if soap {
+        coverage.report(Feed::Workers, SOAP_MISSING_WHY)
+    } else {
+        coverage.warning(Feed::Workers)
+    };
+    match report {
+        Some(report) if lacking => {
+            let advice = if soap {
+                "grant the integration system user's security group the domains that carry them"
+            } else {
+                "set Api to \"Soap\", or grant the integration system user's security group the domains that carry them"
+            };
+            HealthCheck::fail(NAME, format!("{report}. To import them, {advice}."))
+        }
+        _ => {
+            let absent: Vec<&str> = coverage.missing().map(|r| r.attribute).collect();
+            let others = if absent.is_empty() {
+                String::new()
+            } else {
+                format!(" (none carried {})", absent.join(", "))
+            };
+            HealthCheck::pass(
+                NAME,
+                format!("The workers read ({n}) carry every field the import needs{others}"),
+            )
         }
     }
 }

@@ -149,6 +149,10 @@ async fn soap_read_time(
     }
 }
 
+/// Why a SOAP read lacks a mapped field: Workday sends what the ISU's
+/// security group may see.
+pub(crate) const SOAP_MISSING_WHY: &str = "the integration system user's security group may lack the domains that carry them: see Domains and the fields they unlock in the runbook";
+
 /// The most records the duplicate-id set is sized for up front (~9 MiB of
 /// table); a larger `total` (or one a broken server made up) grows it as
 /// records actually arrive.
@@ -437,7 +441,11 @@ async fn read_feed(
             .missing()
             .any(|r| r.when_absent.is_some() && r.attribute != LAST_UPDATED);
     if worth_it {
-        outcome.warnings.extend(coverage.warning(feed));
+        outcome.warnings.extend(if soap {
+            coverage.report(feed, SOAP_MISSING_WHY)
+        } else {
+            coverage.warning(feed)
+        });
     }
     Ok(FeedResult {
         newest,

@@ -27,6 +27,14 @@ async fn a_healthy_tenant_passes_every_check() {
             ),
             HealthCheck::pass("workers", "Successfully listed 10 workers"),
             HealthCheck::pass(
+                "fieldCoverage",
+                "The workers read (10) carry every field the import needs (none carried \
+                 preferredName, displayName, email, workPhone, mobilePhone, companyEmployeeId, \
+                 jobTitle, jobProfile, businessTitle, isManager, costCenter, costCenterCode, \
+                 companyCode, legalEntity, location, locationCode, country, region, \
+                 terminationDate, lastUpdatedBy)"
+            ),
+            HealthCheck::pass(
                 "supervisoryOrganizations",
                 "Successfully listed 3 supervisory organizations"
             ),
@@ -36,6 +44,44 @@ async fn a_healthy_tenant_passes_every_check() {
     assert_eq!(w.url.query(), Some("limit=10&offset=0"));
     let o = &t.requests_to(ORGS_PATH).await[0];
     assert_eq!(o.url.query(), Some("limit=5&offset=0"));
+}
+
+/// Workers as Workday's published `common/v1` collection sends them (no
+/// status, names or update times: see harness/src/sim/data.rs for the
+/// sources): the field-coverage check fails and says what to do.
+#[tokio::test]
+async fn a_thin_rest_collection_fails_the_field_coverage_check() {
+    let t = Tenant::start(12, 3).await;
+    {
+        let mut s = t.state.lock().unwrap();
+        for (i, w) in s.workers.iter_mut().enumerate() {
+            *w = json!({
+                "id": worker_id(i),
+                "descriptor": format!("Worker {i}"),
+                "href": format!("https://x/workers/{i}"),
+                "primaryWorkEmail": format!("w{i}@acme.example"),
+                "businessTitle": "Engineer",
+                "isManager": false,
+                "primarySupervisoryOrganization": {"id": org_id(0), "descriptor": "Top"}
+            });
+        }
+    }
+    let (c, _) = t.connector(json!({})).await;
+    let checks = c.check().await;
+    let coverage = checks.iter().find(|c| c.name == "fieldCoverage").unwrap();
+    assert!(!coverage.passed);
+    assert_eq!(
+        coverage.message,
+        "none of the 10 workers carried employmentStatus, firstName, lastName, \
+         lastUpdatedDateTime: terminations cannot be seen, users have no first or last name \
+         and every delta re-reads all workers (Workday's published REST collection does not \
+         carry them; the SOAP source will); no record carried these mapped fields either: \
+         workerType, preferredName, email, workPhone, mobilePhone, employeeNumber, \
+         companyEmployeeId, jobTitle, jobProfile, costCenter, costCenterCode, companyCode, \
+         legalEntity, manager, location, locationCode, country, region, hireDate, \
+         terminationDate, lastUpdatedBy. To import them, set Api to \"Soap\", or grant the \
+         integration system user's security group the domains that carry them."
+    );
 }
 
 #[tokio::test]

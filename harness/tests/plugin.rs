@@ -200,11 +200,13 @@ async fn check_schema_and_bench_through_the_workday_plugin() {
     let o = harness(&dir, &["check", "--simulated", "--plugin", plugin], &[]).await;
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let out = String::from_utf8_lossy(&o.stdout);
+    // token, workers, fieldCoverage, supervisoryOrganizations.
     assert_eq!(
         out.lines().filter(|l| l.starts_with("PASS ")).count(),
-        3,
+        4,
         "{out}"
     );
+    assert!(out.contains("PASS fieldCoverage: "), "{out}");
 
     let direct = json_ok(&dir, &["schema", "--json"], &[]).await;
     let remote = json_ok(&dir, &["schema", "--json", "--plugin", plugin], &[]).await;

@@ -394,8 +394,16 @@ async fn health_checks_against_the_simulator() {
     let checks = c.check().await;
     assert!(checks.iter().all(|c| c.passed), "{checks:?}");
     assert_eq!(checks[1].message, "Successfully listed 10 workers");
+    // The simulator's rich records carry every field the import needs.
     assert_eq!(
-        checks[2].message,
+        (checks[2].name.as_str(), checks[2].message.as_str()),
+        (
+            "fieldCoverage",
+            "The workers read (10) carry every field the import needs (none carried terminationDate)"
+        )
+    );
+    assert_eq!(
+        checks[3].message,
         "Successfully listed 5 supervisory organizations"
     );
     sim.add_fault(FaultRule::once(

@@ -278,7 +278,7 @@ async fn soap_health_checks_name_the_auth_and_each_operation() {
         let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            [first, "Get_Workers", "Get_Organizations"],
+            [first, "Get_Workers", "fieldCoverage", "Get_Organizations"],
             "{auth:?}"
         );
         assert!(checks.iter().all(|c| c.passed), "{checks:?}");
@@ -287,8 +287,15 @@ async fn soap_health_checks_name_the_auth_and_each_operation() {
             "{}",
             checks[1].message
         );
+        assert!(
+            checks[2]
+                .message
+                .starts_with("The workers read (1) carry every field the import needs"),
+            "{}",
+            checks[2].message
+        );
         assert_eq!(
-            checks[2].message,
+            checks[3].message,
             "Get_Organizations answered: 6 supervisory organizations in all"
         );
     }
@@ -302,14 +309,17 @@ async fn soap_health_checks_name_the_auth_and_each_operation() {
         FaultKind::Soap(SoapFault::NotAuthorized),
     ));
     let checks = c.check().await;
-    assert!(checks[0].passed && checks[1].passed, "{checks:?}");
-    assert!(!checks[2].passed);
     assert!(
-        checks[2].message.starts_with(
+        checks[0].passed && checks[1].passed && checks[2].passed,
+        "{checks:?}"
+    );
+    assert!(!checks[3].passed);
+    assert!(
+        checks[3].message.starts_with(
             "Unable to call Get_Organizations. The API credentials may be invalid or the integration user may not have the required permissions. Details: Workday refused Get_Organizations"
         ),
         "{}",
-        checks[2].message
+        checks[3].message
     );
 
     // A wrong ISU password fails the usernameToken check, and is never shown.

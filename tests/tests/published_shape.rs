@@ -288,3 +288,43 @@ async fn a_mistyped_published_field_is_a_record_error_naming_it() {
         out.warnings
     );
 }
+
+/// Against a published-shape tenant, `check` tells the operator before the
+/// first import that the REST collection is too thin, and what to do.
+#[tokio::test]
+async fn the_field_coverage_check_fails_on_a_published_tenant() {
+    let sim = published(30, 3).await;
+    let c = connector(&sim, json!({})).await;
+    let checks = c.check().await;
+    let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "token",
+            "workers",
+            "fieldCoverage",
+            "supervisoryOrganizations"
+        ]
+    );
+    let coverage = &checks[2];
+    assert!(!coverage.passed);
+    assert!(
+        coverage.message.starts_with(
+            "none of the 10 workers carried employmentStatus, firstName, lastName, \
+             lastUpdatedDateTime: terminations cannot be seen"
+        ),
+        "{}",
+        coverage.message
+    );
+    assert!(
+        coverage
+            .message
+            .ends_with("To import them, set Api to \"Soap\", or grant the integration system user's security group the domains that carry them."),
+        "{}",
+        coverage.message
+    );
+    assert!(checks
+        .iter()
+        .filter(|c| c.name != "fieldCoverage")
+        .all(|c| c.passed));
+}
