@@ -738,37 +738,48 @@ async fn ctrl_c_cancels_exit_130_and_keeps_the_watermark() {
     sim.clear_requests();
     sim.set_latency(Some(Duration::from_millis(300)));
     let secret = sim.config().client_secret.clone();
-    let child = command(
-        &dir,
-        &[
-            "import",
-            "--config",
-            p(&config),
-            "--mode",
-            "full",
-            "--state",
-            p(&state),
-        ],
-        &[(SECRET_ENV, &secret)],
-    )
-    .spawn()
-    .unwrap();
-    wait_for_workers_requests(&sim, 2).await;
-    let pid = child.id().unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let o = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let o = full_import_interrupted(&dir, &sim, &config, &state, &secret, "-INT").await;
     let line = assert_fails(&o, 130);
     assert!(line.contains("cancelled"), "{line}");
     let store = open_store(&state);
     assert_eq!(store.watermark("workday:acme").unwrap(), before);
     assert_eq!(store.runs(Some(1)).unwrap()[0].status, RunStatus::Cancelled);
+}
+
+/// Starts a full import, sends `signal` (e.g. `-INT`) once it has read two
+/// worker pages, and waits (bounded) for it to end.
+#[cfg(unix)]
+async fn full_import_interrupted(
+    dir: &TempDir,
+    sim: &Simulator,
+    config: &Path,
+    state: &Path,
+    secret: &str,
+    signal: &str,
+) -> Output {
+    let args = [
+        "import",
+        "--config",
+        p(config),
+        "--mode",
+        "full",
+        "--state",
+        p(state),
+    ];
+    let child = command(dir, &args, &[(SECRET_ENV, secret)])
+        .spawn()
+        .unwrap();
+    wait_for_workers_requests(sim, 2).await;
+    let pid = child.id().unwrap();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// systemd and Kubernetes stop a process with SIGTERM: the run rolls back,
@@ -782,32 +793,7 @@ async fn sigterm_rolls_back_records_cancelled_and_exits_143() {
     let state = dir.path("s.db");
     sim.set_latency(Some(Duration::from_millis(300)));
     let secret = sim.config().client_secret.clone();
-    let child = command(
-        &dir,
-        &[
-            "import",
-            "--config",
-            p(&config),
-            "--mode",
-            "full",
-            "--state",
-            p(&state),
-        ],
-        &[(SECRET_ENV, &secret)],
-    )
-    .spawn()
-    .unwrap();
-    wait_for_workers_requests(&sim, 2).await;
-    let pid = child.id().unwrap();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let o = tokio::time::timeout(RUN_TIMEOUT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let o = full_import_interrupted(&dir, &sim, &config, &state, &secret, "-TERM").await;
     let line = assert_fails(&o, 143);
     assert!(line.contains("cancelled (SIGTERM)"), "{line}");
     let store = open_store(&state);
