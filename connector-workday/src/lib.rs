@@ -31,6 +31,7 @@ mod coverage;
 mod health;
 mod paging;
 mod run;
+mod seen;
 mod soap;
 mod token;
 

@@ -1,8 +1,6 @@
 //! One import run: feeds in order (organizations, then workers), pages to
 //! the sink in order, delta filtering, drift detection and the new watermark.
 
-use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +16,7 @@ use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
 use crate::paging::{Pager, Prepare, Source};
 use crate::retry::RetryPolicy;
+use crate::seen::{id_hash, SeenIds};
 use crate::soap::request::{Query, Window};
 use crate::watermark::{self, Watermark};
 
@@ -71,7 +70,7 @@ struct FeedResult {
     newest: Option<DateTime<Utc>>,
     duplicates: u64,
     /// The external ids emitted (hashed), so a later pass skips them.
-    seen: HashSet<u64>,
+    seen: SeenIds,
 }
 
 /// The SOAP passes of one feed: a full read, or on a delta the transaction
@@ -153,17 +152,6 @@ async fn soap_read_time(
 /// security group may see.
 pub(crate) const SOAP_MISSING_WHY: &str = "the integration system user's security group may lack the domains that carry them: see Domains and the fields they unlock in the runbook";
 
-/// The most records the duplicate-id set is sized for up front (~9 MiB of
-/// table); a larger `total` (or one a broken server made up) grows it as
-/// records actually arrive.
-const PRESIZE_SEEN_LIMIT: u64 = 1 << 19;
-
-fn id_hash(id: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    id.hash(&mut h);
-    h.finish()
-}
-
 /// Runs one import.
 pub(crate) async fn run_import(
     client: &Arc<WorkdayClient>,
@@ -217,12 +205,12 @@ pub(crate) async fn run_import(
                 })
                 .collect(),
         };
-        let mut emitted: HashSet<u64> = HashSet::new();
+        let mut emitted = SeenIds::new();
         let mut drift: Vec<String> = Vec::new();
         let mut result = FeedResult {
             newest: None,
             duplicates: 0,
-            seen: HashSet::new(),
+            seen: SeenIds::new(),
         };
         let mut first_date = None;
         for source in sources {
@@ -350,12 +338,12 @@ async fn read_feed(
     pager: &mut Pager<Mapped>,
     feed: Feed,
     from: Option<DateTime<Utc>>,
-    skip: &HashSet<u64>,
+    skip: &SeenIds,
     sink: &mut dyn ChangeSink,
     ctx: &RunContext,
     outcome: &mut ImportOutcome,
 ) -> Result<FeedResult, ConnectorError> {
-    let mut seen: HashSet<u64> = HashSet::new();
+    let mut seen = SeenIds::new();
     let mut duplicates: Vec<String> = Vec::new();
     let mut duplicate_count = 0u64;
     let mut undated = 0u64;
@@ -368,18 +356,17 @@ async fn read_feed(
         let Some(page) = pager.next_page().await? else {
             break;
         };
-        if seen.capacity() == 0 {
+        if seen.is_empty() {
             // Sized once from the first page's `total`: growing by doubling
-            // would briefly hold the old and the new table (1.5x the memory).
-            let expected = pager.total().min(PRESIZE_SEEN_LIMIT);
-            seen.reserve(usize::try_from(expected).unwrap_or(0));
+            // would briefly hold the old and the new run (1.5x the memory).
+            seen.expect(pager.total());
         }
         let mut changes = Vec::with_capacity(page.items.len());
         for (position, mapped) in page.items {
             match mapped {
                 Ok(change) => {
                     let hash = id_hash(&change.external_id);
-                    if skip.contains(&hash) {
+                    if skip.contains(hash) {
                         // An earlier pass of this run emitted it.
                         continue;
                     }
