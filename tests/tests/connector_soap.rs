@@ -438,7 +438,11 @@ async fn a_rest_delta_re_reads_its_overlap_and_a_soap_delta_does_not() {
     let (_, soap_sink, _) = run(&soap, ImportRequest::delta(soap_full.watermark)).await;
     let rest_orgs: Vec<String> = by_id(&rest_sink, "OrgUnit").into_keys().collect();
     let soap_orgs: Vec<String> = by_id(&soap_sink, "OrgUnit").into_keys().collect();
-    assert_eq!(soap_orgs, [changed.clone()], "SOAP: the logged change only");
+    assert_eq!(
+        soap_orgs,
+        std::slice::from_ref(&changed),
+        "SOAP: the logged change only"
+    );
 
     // REST: every org stamped at or after its watermark less the overlap:
     // the changed one and the newest generated one (its watermark).
