@@ -333,7 +333,10 @@ struct Recording {
 impl Recording {
     fn new(sim: &Simulator) -> Self {
         Self {
-            inner: secrets(sim).with(ISU_REF, &sim.config().isu_password),
+            inner: secrets(sim).with(ISU_REF, &sim.config().isu_password).with(
+                "secret://workday/acme/refreshtoken",
+                &sim.config().refresh_token,
+            ),
             asked: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -420,8 +423,14 @@ async fn a_plugin_is_sent_only_the_secrets_its_configuration_needs() {
     let sim = sim(20, 2).await;
     let factory = plugin(&RecordingSleeper::new()).await;
     let custom = "secret://workday/acme/isu-rotated";
-    let cases: [(&str, serde_json::Value, Vec<&str>); 4] = [
+    let refresh = "secret://workday/acme/refreshtoken";
+    let cases: [(&str, serde_json::Value, Vec<&str>); 5] = [
         ("REST", json!({"Api": null}), vec![SECRET_REF]),
+        (
+            "REST with a refresh token",
+            json!({"Api": null, "GrantType": "refresh_token", "RefreshTokenRef": refresh}),
+            vec![SECRET_REF, refresh],
+        ),
         ("Soap with a bearer token", json!({}), vec![SECRET_REF]),
         (
             "Soap with a UsernameToken and its own IsuPasswordRef",
