@@ -544,13 +544,21 @@ async fn import(
     if let Some(t) = timeout {
         factory = factory.with_request_timeout(t);
     }
+    run_with(engine, sim, &factory, &config(sim, concurrency), mode).await
+}
+
+/// One run of a connector `factory` builds from `config` (and the
+/// simulator's secrets), bounded by `RUN_TIMEOUT`.
+async fn run_with(
+    engine: &mut Engine,
+    sim: &Simulator,
+    factory: &connector_workday::WorkdayFactory,
+    config: &str,
+    mode: ImportMode,
+) -> RunReport {
     let secrets = simulated::secrets(sim, &Redactor::new());
     let connector = factory
-        .connect(
-            &config(sim, concurrency),
-            &simulated::auth_material(sim),
-            &secrets,
-        )
+        .connect(config, &simulated::auth_material(sim), &secrets)
         .await
         .unwrap();
     tokio::time::timeout(
@@ -801,23 +809,30 @@ fn rules(case: &Case, e_pages: (usize, usize)) -> Vec<FaultRule> {
             1,
         )],
         Fault::Truncated => vec![page(FaultKind::TruncatedBody, 1)],
-        Fault::TokenExpiry => vec![FaultRule::once(
-            Endpoint::Token,
-            1,
-            FaultKind::TokenExpiresAfterUses(uses_before),
-        )],
-        Fault::TokenRefused => vec![
-            FaultRule::once(
-                Endpoint::Token,
-                1,
-                FaultKind::TokenExpiresAfterUses(uses_before),
-            ),
-            FaultRule::once(Endpoint::Token, 2, FaultKind::TokenExpiresAfterUses(0)),
-        ],
+        Fault::TokenExpiry => token_rules(uses_before, false),
+        Fault::TokenRefused => token_rules(uses_before, true),
         Fault::DriftHire => vec![page(FaultKind::TotalDrift(DriftKind::Hire), 1)],
         Fault::DriftPurge => vec![page(FaultKind::TotalDrift(DriftKind::Purge), 1)],
         Fault::BadRecord => vec![page(FaultKind::BadRecord, 1)],
     }
+}
+
+/// The token issued first dies after `uses_before` API calls; when
+/// `refused`, the next one is refused at once too.
+fn token_rules(uses_before: u32, refused: bool) -> Vec<FaultRule> {
+    let mut rules = vec![FaultRule::once(
+        Endpoint::Token,
+        1,
+        FaultKind::TokenExpiresAfterUses(uses_before),
+    )];
+    if refused {
+        rules.push(FaultRule::once(
+            Endpoint::Token,
+            2,
+            FaultKind::TokenExpiresAfterUses(0),
+        ));
+    }
+    rules
 }
 
 fn kinds(records: &[Json], map: impl Fn(&Json) -> connector_api::Change) -> (u64, u64) {
@@ -1212,17 +1227,20 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| "a panic".into())
 }
 
-/// Runs `cases` at most `PARALLEL` at a time; fails listing every failed case.
-async fn run_matrix(cases: Vec<Case>) {
+/// Runs named cases at most `PARALLEL` at a time, each within
+/// `CASE_TIMEOUT`; fails listing every failed case.
+async fn run_named<F>(what: &str, cases: Vec<(String, F)>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let total = cases.len();
     let permits = Arc::new(Semaphore::new(PARALLEL));
     let mut set = JoinSet::new();
-    for case in cases {
+    for (name, case) in cases {
         let permits = Arc::clone(&permits);
         set.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
-            let name = case.name();
-            let result = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(run_case(case))).await;
+            let result = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(case)).await;
             let failure = match result {
                 Err(_) => Some(format!("did not finish within {CASE_TIMEOUT:?}")),
                 Ok(Err(e)) => Some(panic_text(e)),
@@ -1241,10 +1259,16 @@ async fn run_matrix(cases: Vec<Case>) {
     failed.sort();
     assert!(
         failed.is_empty(),
-        "{} of {total} cases failed:\n{}",
+        "{} of {total} {what} failed:\n{}",
         failed.len(),
         failed.join("\n\n")
     );
+}
+
+/// Runs `cases` at most `PARALLEL` at a time; fails listing every failed case.
+async fn run_matrix(cases: Vec<Case>) {
+    let named = cases.into_iter().map(|c| (c.name(), run_case(c))).collect();
+    run_named("cases", named).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1527,22 +1551,8 @@ async fn soap_import(
     mode: ImportMode,
     sleeper: &RecordingSleeper,
 ) -> RunReport {
-    let secrets = simulated::secrets(sim, &Redactor::new());
-    let connector = support::recording_factory(sleeper)
-        .connect(
-            &soap_config(sim, auth),
-            &simulated::auth_material(sim),
-            &secrets,
-        )
-        .await
-        .unwrap();
-    tokio::time::timeout(
-        RUN_TIMEOUT,
-        engine.run(&connector, RunOptions::new("workday", INSTANCE, mode)),
-    )
-    .await
-    .expect("the run finished in time")
-    .expect("the run started")
+    let factory = support::recording_factory(sleeper);
+    run_with(engine, sim, &factory, &soap_config(sim, auth), mode).await
 }
 
 /// Requests served since the last `clear_requests`: (token, orgs, workers).
@@ -1579,19 +1589,8 @@ fn soap_rules(case: &SoapCase, at: usize, api_before: usize) -> Vec<FaultRule> {
             1,
         )],
         SoapCaseFault::Truncated => vec![page(FaultKind::TruncatedBody, 1)],
-        SoapCaseFault::TokenExpiry => vec![FaultRule::once(
-            Endpoint::Token,
-            1,
-            FaultKind::TokenExpiresAfterUses(uses_before),
-        )],
-        SoapCaseFault::TokenRefused => vec![
-            FaultRule::once(
-                Endpoint::Token,
-                1,
-                FaultKind::TokenExpiresAfterUses(uses_before),
-            ),
-            FaultRule::once(Endpoint::Token, 2, FaultKind::TokenExpiresAfterUses(0)),
-        ],
+        SoapCaseFault::TokenExpiry => token_rules(uses_before, false),
+        SoapCaseFault::TokenRefused => token_rules(uses_before, true),
         SoapCaseFault::DriftPurge => vec![page(FaultKind::TotalDrift(DriftKind::Purge), 1)],
         SoapCaseFault::BadRecord => vec![page(FaultKind::BadRecord, 1)],
     }
@@ -2034,7 +2033,6 @@ async fn run_soap_case(case: SoapCase, reference: Arc<SoapReference>) {
 /// reference first); fails listing every failed case.
 async fn run_soap_matrix(mode: Mode) {
     let cases = soap_cases(mode);
-    let total = cases.len();
     let mut references = BTreeMap::new();
     for auth in [Auth::UsernameToken, Auth::Bearer] {
         let reference = tokio::time::timeout(CASE_TIMEOUT, soap_reference(auth, mode))
@@ -2042,39 +2040,14 @@ async fn run_soap_matrix(mode: Mode) {
             .expect("the reference runs finish in time");
         references.insert(auth == Auth::Bearer, Arc::new(reference));
     }
-    let permits = Arc::new(Semaphore::new(PARALLEL));
-    let mut set = JoinSet::new();
-    for case in cases {
-        let permits = Arc::clone(&permits);
-        let reference = Arc::clone(&references[&(case.auth == Auth::Bearer)]);
-        set.spawn(async move {
-            let _permit = permits.acquire_owned().await.unwrap();
-            let name = case.name();
-            let result =
-                tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(run_soap_case(case, reference)))
-                    .await;
-            let failure = match result {
-                Err(_) => Some(format!("did not finish within {CASE_TIMEOUT:?}")),
-                Ok(Err(e)) => Some(panic_text(e)),
-                Ok(Ok(())) => None,
-            };
-            (name, failure)
-        });
-    }
-    let mut failed = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        let (name, failure) = joined.unwrap();
-        if let Some(f) = failure {
-            failed.push(format!("{name}: {f}"));
-        }
-    }
-    failed.sort();
-    assert!(
-        failed.is_empty(),
-        "{} of {total} SOAP cases failed:\n{}",
-        failed.len(),
-        failed.join("\n\n")
-    );
+    let named = cases
+        .into_iter()
+        .map(|case| {
+            let reference = Arc::clone(&references[&(case.auth == Auth::Bearer)]);
+            (case.name(), run_soap_case(case, reference))
+        })
+        .collect();
+    run_named("SOAP cases", named).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
