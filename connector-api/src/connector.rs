@@ -8,7 +8,7 @@ use crate::error::ConnectorError;
 use crate::health::HealthCheck;
 use crate::import::{ChangeSink, ImportMode, ImportOutcome, ImportRequest, RunContext};
 use crate::schema::Schema;
-use crate::secret::SecretResolver;
+use crate::secret::{secret_references_in, SecretRef, SecretResolver};
 
 /// Who a connector is and what it can do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +49,28 @@ pub trait ConnectorFactory: Send + Sync {
         auth_material: &str,
         secrets: &dyn SecretResolver,
     ) -> Result<Box<dyn Connector>, ConnectorError>;
+
+    /// The secret references [`validate`](Self::validate) resolves for this
+    /// configuration, defaults included, without resolving any: what a host
+    /// must hand a connector that runs out of process (the plugin protocol's
+    /// `validated` answer lists them). Malformed references are left out, for
+    /// `validate` to report.
+    ///
+    /// The default is the auth material and every `secret://` string value
+    /// in the configuration JSON ([`secret_references_in`]); a connector
+    /// with a defaulted reference, or one that does not read the auth
+    /// material in some configurations, overrides it.
+    ///
+    /// # Errors
+    /// The configuration errors `validate` would report, so that a host sends
+    /// no secret for a configuration that cannot be used.
+    fn secret_references(
+        &self,
+        config_json: &str,
+        auth_material: &str,
+    ) -> Result<Vec<SecretRef>, ConnectorError> {
+        Ok(secret_references_in(config_json, auth_material))
+    }
 }
 
 /// A configured connector, ready to run.

@@ -49,7 +49,9 @@ pub use import::{
     RecordError, RunContext, RunMetrics, VecSink,
 };
 pub use schema::{AttributeSchema, ObjectTypeSchema, Schema, ValueKind};
-pub use secret::{SecretError, SecretRef, SecretResolver, StaticSecrets, SECRET_SCHEME};
+pub use secret::{
+    secret_references_in, SecretError, SecretRef, SecretResolver, StaticSecrets, SECRET_SCHEME,
+};
 
 /// Re-exported so connectors and engines use the same secret type.
 pub use secrecy;

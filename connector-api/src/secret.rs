@@ -147,6 +147,41 @@ fn shown_reference(reference: &str) -> String {
     }
 }
 
+/// The auth material and every `secret://` string value anywhere in the
+/// configuration JSON, parsed, without duplicates, in order; malformed ones
+/// are left out. The default of
+/// [`ConnectorFactory::secret_references`](crate::ConnectorFactory::secret_references).
+///
+/// ```
+/// use connector_api::secret_references_in;
+/// let refs = secret_references_in(
+///     r#"{"a":"secret://x/2","b":["secret://x/1", "plain"],"c":"secret://"}"#,
+///     "secret://x/2",
+/// );
+/// let refs: Vec<String> = refs.iter().map(ToString::to_string).collect();
+/// assert_eq!(refs, ["secret://x/1", "secret://x/2"]);
+/// ```
+pub fn secret_references_in(config_json: &str, auth_material: &str) -> Vec<SecretRef> {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) if s.starts_with(SECRET_SCHEME) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    let mut found = vec![auth_material.trim().to_string()];
+    if let Ok(config) = serde_json::from_str::<serde_json::Value>(config_json) {
+        walk(&config, &mut found);
+    }
+    let parsed: std::collections::BTreeMap<String, SecretRef> = found
+        .iter()
+        .filter_map(|s| s.trim().parse::<SecretRef>().ok())
+        .map(|r| (r.to_string(), r))
+        .collect();
+    parsed.into_values().collect()
+}
+
 /// Turns a secret reference into its value. The engine provides one.
 ///
 /// # Errors

@@ -446,3 +446,181 @@ async fn the_validated_answer_carries_the_configured_schema() {
         Some(&Value::String("T-1".into()))
     );
 }
+
+// --- Which secrets the engine sends (docs/plugin-protocol.md, `validate`) ---
+
+/// A file in the temp directory the plugin scripts write the `validate`
+/// lines they receive to, removed on drop.
+struct Received(std::path::PathBuf);
+
+impl Received {
+    fn new(name: &str) -> Self {
+        Self(std::env::temp_dir().join(format!(
+            "idmesh-plugin-validate-{}-{name}",
+            std::process::id()
+        )))
+    }
+
+    /// The path, for the script.
+    fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+
+    /// The lines written, as JSON.
+    fn lines(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.0)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+const CONFIG_NAMING_ONE: &str = r#"{"k":{"deep":"secret://t/nested"}}"#;
+
+fn resolver() -> StaticSecrets {
+    StaticSecrets::new()
+        .with("secret://t/auth", "a1")
+        .with("secret://t/nested", "n1")
+        .with("secret://t/default", "d1")
+}
+
+#[tokio::test]
+async fn an_older_plugin_gets_every_named_secret_in_one_validate() {
+    // Its hello has no listsSecrets; its validated no secrets.
+    let got = Received::new("older");
+    let body = format!(
+        "read l; echo '{HELLO}'; read l; echo '{SCHEMA}'; read -r l; printf '%s\\n' \"$l\" >> {}; \
+         echo '{{\"type\":\"validated\"}}'; read l",
+        got.path()
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    let connector = factory
+        .validate(CONFIG_NAMING_ONE, "secret://t/auth", &resolver())
+        .await
+        .unwrap();
+    assert_eq!(connector.schema(), factory.schema());
+    let lines = got.lines();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        lines[0]["secrets"],
+        serde_json::json!({"secret://t/auth": "a1", "secret://t/nested": "n1"})
+    );
+    assert_eq!(lines[0].get("listSecrets"), None);
+}
+
+#[tokio::test]
+async fn a_plugin_that_lists_secrets_gets_exactly_those() {
+    // The first validate carries none; the plugin lists a reference the
+    // configuration does not name (its default); the second carries exactly it.
+    let hello = HELLO.replace(
+        r#""modes":["Full","Delta"]}"#,
+        r#""modes":["Full","Delta"]},"listsSecrets":true"#,
+    );
+    assert!(hello.contains("listsSecrets"));
+    let listed = r#"{"type":"validated","secrets":["secret://t/default"]}"#;
+    let got = Received::new("lists");
+    let body = format!(
+        "read l; echo '{hello}'; read l; echo '{SCHEMA}'; \
+         read -r l; printf '%s\\n' \"$l\" >> {f}; echo '{listed}'; \
+         read -r l; printf '%s\\n' \"$l\" >> {f}; echo '{listed}'; read l",
+        f = got.path()
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    factory
+        .validate(CONFIG_NAMING_ONE, "secret://t/auth", &resolver())
+        .await
+        .unwrap();
+    let lines = got.lines();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["listSecrets"], true);
+    assert_eq!(
+        lines[0]["secrets"],
+        serde_json::json!({}),
+        "nothing before the list"
+    );
+    assert_eq!(lines[1]["listSecrets"], true);
+    assert_eq!(
+        lines[1]["secrets"],
+        serde_json::json!({"secret://t/default": "d1"}),
+        "exactly the listed secret: not the auth material, not the named one"
+    );
+
+    // A secret the engine cannot resolve is sent as an error, not left out.
+    let got = Received::new("lists-missing");
+    let body = body.replace(&Received::new("lists").path(), &got.path());
+    let factory = spawn_sh(&body).await.unwrap();
+    factory
+        .validate(CONFIG_NAMING_ONE, "secret://t/auth", &StaticSecrets::new())
+        .await
+        .unwrap();
+    let lines = got.lines();
+    assert_eq!(lines[1]["secrets"], serde_json::json!({}));
+    assert_eq!(
+        lines[1]["secretErrors"]["secret://t/default"]["kind"],
+        "NotFound"
+    );
+}
+
+#[tokio::test]
+async fn a_listing_plugin_may_answer_validated_without_secrets() {
+    // An answer in the older form (no `secrets`) means the connector is ready.
+    let hello = HELLO.replace(
+        r#""modes":["Full","Delta"]}"#,
+        r#""modes":["Full","Delta"]},"listsSecrets":true"#,
+    );
+    let got = Received::new("plain-answer");
+    let body = format!(
+        "read l; echo '{hello}'; read l; echo '{SCHEMA}'; read -r l; printf '%s\\n' \"$l\" >> {}; \
+         echo '{{\"type\":\"validated\"}}'; read l; {}",
+        got.path(),
+        "echo '{\"type\":\"result\",\"outcome\":{\"watermark\":\"w\",\"complete\":true,\"counts\":{},\"recordErrors\":[]}}'; read l"
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    let connector = factory
+        .validate(CONFIG_NAMING_ONE, "secret://t/auth", &resolver())
+        .await
+        .unwrap();
+    let lines = got.lines();
+    assert_eq!(lines.len(), 1, "one validate: {lines:?}");
+    assert_eq!(lines[0]["secrets"], serde_json::json!({}));
+    let outcome = connector
+        .import(
+            ImportRequest::full(),
+            &mut VecSink::default(),
+            &RunContext::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.watermark.as_deref(), Some("w"));
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_asking_for_secrets_is_stopped() {
+    let hello = HELLO.replace(
+        r#""modes":["Full","Delta"]}"#,
+        r#""modes":["Full","Delta"]},"listsSecrets":true"#,
+    );
+    let first = r#"{"type":"validated","secrets":["secret://t/default"]}"#;
+    let more = r#"{"type":"validated","secrets":["secret://t/default","secret://t/more"]}"#;
+    let body = format!(
+        "read l; echo '{hello}'; read l; echo '{SCHEMA}'; read l; echo '{first}'; read l; echo '{more}'; read l"
+    );
+    let factory = spawn_sh(&body).await.unwrap();
+    let err = factory
+        .validate(CONFIG_NAMING_ONE, "secret://t/auth", &resolver())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadResponse);
+    assert!(
+        err.message().starts_with("the plugin sh listed the secrets secret://t/default, secret://t/more after it was sent the ones it asked for (secret://t/default)"),
+        "{}",
+        err.message()
+    );
+}

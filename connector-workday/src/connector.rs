@@ -278,6 +278,31 @@ impl ConnectorFactory for WorkdayFactory {
         let connector = self.connect(config_json, auth_material, secrets).await?;
         Ok(Box::new(connector))
     }
+
+    /// Exactly what [`WorkdayFactory::connect`] resolves: with a
+    /// UsernameToken (`Api` Soap and `IsuUsername`) the ISU password at
+    /// `IsuPasswordRef`, defaulted to `secret://workday/{TenantName}/isupassword`,
+    /// and nothing else; otherwise the client secret at the auth material
+    /// and, for `GrantType` `refresh_token`, `RefreshTokenRef`.
+    fn secret_references(
+        &self,
+        config_json: &str,
+        auth_material: &str,
+    ) -> Result<Vec<SecretRef>, ConnectorError> {
+        let config = WorkdayConfig::parse(config_json).map_err(ConnectorError::configuration)?;
+        let raw: Vec<&str> = match (&config.isu_password_ref, &config.refresh_token_ref) {
+            (Some(isu), _) if config.uses_username_token() => vec![isu.as_str()],
+            (_, Some(r)) if config.grant_type == GrantType::RefreshToken => {
+                vec![auth_material, r.as_str()]
+            }
+            _ => vec![auth_material],
+        };
+        // A malformed reference is left to `connect` to report.
+        Ok(raw
+            .iter()
+            .filter_map(|r| r.trim().parse::<SecretRef>().ok())
+            .collect())
+    }
 }
 
 /// A configured Workday connector. Its access token and request budget are

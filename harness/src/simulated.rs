@@ -82,7 +82,7 @@ pub enum SimApi {
 
 /// `config` (a configJson for `sim`) set to read `api`: for Soap, `Api`
 /// `Soap` with the simulator's ISU username (so no `ClientId` and no OAuth
-/// token; the password is in [`secrets`]).
+/// token; the password is in [`secrets`] under `IsuPasswordRef`'s default).
 pub fn with_api(config: &str, sim: &Simulator, api: SimApi) -> String {
     let Ok(serde_json::Value::Object(mut obj)) = serde_json::from_str(config) else {
         return config.to_string();
@@ -90,15 +90,10 @@ pub fn with_api(config: &str, sim: &Simulator, api: SimApi) -> String {
     if api == SimApi::Soap {
         obj.insert("Api".into(), json!("Soap"));
         obj.insert("IsuUsername".into(), json!(sim.config().isu_username));
-        // Written out (not left to its default) so that a plugin, which
-        // receives only the secrets the configuration names, gets it too.
-        obj.insert(
-            "IsuPasswordRef".into(),
-            json!(format!(
-                "secret://workday/{}/isupassword",
-                sim.config().tenant
-            )),
-        );
+        // IsuPasswordRef is left to its default,
+        // secret://workday/{tenant}/isupassword, where `secrets` holds the
+        // password (a plugin is sent it too: it lists the secrets its
+        // configuration needs, defaults included).
         obj.remove("ClientId");
     }
     serde_json::Value::Object(obj).to_string()

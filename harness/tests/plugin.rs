@@ -189,6 +189,43 @@ async fn simulated_import_through_the_workday_plugin_matches_in_process() {
     assert_ne!(wm(&remote), b["oldWatermark"].as_str().map(str::to_string));
 }
 
+/// `--api soap` leaves `IsuPasswordRef` to its default: the plugin lists it
+/// in its `validated` answer and the harness sends it (and no client secret).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_soap_import_through_the_workday_plugin_gets_the_default_isu_password() {
+    let Some(plugin) = workday_plugin() else {
+        return;
+    };
+    let dir = TempDir::new("plugin-soap");
+    let mut results = Vec::new();
+    for (state, via) in [("direct.db", None), ("plugin.db", Some(p(&plugin)))] {
+        let state = dir.path(state);
+        let mut args = vec![
+            "import",
+            "--simulated",
+            "--api",
+            "soap",
+            "--workers",
+            "120",
+            "--orgs",
+            "6",
+            "--json",
+            "--state",
+            p(&state),
+        ];
+        if let Some(plugin) = via {
+            args.extend(["--plugin", plugin]);
+        }
+        results.push(json_ok(&dir, &args, &[]).await);
+    }
+    let (a, b) = (&results[0], &results[1]);
+    assert_eq!(b["outcome"]["status"], "Succeeded", "{b}");
+    for key in ["outcome", "counts", "metrics", "complete", "recordErrors"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(b["counts"]["OrgUnit"]["Upsert"], 6, "{b}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_schema_and_bench_through_the_workday_plugin() {
     let Some(plugin) = workday_plugin() else {

@@ -405,3 +405,67 @@ async fn soap_faults_never_advance_the_watermark_and_lose_nothing() {
         );
     }
 }
+
+/// Why a SOAP delta can count fewer upserts than a REST delta after the same
+/// changes (docs/connector-workday.md): REST re-reads what was stamped within
+/// `DeltaOverlapSeconds` of its watermark (the newest record it had read,
+/// unchanged); SOAP's window holds only transaction-log entries.
+#[tokio::test]
+async fn a_rest_delta_re_reads_its_overlap_and_a_soap_delta_does_not() {
+    let sim = sim(80, 8).await;
+    let rest = support::recording_factory(&RecordingSleeper::new())
+        .connect(&config(&sim, json!({})), SECRET_REF, &secrets(&sim))
+        .await
+        .unwrap();
+    let soap = connector(&sim, Auth::UsernameToken, json!({})).await;
+    let (rest_full, _, _) = run(&rest, ImportRequest::full()).await;
+    let (soap_full, _, _) = run(&soap, ImportRequest::full()).await;
+    // The org stamped longest ago changes (not the newest, which REST's
+    // overlap re-reads anyway).
+    let mut oldest: Option<(DateTime<Utc>, String)> = None;
+    sim.for_each_org(|o| {
+        let t = connector_workday::mapping::last_updated(o).unwrap();
+        let id = o["id"].as_str().unwrap().to_string();
+        if oldest.as_ref().is_none_or(|(ot, _)| t < *ot) {
+            oldest = Some((t, id));
+        }
+    });
+    let changed = oldest.unwrap().1;
+    sim.update_org(&changed, "name", json!("Renamed for the delta"))
+        .unwrap();
+
+    let (_, rest_sink, _) = run(&rest, ImportRequest::delta(rest_full.watermark.clone())).await;
+    let (_, soap_sink, _) = run(&soap, ImportRequest::delta(soap_full.watermark)).await;
+    let rest_orgs: Vec<String> = by_id(&rest_sink, "OrgUnit").into_keys().collect();
+    let soap_orgs: Vec<String> = by_id(&soap_sink, "OrgUnit").into_keys().collect();
+    assert_eq!(
+        soap_orgs,
+        std::slice::from_ref(&changed),
+        "SOAP: the logged change only"
+    );
+
+    // REST: every org stamped at or after its watermark less the overlap:
+    // the changed one and the newest generated one (its watermark).
+    let w = connector_workday::watermark::decode(rest_full.watermark.as_deref())
+        .unwrap()
+        .organizations
+        .unwrap();
+    let mut stamped = Vec::new();
+    sim.for_each_org(|o| {
+        let t = connector_workday::mapping::last_updated(o).unwrap();
+        if t >= w - chrono::Duration::seconds(300) {
+            stamped.push((o["id"].as_str().unwrap().to_string(), t));
+        }
+    });
+    stamped.sort();
+    let mut expected: Vec<String> = stamped.iter().map(|(id, _)| id.clone()).collect();
+    expected.sort();
+    assert_eq!(rest_orgs, expected, "REST: the overlap");
+    let unchanged: Vec<&(String, DateTime<Utc>)> =
+        stamped.iter().filter(|(id, _)| *id != changed).collect();
+    assert!(
+        unchanged.iter().any(|(_, t)| *t == w),
+        "the newest org read, unchanged, is re-read: {unchanged:?}"
+    );
+    assert_eq!(rest_orgs.len(), soap_orgs.len() + unchanged.len());
+}

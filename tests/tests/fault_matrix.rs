@@ -27,6 +27,10 @@
 //! faults whose cost does not depend on which page they hit are also run
 //! with 4 pages in flight. Cases run concurrently (bounded); timeouts use a
 //! 1 s request timeout, every other wait is a recorded, not slept, back-off.
+//!
+//! The same promises hold for `Api: "Soap"` (section "Api Soap" below): the
+//! SOAP faults, the UsernameToken's probe and the bearer token's request,
+//! each case compared with the same history without the fault.
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
@@ -46,7 +50,7 @@ use connector_workday::retry::RecordingSleeper;
 use connector_workday::watermark::{decode, encode, Watermark};
 use harness::engine::{Engine, RunOptions, RunOutcome, RunReport};
 use harness::secrets::Redactor;
-use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, Simulator};
+use harness::sim::{DriftKind, Endpoint, FaultKind, FaultRule, RetryAfter, Simulator, SoapFault};
 use harness::simulated;
 use harness::store::{RunStatus, Store};
 use serde_json::{json, Value as Json};
@@ -458,12 +462,31 @@ fn assert_state(actual: &State, expected: &State, what: &str) {
         .into_iter()
         .filter(|k| actual.get(*k) != expected.get(*k))
         .take(5)
-        .map(|k| {
-            format!(
-                "{k:?}:\n  store:    {:?}\n  expected: {:?}",
-                actual.get(k),
-                expected.get(k)
-            )
+        .map(|k| match (actual.get(k), expected.get(k)) {
+            (Some(a), Some(e)) => {
+                // Only what differs, so a long record stays readable.
+                let (am, em) = (a.attributes.as_object(), e.attributes.as_object());
+                let fields: Vec<String> = match (am, em) {
+                    (Some(am), Some(em)) => am
+                        .keys()
+                        .chain(em.keys())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .filter(|f| am.get(*f) != em.get(*f))
+                        .map(|f| format!("{f}: {:?} vs {:?}", am.get(f), em.get(f)))
+                        .collect(),
+                    _ => vec![format!("{:?} vs {:?}", a.attributes, e.attributes)],
+                };
+                format!(
+                    "{k:?}: store vs expected: deleted {:?} vs {:?}, deleted_by {:?} vs {:?}; {}",
+                    a.deleted,
+                    e.deleted,
+                    a.deleted_by,
+                    e.deleted_by,
+                    fields.join("; ")
+                )
+            }
+            (a, e) => format!("{k:?}:\n  store:    {a:?}\n  expected: {e:?}"),
         })
         .collect();
     panic!(
@@ -521,13 +544,21 @@ async fn import(
     if let Some(t) = timeout {
         factory = factory.with_request_timeout(t);
     }
+    run_with(engine, sim, &factory, &config(sim, concurrency), mode).await
+}
+
+/// One run of a connector `factory` builds from `config` (and the
+/// simulator's secrets), bounded by `RUN_TIMEOUT`.
+async fn run_with(
+    engine: &mut Engine,
+    sim: &Simulator,
+    factory: &connector_workday::WorkdayFactory,
+    config: &str,
+    mode: ImportMode,
+) -> RunReport {
     let secrets = simulated::secrets(sim, &Redactor::new());
     let connector = factory
-        .connect(
-            &config(sim, concurrency),
-            &simulated::auth_material(sim),
-            &secrets,
-        )
+        .connect(config, &simulated::auth_material(sim), &secrets)
         .await
         .unwrap();
     tokio::time::timeout(
@@ -778,23 +809,30 @@ fn rules(case: &Case, e_pages: (usize, usize)) -> Vec<FaultRule> {
             1,
         )],
         Fault::Truncated => vec![page(FaultKind::TruncatedBody, 1)],
-        Fault::TokenExpiry => vec![FaultRule::once(
-            Endpoint::Token,
-            1,
-            FaultKind::TokenExpiresAfterUses(uses_before),
-        )],
-        Fault::TokenRefused => vec![
-            FaultRule::once(
-                Endpoint::Token,
-                1,
-                FaultKind::TokenExpiresAfterUses(uses_before),
-            ),
-            FaultRule::once(Endpoint::Token, 2, FaultKind::TokenExpiresAfterUses(0)),
-        ],
+        Fault::TokenExpiry => token_rules(uses_before, false),
+        Fault::TokenRefused => token_rules(uses_before, true),
         Fault::DriftHire => vec![page(FaultKind::TotalDrift(DriftKind::Hire), 1)],
         Fault::DriftPurge => vec![page(FaultKind::TotalDrift(DriftKind::Purge), 1)],
         Fault::BadRecord => vec![page(FaultKind::BadRecord, 1)],
     }
+}
+
+/// The token issued first dies after `uses_before` API calls; when
+/// `refused`, the next one is refused at once too.
+fn token_rules(uses_before: u32, refused: bool) -> Vec<FaultRule> {
+    let mut rules = vec![FaultRule::once(
+        Endpoint::Token,
+        1,
+        FaultKind::TokenExpiresAfterUses(uses_before),
+    )];
+    if refused {
+        rules.push(FaultRule::once(
+            Endpoint::Token,
+            2,
+            FaultKind::TokenExpiresAfterUses(0),
+        ));
+    }
+    rules
 }
 
 fn kinds(records: &[Json], map: impl Fn(&Json) -> connector_api::Change) -> (u64, u64) {
@@ -1189,17 +1227,20 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .unwrap_or_else(|| "a panic".into())
 }
 
-/// Runs `cases` at most `PARALLEL` at a time; fails listing every failed case.
-async fn run_matrix(cases: Vec<Case>) {
+/// Runs named cases at most `PARALLEL` at a time, each within
+/// `CASE_TIMEOUT`; fails listing every failed case.
+async fn run_named<F>(what: &str, cases: Vec<(String, F)>)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
     let total = cases.len();
     let permits = Arc::new(Semaphore::new(PARALLEL));
     let mut set = JoinSet::new();
-    for case in cases {
+    for (name, case) in cases {
         let permits = Arc::clone(&permits);
         set.spawn(async move {
             let _permit = permits.acquire_owned().await.unwrap();
-            let name = case.name();
-            let result = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(run_case(case))).await;
+            let result = tokio::time::timeout(CASE_TIMEOUT, tokio::spawn(case)).await;
             let failure = match result {
                 Err(_) => Some(format!("did not finish within {CASE_TIMEOUT:?}")),
                 Ok(Err(e)) => Some(panic_text(e)),
@@ -1218,10 +1259,16 @@ async fn run_matrix(cases: Vec<Case>) {
     failed.sort();
     assert!(
         failed.is_empty(),
-        "{} of {total} cases failed:\n{}",
+        "{} of {total} {what} failed:\n{}",
         failed.len(),
         failed.join("\n\n")
     );
+}
+
+/// Runs `cases` at most `PARALLEL` at a time; fails listing every failed case.
+async fn run_matrix(cases: Vec<Case>) {
+    let named = cases.into_iter().map(|c| (c.name(), run_case(c))).collect();
+    run_named("cases", named).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1255,6 +1302,762 @@ async fn faults_with_four_pages_in_flight() {
         }
     }
     run_matrix(all).await;
+}
+
+// ----- Api Soap ----------------------------------------------------------------
+//
+// The same promises for `Api: "Soap"` (issue 12): a failed run changes
+// nothing and keeps the watermark, a retried fault costs exactly one more
+// request and one recorded back-off, nothing is lost, and a later clean full
+// run converges. The SOAP read is a snapshot as of the server's clock (the
+// `Date` header), so each case pins the simulator's clock and compares the
+// faulted run with a reference: the same run, unfaulted, on a twin store
+// with the same history (exact requests, counts, watermark, purges and
+// store). Request numbering is deterministic with one page in flight; the
+// faults are put on the first and the last page of a feed (the workers' last
+// page on a delta is the last page of its Effective pass).
+
+/// The setup run reads as of this time; the mutations and the faulted run
+/// happen at [`MUTATED_AT`].
+const SOAP_SETUP_AT: &str = "2026-01-15T11:00:00Z";
+
+/// How the SOAP requests authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Auth {
+    /// A WS-Security UsernameToken: the run starts with a `Get_Workers`
+    /// probe (Count 1) for the server's time.
+    UsernameToken,
+    /// The OAuth bearer token: the run starts with a token request.
+    Bearer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SoapCaseFault {
+    /// One faulted request: one retry, then the reference outcome.
+    Once(Transient),
+    /// Four faulted requests: three retries, then the run fails.
+    Exhausted(Transient),
+    /// HTTP 500 `SOAP-ENV:Server.processingError`: retried like a 5xx, once.
+    ProcessingOnce,
+    /// The same fault four times: the run fails after 3 retries.
+    ProcessingExhausted,
+    /// HTTP 500 `SOAP-ENV:Client.validationError`: not retried, the run fails.
+    Validation,
+    /// The task is not authorized: a permission error naming the operation.
+    NotAuthorized,
+    /// 429 asking for 120 s, beyond the 30 s cap: the run stops at once.
+    RetryAfterBeyondCap,
+    /// A 200 whose XML is cut in half.
+    Truncated,
+    /// Bearer only: the token dies right before this page.
+    TokenExpiry,
+    /// Bearer only: and the new token is refused too.
+    TokenRefused,
+    /// Full runs of workers only: a worker before the page is purged.
+    DriftPurge,
+    /// Workers only: the page's first worker carries badly typed values.
+    BadRecord,
+}
+
+impl SoapCaseFault {
+    fn all() -> Vec<SoapCaseFault> {
+        let mut v: Vec<SoapCaseFault> = [
+            Transient::RetryAfterSeconds,
+            Transient::RetryAfterDate,
+            Transient::Status(500),
+            Transient::Status(503),
+            Transient::Close,
+            Transient::CloseMidBody,
+        ]
+        .map(SoapCaseFault::Once)
+        .to_vec();
+        v.extend([Transient::Status(503), Transient::Close].map(SoapCaseFault::Exhausted));
+        v.extend([
+            SoapCaseFault::ProcessingOnce,
+            SoapCaseFault::ProcessingExhausted,
+            SoapCaseFault::Validation,
+            SoapCaseFault::NotAuthorized,
+            SoapCaseFault::RetryAfterBeyondCap,
+            SoapCaseFault::Truncated,
+            SoapCaseFault::TokenExpiry,
+            SoapCaseFault::TokenRefused,
+            SoapCaseFault::DriftPurge,
+            SoapCaseFault::BadRecord,
+        ]);
+        v
+    }
+
+    fn applies(self, mode: Mode, feed: Feed, auth: Auth) -> bool {
+        match self {
+            SoapCaseFault::TokenExpiry | SoapCaseFault::TokenRefused => auth == Auth::Bearer,
+            SoapCaseFault::DriftPurge => feed == Feed::Workers && mode == Mode::Full,
+            // The simulator's bad record is a worker.
+            SoapCaseFault::BadRecord => feed == Feed::Workers,
+            _ => true,
+        }
+    }
+
+    /// The faults also run with a bearer token (the transport and the fault
+    /// rules are the same as with a UsernameToken, the requests are not).
+    fn with_bearer(self) -> bool {
+        matches!(
+            self,
+            SoapCaseFault::TokenExpiry
+                | SoapCaseFault::TokenRefused
+                | SoapCaseFault::Once(Transient::Status(503))
+                | SoapCaseFault::Validation
+        )
+    }
+
+    /// The requests of the faulted page (and the token's, for token faults)
+    /// the simulator faults, and how many times the page is sent.
+    fn attempts(self) -> usize {
+        match self {
+            SoapCaseFault::Exhausted(_) | SoapCaseFault::ProcessingExhausted => 4,
+            SoapCaseFault::Once(_) | SoapCaseFault::ProcessingOnce | SoapCaseFault::TokenExpiry => {
+                2
+            }
+            SoapCaseFault::TokenRefused => 2,
+            _ => 1,
+        }
+    }
+
+    /// How the run fails, and what its message says; `None` when it succeeds.
+    fn failure(self) -> Option<(ErrorKind, bool, &'static str)> {
+        Some(match self {
+            SoapCaseFault::Exhausted(t) => (t.exhausted_kind(), true, "(gave up after 3 retries)"),
+            SoapCaseFault::ProcessingExhausted => {
+                (ErrorKind::Server, true, "(gave up after 3 retries)")
+            }
+            SoapCaseFault::Validation => {
+                (ErrorKind::BadResponse, false, "Simulated validation fault.")
+            }
+            SoapCaseFault::NotAuthorized => (ErrorKind::Permission, false, "not authorized"),
+            SoapCaseFault::RetryAfterBeyondCap => (
+                ErrorKind::RateLimit,
+                true,
+                "asked to wait 120 s (Retry-After)",
+            ),
+            SoapCaseFault::Truncated => (
+                ErrorKind::BadResponse,
+                false,
+                "it is not a readable SOAP answer",
+            ),
+            SoapCaseFault::TokenRefused => (
+                ErrorKind::Authentication,
+                false,
+                "(401 Unauthorized, twice)",
+            ),
+            _ => return None,
+        })
+    }
+
+    /// The back-off delays recorded.
+    fn delays(self) -> Vec<Delay> {
+        match self {
+            SoapCaseFault::Once(t) => vec![t.delay(0)],
+            SoapCaseFault::Exhausted(t) => (0..3).map(|i| t.delay(i)).collect(),
+            SoapCaseFault::ProcessingOnce => vec![Delay::Exact(Duration::from_secs(1))],
+            SoapCaseFault::ProcessingExhausted => (0..3)
+                .map(|i| Delay::Exact(Duration::from_secs(1 << i)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SoapCase {
+    mode: Mode,
+    feed: Feed,
+    /// First or Last.
+    pos: Pos,
+    auth: Auth,
+    fault: SoapCaseFault,
+}
+
+impl SoapCase {
+    fn name(&self) -> String {
+        format!(
+            "Soap/{:?}/{:?}/{:?}/{:?}/{:?}",
+            self.auth, self.mode, self.feed, self.pos, self.fault
+        )
+    }
+}
+
+/// The SOAP cases of `mode`: each fault once per feed and auth, on the
+/// workers' last page and the organizations' first (a purge before the
+/// workers' first page too, which does not drift).
+fn soap_cases(mode: Mode) -> Vec<SoapCase> {
+    let mut out = Vec::new();
+    for fault in SoapCaseFault::all() {
+        for auth in [Auth::UsernameToken, Auth::Bearer] {
+            let token_fault = matches!(
+                fault,
+                SoapCaseFault::TokenExpiry | SoapCaseFault::TokenRefused
+            );
+            if auth == Auth::Bearer && !fault.with_bearer()
+                || auth == Auth::UsernameToken && token_fault
+            {
+                continue;
+            }
+            for feed in [Feed::Workers, Feed::Orgs] {
+                if !fault.applies(mode, feed, auth) {
+                    continue;
+                }
+                let positions: &[Pos] = match (feed, fault) {
+                    (Feed::Workers, SoapCaseFault::DriftPurge) => &[Pos::First, Pos::Last],
+                    (Feed::Workers, _) => &[Pos::Last],
+                    (Feed::Orgs, _) => &[Pos::First],
+                };
+                for &pos in positions {
+                    out.push(SoapCase {
+                        mode,
+                        feed,
+                        pos,
+                        auth,
+                        fault,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+fn soap_config(sim: &Simulator, auth: Auth) -> String {
+    let mut c = json!({
+        "Api": "Soap",
+        "PageSize": PAGE,
+        "MaxConcurrentRequests": 1,
+        "MaxRequestsPerHour": 1_000_000,
+    });
+    if auth == Auth::UsernameToken {
+        c["IsuUsername"] = json!(sim.config().isu_username);
+        c["IsuPasswordRef"] = json!("secret://workday/acme/isupassword");
+    }
+    let mut c: Json = serde_json::from_str(&support::config(sim, c)).unwrap();
+    if auth == Auth::UsernameToken {
+        c.as_object_mut().unwrap().remove("ClientId");
+    }
+    c.to_string()
+}
+
+/// One SOAP import with a fresh connector, back-off recorded by `sleeper`.
+async fn soap_import(
+    engine: &mut Engine,
+    sim: &Simulator,
+    auth: Auth,
+    mode: ImportMode,
+    sleeper: &RecordingSleeper,
+) -> RunReport {
+    let factory = support::recording_factory(sleeper);
+    run_with(engine, sim, &factory, &soap_config(sim, auth), mode).await
+}
+
+/// Requests served since the last `clear_requests`: (token, orgs, workers).
+fn soap_requests(sim: &Simulator) -> (usize, usize, usize) {
+    (
+        sim.request_count(Endpoint::Token),
+        sim.request_count(Endpoint::Organizations),
+        sim.request_count(Endpoint::Workers),
+    )
+}
+
+/// The fault rules of a SOAP case whose faulted page is request `at` of its
+/// feed's endpoint, `api_before` SOAP requests into the run.
+fn soap_rules(case: &SoapCase, at: usize, api_before: usize) -> Vec<FaultRule> {
+    let endpoint = case.feed.endpoint();
+    let page = |kind: FaultKind, times: usize| FaultRule {
+        endpoint,
+        at_request: at,
+        times,
+        kind,
+    };
+    let uses_before = u32::try_from(api_before).unwrap();
+    match case.fault {
+        SoapCaseFault::Once(t) => vec![page(t.kind(), 1)],
+        SoapCaseFault::Exhausted(t) => vec![page(t.kind(), 4)],
+        SoapCaseFault::ProcessingOnce => vec![page(FaultKind::Soap(SoapFault::Processing), 1)],
+        SoapCaseFault::ProcessingExhausted => {
+            vec![page(FaultKind::Soap(SoapFault::Processing), 4)]
+        }
+        SoapCaseFault::Validation => vec![page(FaultKind::Soap(SoapFault::Validation), 1)],
+        SoapCaseFault::NotAuthorized => vec![page(FaultKind::Soap(SoapFault::NotAuthorized), 1)],
+        SoapCaseFault::RetryAfterBeyondCap => vec![page(
+            FaultKind::TooManyRequests(RetryAfter::Seconds(RETRY_AFTER_BEYOND_CAP)),
+            1,
+        )],
+        SoapCaseFault::Truncated => vec![page(FaultKind::TruncatedBody, 1)],
+        SoapCaseFault::TokenExpiry => token_rules(uses_before, false),
+        SoapCaseFault::TokenRefused => token_rules(uses_before, true),
+        SoapCaseFault::DriftPurge => vec![page(FaultKind::TotalDrift(DriftKind::Purge), 1)],
+        SoapCaseFault::BadRecord => vec![page(FaultKind::BadRecord, 1)],
+    }
+}
+
+/// What an unfaulted history gives for one auth and mode; the same for every
+/// case (the tenant, its WIDs and the pinned clocks are deterministic), so it
+/// is worked out once: a twin store's setup run, the mutations, the run the
+/// cases fault, and a clean full run.
+#[derive(Debug)]
+struct SoapReference {
+    /// After the setup run.
+    before: State,
+    w0: String,
+    /// Requests of the run: (token, orgs, workers).
+    requests: (usize, usize, usize),
+    report: RunReport,
+    /// After the run.
+    after: State,
+    /// After the clean full run that follows it.
+    converged: State,
+    converged_watermark: Option<String>,
+}
+
+fn soap_mode(mode: Mode) -> ImportMode {
+    match mode {
+        Mode::Full => ImportMode::Full,
+        Mode::Delta => ImportMode::Delta,
+    }
+}
+
+/// A simulator and a store after the setup run (read as of
+/// [`SOAP_SETUP_AT`]), the mutations entered at [`MUTATED_AT`].
+async fn soap_setup(auth: Auth, name: &str) -> (Simulator, TempDir, Engine, State, String) {
+    let sim = support::sim(WORKERS, ORGS).await;
+    let dir = TempDir::new();
+    let mut engine = Engine::new(Store::open(&dir.db()).unwrap());
+    sim.set_clock(SOAP_SETUP_AT.parse().unwrap());
+    let quiet = RecordingSleeper::new();
+    let r = soap_import(&mut engine, &sim, auth, ImportMode::Full, &quiet).await;
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{name}: setup run: {r:?}");
+    assert!(r.complete, "{name}: setup run");
+    let before = store_state(engine.store());
+    let w0 = engine.store().watermark(INSTANCE).unwrap().unwrap();
+    let setup_at: DateTime<Utc> = SOAP_SETUP_AT.parse().unwrap();
+    assert_eq!(
+        w0,
+        encode(&Watermark {
+            workers: Some(setup_at),
+            organizations: Some(setup_at),
+        }),
+        "{name}: a SOAP watermark is the read time"
+    );
+    sim.set_clock(MUTATED_AT.parse().unwrap());
+    mutate(&sim);
+    (sim, dir, engine, before, w0)
+}
+
+async fn soap_reference(auth: Auth, mode: Mode) -> SoapReference {
+    let name = format!("reference {auth:?} {mode:?}");
+    let (sim, _dir, mut twin, before, w0) = soap_setup(auth, &name).await;
+    sim.clear_requests();
+    let quiet = RecordingSleeper::new();
+    let report = soap_import(&mut twin, &sim, auth, soap_mode(mode), &quiet).await;
+    assert_eq!(report.outcome, RunOutcome::Succeeded, "{name}: {report:?}");
+    assert!(report.warnings.is_empty(), "{name}: {:?}", report.warnings);
+    let requests = soap_requests(&sim);
+    assert_eq!(sim.request_count(Endpoint::Other), 0, "{name}");
+    let after = store_state(twin.store());
+    let r = soap_import(&mut twin, &sim, auth, ImportMode::Full, &quiet).await;
+    assert_eq!(r.outcome, RunOutcome::Succeeded, "{name}: clean run: {r:?}");
+    SoapReference {
+        before,
+        w0,
+        requests,
+        report,
+        after,
+        converged: store_state(twin.store()),
+        converged_watermark: twin.store().watermark(INSTANCE).unwrap(),
+    }
+}
+
+async fn run_soap_case(case: SoapCase, reference: Arc<SoapReference>) {
+    let name = case.name();
+    let (auth, mode) = (case.auth, soap_mode(case.mode));
+    let at: DateTime<Utc> = MUTATED_AT.parse().unwrap();
+    let setup_at: DateTime<Utc> = SOAP_SETUP_AT.parse().unwrap();
+
+    // 1. and 2. The previous state, as the reference's; the mutations.
+    let (sim, dir, mut engine, before, w0) = soap_setup(auth, &name).await;
+    assert_state(&before, &reference.before, &format!("{name}: setup"));
+    assert_eq!(w0, reference.w0, "{name}");
+    let pre_ids: BTreeSet<String> = sim.worker_ids().into_iter().collect();
+
+    // 3. The faulted run. The faulted page is request `at_request` of the
+    // feed's endpoint, as numbered in the reference run (the
+    // UsernameToken's probe is the workers' first request).
+    let ref_requests = reference.requests;
+    let probe = usize::from(auth == Auth::UsernameToken);
+    let (feed_first, feed_last) = match case.feed {
+        Feed::Orgs => (1, ref_requests.1),
+        Feed::Workers => (probe + 1, ref_requests.2),
+    };
+    assert!(
+        feed_last >= feed_first + 2,
+        "{name}: several pages ({ref_requests:?})"
+    );
+    let at_request = match case.pos {
+        Pos::First => feed_first,
+        _ => feed_last,
+    };
+    // SOAP requests before the faulted one: the orgs come first.
+    let api_before = match case.feed {
+        Feed::Orgs => at_request - 1,
+        Feed::Workers => ref_requests.1 + at_request - 1,
+    };
+    sim.clear_requests();
+    for rule in soap_rules(&case, at_request, api_before) {
+        sim.add_fault(rule);
+    }
+    let sleeper = RecordingSleeper::new();
+    let r = soap_import(&mut engine, &sim, auth, mode, &sleeper).await;
+    let after_fault = store_state(engine.store());
+    let requests = soap_requests(&sim);
+    let used = match auth {
+        Auth::UsernameToken => harness::sim::AuthUsed::UsernameToken,
+        Auth::Bearer => harness::sim::AuthUsed::Bearer,
+    };
+    assert!(
+        sim.requests()
+            .iter()
+            .filter(|q| q.endpoint != Endpoint::Token)
+            .all(|q| q.auth == used),
+        "{name}: every SOAP request used {auth:?}"
+    );
+    let delays = sleeper.delays();
+    let want = case.fault.delays();
+    assert!(
+        delays.len() == want.len() && delays.iter().zip(&want).all(|(d, x)| x.matches(*d)),
+        "{name}: back-off delays {delays:?}, expected {want:?}"
+    );
+    assert_eq!(
+        r.metrics.requests as usize,
+        requests.0 + requests.1 + requests.2,
+        "{name}: the connector counts every request"
+    );
+    let retries = u64::try_from(want.len()).unwrap();
+    let attempts = case.fault.attempts();
+    let faulted = sim.requests().iter().filter(|q| q.fault.is_some()).count();
+    let expected_faulted = match case.fault {
+        SoapCaseFault::Once(_) | SoapCaseFault::ProcessingOnce | SoapCaseFault::TokenExpiry => 1,
+        _ => attempts,
+    };
+    assert_eq!(faulted, expected_faulted, "{name}: faulted requests");
+    let stored = engine.store().watermark(INSTANCE).unwrap();
+    // The requests of a run that stops at the faulted page: earlier pages,
+    // the page's attempts, nothing after it.
+    let stopped_at = |attempts: usize| {
+        let sent = at_request - 1 + attempts;
+        let tokens = if case.fault == SoapCaseFault::TokenRefused {
+            2
+        } else {
+            ref_requests.0
+        };
+        match case.feed {
+            Feed::Orgs => (tokens, sent, probe),
+            Feed::Workers => (tokens, ref_requests.1, sent),
+        }
+    };
+    let assert_nothing_committed = |what: &str| {
+        assert!(
+            !r.watermark_advanced && r.new_watermark.is_none(),
+            "{name}: {what}"
+        );
+        assert_eq!(
+            stored.as_deref(),
+            Some(w0.as_str()),
+            "{name}: {what}: watermark kept"
+        );
+        assert_state(
+            &after_fault,
+            &before,
+            &format!("{name}: {what} changes nothing"),
+        );
+        assert!(r.purged.is_empty(), "{name}: {what}");
+    };
+
+    match (case.fault.failure(), &r.outcome) {
+        (
+            Some((kind, retryable, says)),
+            RunOutcome::Failed {
+                kind: k,
+                retryable: rt,
+                message,
+            },
+        ) => {
+            // A failed run: nothing committed, the later pages and feeds
+            // never asked for, and it says why (never with a secret).
+            assert_eq!((*k, *rt), (kind, retryable), "{name}: {message}");
+            assert!(message.contains(says), "{name}: {message}");
+            assert!(
+                !message.contains(&sim.config().isu_password)
+                    && !message.contains(&sim.config().client_secret),
+                "{name}: {message}"
+            );
+            if case.fault == SoapCaseFault::NotAuthorized {
+                let operation = match case.feed {
+                    Feed::Orgs => "Get_Organizations",
+                    Feed::Workers => "Get_Workers",
+                };
+                assert!(message.contains(operation), "{name}: {message}");
+            }
+            assert_eq!(
+                requests,
+                stopped_at(attempts),
+                "{name}: requests (token, orgs, workers)"
+            );
+            assert_eq!(r.metrics.retries, retries, "{name}: retries");
+            assert_nothing_committed("a failed run");
+        }
+        (Some(_), RunOutcome::Succeeded) if case.fault == SoapCaseFault::Truncated => {
+            // A body cut before its first record closes is unreadable (the
+            // case above); one cut after some records is read today as a
+            // short page: the pager sees fewer records than Total_Results
+            // promised, so the feed's watermark is kept and the full run is
+            // not complete (no purge). Nothing is lost; the next run reads it.
+            assert!(
+                r.warnings.iter().any(|w| w.contains("short")),
+                "{name}: {:?}",
+                r.warnings
+            );
+            assert!(!r.complete && r.purged.is_empty(), "{name}");
+            let kept = decode(stored.as_deref()).unwrap();
+            let kept = match case.feed {
+                Feed::Orgs => kept.organizations,
+                Feed::Workers => kept.workers,
+            };
+            let incoming = match (case.mode, case.feed) {
+                (Mode::Full, _) => None,
+                (Mode::Delta, _) => Some(setup_at),
+            };
+            assert_eq!(
+                kept, incoming,
+                "{name}: the cut feed's watermark is not advanced"
+            );
+        }
+        (Some(_), other) => panic!("{name}: outcome {other:?}"),
+        (None, _) => {
+            // One more request for a retried page (and a token for an expired one).
+            let mut expected = ref_requests;
+            match case.feed {
+                Feed::Orgs => expected.1 += attempts - 1,
+                Feed::Workers => expected.2 += attempts - 1,
+            }
+            if case.fault == SoapCaseFault::TokenExpiry {
+                expected.0 += 1;
+            }
+            match case.fault {
+                SoapCaseFault::DriftPurge => {
+                    // The worker purged before the page was served: from the
+                    // second page on Total_Results shrank between pages, so
+                    // the workers' watermark is not advanced (a full run has
+                    // none to keep) and the full run is not complete.
+                    let gone: Vec<String> = pre_ids
+                        .difference(&sim.worker_ids().into_iter().collect())
+                        .cloned()
+                        .collect();
+                    assert_eq!(gone.len(), 1, "{name}: one worker purged");
+                    let drift = case.pos != Pos::First;
+                    assert_eq!(
+                        requests, expected,
+                        "{name}: requests (token, orgs, workers)"
+                    );
+                    assert_eq!(r.outcome, RunOutcome::Succeeded, "{name}");
+                    assert_eq!(
+                        r.warnings.iter().any(|w| w.contains("total changed")),
+                        drift,
+                        "{name}: drift warning {:?}",
+                        r.warnings
+                    );
+                    assert_eq!(r.complete, !drift, "{name}: complete");
+                    let expected_w = encode(&Watermark {
+                        workers: (!drift).then_some(at),
+                        organizations: Some(at),
+                    });
+                    assert_eq!(stored, Some(expected_w), "{name}: watermark");
+                }
+                SoapCaseFault::BadRecord => {
+                    assert_eq!(
+                        requests, expected,
+                        "{name}: requests (token, orgs, workers)"
+                    );
+                    assert_eq!(r.outcome, RunOutcome::SucceededWithRecordErrors, "{name}");
+                    assert_eq!(r.record_errors.len(), 1, "{name}: {:?}", r.record_errors);
+                    let re = &r.record_errors[0];
+                    assert_eq!(re.object_type, "User", "{name}");
+                    // The simulator's bad worker: `Active` maybe, `Hire_Date` soon.
+                    assert_eq!(re.field.as_deref(), Some("hireDate"), "{name}: {re:?}");
+                    let key: Key = ("User", re.external_id.clone().unwrap());
+                    // The reference's store, but for the bad record (as
+                    // before) and the purges only a complete run makes.
+                    let mut expected = reference.after.clone();
+                    for (k, o) in &reference.after {
+                        if o.deleted_by.as_deref() == Some("purge") {
+                            expected.insert(k.clone(), before[k].clone());
+                        }
+                    }
+                    // A full run skips the bad worker (it stays as it was);
+                    // a delta read it already, good, in its Updated pass
+                    // (the mutations took effect when entered, so the
+                    // Effective pass re-reads the same workers).
+                    if case.mode == Mode::Full {
+                        match before.get(&key) {
+                            Some(o) => expected.insert(key.clone(), o.clone()),
+                            None => expected.remove(&key),
+                        };
+                    }
+                    assert_state(&after_fault, &expected, &format!("{name}: after the run"));
+                    assert!(!r.watermark_advanced && r.new_watermark.is_none(), "{name}");
+                    assert_eq!(
+                        stored.as_deref(),
+                        Some(w0.as_str()),
+                        "{name}: watermark kept"
+                    );
+                    assert!(!r.complete && r.purged.is_empty(), "{name}");
+                }
+                _ => {
+                    // Exactly the reference run: the same requests but the
+                    // retried one, changes, watermark, purges and store.
+                    let want = &reference.report;
+                    assert_eq!(
+                        requests, expected,
+                        "{name}: requests (token, orgs, workers)"
+                    );
+                    assert_eq!(r.metrics.retries, retries, "{name}: retries");
+                    assert_eq!(r.outcome, RunOutcome::Succeeded, "{name}");
+                    assert_eq!(r.counts, want.counts, "{name}: changes");
+                    assert_eq!(
+                        (r.metrics.pages, r.metrics.records),
+                        (want.metrics.pages, want.metrics.records),
+                        "{name}: pages, records"
+                    );
+                    assert_eq!(r.complete, want.complete, "{name}: complete");
+                    assert_eq!(r.purged, want.purged, "{name}: purges");
+                    assert!(r.warnings.is_empty(), "{name}: {:?}", r.warnings);
+                    assert_eq!(
+                        stored,
+                        Some(encode(&Watermark {
+                            workers: Some(at),
+                            organizations: Some(at),
+                        })),
+                        "{name}: the watermark is the read time"
+                    );
+                    assert_state(
+                        &after_fault,
+                        &reference.after,
+                        &format!("{name}: after the run"),
+                    );
+                }
+            }
+        }
+    }
+
+    // 4. A clean full run converges: the reference's store after its own
+    // clean run, every live object one the source serves.
+    sim.clear_faults();
+    let quiet = RecordingSleeper::new();
+    let clean = soap_import(&mut engine, &sim, auth, ImportMode::Full, &quiet).await;
+    assert_eq!(
+        clean.outcome,
+        RunOutcome::Succeeded,
+        "{name}: clean run: {clean:?}"
+    );
+    assert!(
+        clean.complete && clean.watermark_advanced,
+        "{name}: clean run"
+    );
+    // Live objects exactly; deleted ones by key (what a deleted object last
+    // held, and whether a change or a purge deleted it, depends on which
+    // runs saw it go: a delta reads a termination, a full run purges it).
+    let last = store_state(engine.store());
+    let settled = |state: &State| -> State {
+        state
+            .iter()
+            .map(|(k, o)| {
+                let o = if o.deleted {
+                    Obj {
+                        attributes: Json::Null,
+                        deleted: true,
+                        deleted_by: None,
+                    }
+                } else {
+                    o.clone()
+                };
+                (k.clone(), o)
+            })
+            .collect()
+    };
+    let mut expected = settled(&reference.converged);
+    for id in pre_ids.difference(&sim.worker_ids().into_iter().collect()) {
+        // A worker purged mid-read (drift=purge) is deleted too.
+        let key: Key = ("User", id.clone());
+        if let Some(o) = expected.get_mut(&key) {
+            *o = Obj {
+                attributes: Json::Null,
+                deleted: true,
+                deleted_by: None,
+            };
+        }
+    }
+    assert_state(
+        &settled(&last),
+        &expected,
+        &format!("{name}: after the clean run"),
+    );
+    assert_eq!(
+        engine.store().watermark(INSTANCE).unwrap(),
+        reference.converged_watermark,
+        "{name}: clean run watermark"
+    );
+    // The simulator's truth: the REST records mapped, live unless
+    // terminated (a SOAP full run reads the active workers; every other
+    // object in the store is deleted).
+    let live = |state: &State| -> BTreeSet<Key> {
+        state
+            .iter()
+            .filter(|(_, o)| !o.deleted)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    assert_eq!(
+        live(&last),
+        live(&source(&sim).truth),
+        "{name}: the store's live objects are the source's"
+    );
+    drop((engine, dir));
+}
+
+/// Runs the SOAP cases of `mode` at most `PARALLEL` at a time (each auth's
+/// reference first); fails listing every failed case.
+async fn run_soap_matrix(mode: Mode) {
+    let cases = soap_cases(mode);
+    let mut references = BTreeMap::new();
+    for auth in [Auth::UsernameToken, Auth::Bearer] {
+        let reference = tokio::time::timeout(CASE_TIMEOUT, soap_reference(auth, mode))
+            .await
+            .expect("the reference runs finish in time");
+        references.insert(auth == Auth::Bearer, Arc::new(reference));
+    }
+    let named = cases
+        .into_iter()
+        .map(|case| {
+            let reference = Arc::clone(&references[&(case.auth == Auth::Bearer)]);
+            (case.name(), run_soap_case(case, reference))
+        })
+        .collect();
+    run_named("SOAP cases", named).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soap_full_runs_with_faults() {
+    run_soap_matrix(Mode::Full).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soap_delta_runs_with_faults() {
+    run_soap_matrix(Mode::Delta).await;
 }
 
 #[test]

@@ -17,11 +17,12 @@ use connector_api::contract::run_all;
 use connector_api::plugin::{serve, PluginFactory, PluginOptions, PluginTransport};
 use connector_api::{
     Connector, ConnectorFactory, ErrorKind, ImportMode, ImportOutcome, ImportRequest, RunContext,
-    VecSink,
+    SecretError, SecretRef, SecretResolver, StaticSecrets, VecSink,
 };
 use connector_workday::retry::RecordingSleeper;
 use connector_workday::WorkdayFactory;
-use harness::sim::{Endpoint, FaultKind, FaultRule};
+use harness::sim::{AuthUsed, Endpoint, FaultKind, FaultRule, Simulator};
+use secrecy::SecretString;
 use serde_json::json;
 
 mod support;
@@ -245,33 +246,30 @@ async fn through_the_protocol_the_schema_is_the_configured_one() {
     assert!(remote_sink.changes.iter().all(|c| &c.external_id != first));
 }
 
-#[tokio::test]
-async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_username_token() {
+/// The contract kit through the plugin for `Api: "Soap"`, with `keys` merged
+/// into the simulator's configuration and the ISU password stored too.
+/// Afterwards every `Get_Workers`/`Get_Organizations` presented `auth`.
+async fn soap_contract_kit_through_the_plugin(keys: serde_json::Value, auth: AuthUsed) {
     let sleeper = RecordingSleeper::new();
     let factory = Arc::new(plugin(&sleeper).await);
+    let tenant = sim(200, 12).await;
     let fixture = SimFixture {
-        sim: sim(200, 12).await,
+        sim: tenant.clone(),
         make: Box::new(move |sim| {
             let factory = Arc::clone(&factory);
+            let keys = keys.clone();
             Box::pin(async move {
-                let mut cfg: serde_json::Value = serde_json::from_str(&config(
-                    &sim,
-                    // Through the protocol the engine sends only the secrets
-                    // the configuration names: the password's reference is
-                    // written out, not left to its default.
-                    json!({
-                        "PageSize": 40,
-                        "Api": "Soap",
-                        "IsuUsername": sim.config().isu_username,
-                        "IsuPasswordRef": "secret://workday/acme/isupassword",
-                    }),
-                ))
-                .unwrap();
-                cfg.as_object_mut().unwrap().remove("ClientId");
-                let secrets = secrets(&sim).with(
-                    "secret://workday/acme/isupassword",
-                    &sim.config().isu_password,
-                );
+                let mut extra = json!({"PageSize": 40, "Api": "Soap"});
+                for (k, v) in keys.as_object().cloned().unwrap_or_default() {
+                    extra[k] = v;
+                }
+                if extra.get("IsuUsername").is_some() {
+                    extra["IsuUsername"] = json!(sim.config().isu_username);
+                }
+                let mut cfg: serde_json::Value =
+                    serde_json::from_str(&config(&sim, extra)).unwrap();
+                cfg.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+                let secrets = secrets(&sim).with(ISU_REF, &sim.config().isu_password);
                 factory
                     .validate(&cfg.to_string(), SECRET_REF, &secrets)
                     .await
@@ -284,4 +282,192 @@ async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_username
         sleeper.delays().is_empty(),
         "the kit's faults are not retried"
     );
+    // The requests since the kit last cleared them (its broken source).
+    let soap: Vec<AuthUsed> = tenant
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/ccx/service/acme/Human_Resources/v44.0")
+        .map(|r| r.auth)
+        .collect();
+    assert!(!soap.is_empty(), "the kit read over SOAP");
+    assert!(soap.iter().all(|a| *a == auth), "{soap:?}");
+    assert_eq!(
+        tenant
+            .requests()
+            .iter()
+            .filter(|r| r.endpoint != Endpoint::Token && !r.path.contains("/Human_Resources/"))
+            .count(),
+        0,
+        "no REST request"
+    );
+}
+
+#[tokio::test]
+async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_username_token() {
+    // IsuPasswordRef left to its default: the plugin lists it, the engine
+    // sends it.
+    soap_contract_kit_through_the_plugin(
+        json!({
+            "IsuUsername": "(the simulator's)",
+            "ClientId": null,
+        }),
+        AuthUsed::UsernameToken,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_workday_plugin_passes_the_contract_kit_for_api_soap_with_a_bearer_token() {
+    // No IsuUsername: the SOAP requests carry the OAuth token of ClientId and
+    // the client secret at AuthMaterial, as REST does.
+    soap_contract_kit_through_the_plugin(json!({}), AuthUsed::Bearer).await;
+}
+
+/// A resolver that records every reference it is asked for (the engine
+/// sends a plugin only what it resolved).
+struct Recording {
+    inner: StaticSecrets,
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn new(sim: &Simulator) -> Self {
+        Self {
+            inner: secrets(sim).with(ISU_REF, &sim.config().isu_password).with(
+                "secret://workday/acme/refreshtoken",
+                &sim.config().refresh_token,
+            ),
+            asked: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn asked(&self) -> Vec<String> {
+        self.asked.lock().unwrap().clone()
+    }
+}
+
+impl SecretResolver for Recording {
+    fn resolve<'a, 'b, 'c>(
+        &'a self,
+        reference: &'b SecretRef,
+    ) -> support::Fut<'c, Result<SecretString, SecretError>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        Box::pin(async move {
+            self.asked.lock().unwrap().push(reference.to_string());
+            self.inner.resolve(reference).await
+        })
+    }
+}
+
+const ISU_REF: &str = "secret://workday/acme/isupassword";
+
+/// The simulator's configuration for `Api: "Soap"` with `keys` merged in
+/// (a null removes a key).
+fn soap_config(sim: &Simulator, keys: serde_json::Value) -> String {
+    let mut extra = json!({"Api": "Soap"});
+    for (k, v) in keys.as_object().cloned().unwrap_or_default() {
+        extra[k] = v;
+    }
+    let mut cfg: serde_json::Value = serde_json::from_str(&config(sim, extra)).unwrap();
+    cfg.as_object_mut().unwrap().retain(|_, v| !v.is_null());
+    cfg.to_string()
+}
+
+#[tokio::test]
+async fn an_isu_password_left_to_its_default_reaches_the_plugin() {
+    let sim = sim(60, 4).await;
+    // IsuUsername set, IsuPasswordRef not written: it defaults to
+    // secret://workday/acme/isupassword.
+    let cfg = soap_config(
+        &sim,
+        json!({"IsuUsername": sim.config().isu_username, "ClientId": null}),
+    );
+    assert!(
+        !cfg.contains("IsuPasswordRef") && !cfg.contains(ISU_REF),
+        "{cfg}"
+    );
+    let in_process = WorkdayFactory::new()
+        .validate(&cfg, SECRET_REF, &Recording::new(&sim))
+        .await
+        .unwrap();
+    let (direct, direct_sink, _) = import(in_process.as_ref(), ImportRequest::full()).await;
+    let direct = direct.unwrap();
+
+    let resolver = Recording::new(&sim);
+    let factory = plugin(&RecordingSleeper::new()).await;
+    let via_plugin = factory.validate(&cfg, SECRET_REF, &resolver).await.unwrap();
+    assert_eq!(
+        resolver.asked(),
+        [ISU_REF],
+        "the ISU password, not the client secret AuthMaterial names"
+    );
+    sim.clear_requests();
+    let (remote, remote_sink, _) = import(via_plugin.as_ref(), ImportRequest::full()).await;
+    let remote = remote.unwrap();
+    assert!(remote.complete, "{:?}", remote.warnings);
+    assert_eq!(remote_sink.changes, direct_sink.changes);
+    assert_eq!(remote.counts, direct.counts);
+    assert_eq!(sim.request_count(Endpoint::Token), 0, "no OAuth token");
+    assert!(sim
+        .requests()
+        .iter()
+        .all(|r| r.auth == AuthUsed::UsernameToken));
+}
+
+#[tokio::test]
+async fn a_plugin_is_sent_only_the_secrets_its_configuration_needs() {
+    let sim = sim(20, 2).await;
+    let factory = plugin(&RecordingSleeper::new()).await;
+    let custom = "secret://workday/acme/isu-rotated";
+    let refresh = "secret://workday/acme/refreshtoken";
+    let cases: [(&str, serde_json::Value, Vec<&str>); 5] = [
+        ("REST", json!({"Api": null}), vec![SECRET_REF]),
+        (
+            "REST with a refresh token",
+            json!({"Api": null, "GrantType": "refresh_token", "RefreshTokenRef": refresh}),
+            vec![SECRET_REF, refresh],
+        ),
+        ("Soap with a bearer token", json!({}), vec![SECRET_REF]),
+        (
+            "Soap with a UsernameToken and its own IsuPasswordRef",
+            json!({
+                "IsuUsername": sim.config().isu_username,
+                "IsuPasswordRef": custom,
+                "ClientId": null,
+            }),
+            vec![custom],
+        ),
+        // An unusable configuration gets no secret at all.
+        ("an invalid PageSize", json!({"PageSize": 5000}), vec![]),
+    ];
+    for (what, keys, expected) in cases {
+        let resolver = Recording::new(&sim);
+        let result = factory
+            .validate(&soap_config(&sim, keys), SECRET_REF, &resolver)
+            .await;
+        assert_eq!(resolver.asked(), expected, "{what}");
+        match (what, result) {
+            ("an invalid PageSize", Err(e)) => {
+                assert_eq!(e.kind(), ErrorKind::Configuration, "{e}");
+                assert!(e.message().contains("PageSize"), "{e}");
+            }
+            // The rotated password is not stored: the plugin's connector
+            // reports the engine's reason.
+            ("Soap with a UsernameToken and its own IsuPasswordRef", Err(e)) => {
+                assert_eq!(e.kind(), ErrorKind::Secret, "{e}");
+                assert!(
+                    e.message().starts_with(&format!(
+                        "IsuPasswordRef: secret {custom} could not be resolved"
+                    )),
+                    "{e}"
+                );
+            }
+            (_, Ok(_)) if what.starts_with("REST") || what.starts_with("Soap with a bearer") => {}
+            (what, other) => panic!("{what}: {:?}", other.map(|c| c.schema())),
+        }
+    }
 }

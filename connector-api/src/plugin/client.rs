@@ -1,6 +1,6 @@
 //! The engine side: loads a plugin and drives it through the connector traits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
@@ -22,10 +22,11 @@ use super::messages::{
 use super::stderr::{self, StderrTail};
 use super::typing::{fast_page, SchemaIndex, WireChange};
 use super::{excerpt, read_line};
+use crate::secret::secret_references_in;
 use crate::{
     Change, ChangeSink, Connector, ConnectorError, ConnectorFactory, ConnectorInfo, ErrorKind,
     HealthCheck, ImportOutcome, ImportRequest, MetricsSnapshot, RunContext, Schema, SecretRef,
-    SecretResolver, SECRET_SCHEME,
+    SecretResolver,
 };
 
 /// How much of an unreadable stdout line an error message quotes.
@@ -105,10 +106,14 @@ enum Launcher {
 /// connector is dropped); the session that answered the first handshake is
 /// reused by the first `validate`.
 ///
-/// Secrets: before `validate`, the engine's resolver resolves the auth
-/// material and every `secret://` string found in the configuration JSON, and
-/// sends the values once, in the `validate` message. They are never logged
-/// and never printed by `Debug`.
+/// Secrets: a plugin whose `hello` says `listsSecrets` is first sent a
+/// `validate` without any; it answers with the secret references the
+/// configuration needs (defaults included, see
+/// [`ConnectorFactory::secret_references`]), and the engine's resolver
+/// resolves exactly those and sends them in a second `validate`. An older
+/// plugin gets the auth material and every `secret://` string found in the
+/// configuration JSON in one `validate`. Values are never logged and never
+/// printed by `Debug`.
 pub struct PluginFactory {
     launcher: Launcher,
     label: String,
@@ -277,70 +282,139 @@ impl ConnectorFactory for PluginFactory {
         auth_material: &str,
         secrets: &dyn SecretResolver,
     ) -> Result<Box<dyn Connector>, ConnectorError> {
-        let mut values = SecretValues::default();
-        let mut secret_errors = BTreeMap::new();
-        for reference in secret_references(config_json, auth_material) {
-            match secrets.resolve(&reference).await {
-                Ok(value) => values.insert(reference.to_string(), value),
-                Err(e) => {
-                    secret_errors.insert(reference.to_string(), WireSecretError::from_error(&e));
+        let mut session = self.session().await?;
+        let idle = self.options.idle_timeout;
+        let schema = if session.lists_secrets {
+            // Ask first, sending nothing: the plugin names the secrets this
+            // configuration needs (defaults included) and gets exactly those.
+            let ask = Secrets::default();
+            match validate_once(&mut session, config_json, auth_material, ask, true, idle).await? {
+                Validated::Ready(schema) => schema,
+                Validated::Needs(needed) => {
+                    let given = Secrets::resolve(&needed, secrets).await;
+                    match validate_once(&mut session, config_json, auth_material, given, true, idle)
+                        .await?
+                    {
+                        Validated::Ready(schema) => schema,
+                        Validated::Needs(again) => {
+                            return Err(session.fail(ConnectorError::new(
+                                ErrorKind::BadResponse,
+                                format!(
+                                    "the plugin {} listed the secrets {} after it was sent the \
+                                     ones it asked for ({}); it was stopped",
+                                    self.label,
+                                    again.join(", "),
+                                    needed.join(", ")
+                                ),
+                            )))
+                        }
+                    }
                 }
             }
-        }
-        let mut session = self.session().await?;
-        let message = EngineMessage::Validate {
-            config: config_json.to_string(),
-            auth_material: auth_material.to_string(),
-            secrets: values,
-            secret_errors,
-        };
-        let reply = session
-            .request(&message, "answering validate", self.options.idle_timeout)
-            .await;
-        drop(message);
-        match reply? {
-            PluginMessage::Validated { schema } => {
-                // The configured connector's schema (say, anchored on
-                // employeeNumber); an older plugin sends none.
-                let schema = schema.unwrap_or_else(|| self.schema.clone());
-                Ok(Box::new(PluginConnector {
-                    label: self.label.clone(),
-                    name: self.info.name.clone(),
-                    index: SchemaIndex::new(&schema),
-                    schema,
-                    options: self.options.clone(),
-                    session: Mutex::new(session),
-                }))
+        } else {
+            // An older plugin: every secret the configuration names, in one
+            // validate (which a plugin answers without holding back).
+            let named: Vec<String> = secret_references_in(config_json, auth_material)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let given = Secrets::resolve(&named, secrets).await;
+            match validate_once(&mut session, config_json, auth_material, given, false, idle)
+                .await?
+            {
+                Validated::Ready(schema) => schema,
+                Validated::Needs(_) => None,
             }
-            PluginMessage::Error { error, .. } => Err(error),
-            other => Err(session.unexpected(&other, "validate")),
-        }
+        };
+        // The configured connector's schema (say, anchored on
+        // employeeNumber); an older plugin sends none.
+        let schema = schema.unwrap_or_else(|| self.schema.clone());
+        Ok(Box::new(PluginConnector {
+            label: self.label.clone(),
+            name: self.info.name.clone(),
+            index: SchemaIndex::new(&schema),
+            schema,
+            options: self.options.clone(),
+            session: Mutex::new(session),
+        }))
     }
 }
 
-/// Every secret reference the connector may resolve: the auth material and
-/// each `secret://` string value anywhere in the configuration JSON.
-fn secret_references(config_json: &str, auth_material: &str) -> Vec<SecretRef> {
-    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::String(s) if s.starts_with(SECRET_SCHEME) => out.push(s.clone()),
-            serde_json::Value::Array(items) => items.iter().for_each(|i| walk(i, out)),
-            serde_json::Value::Object(map) => map.values().for_each(|i| walk(i, out)),
-            _ => {}
+/// The secrets one `validate` message carries: values, and why the others
+/// could not be resolved.
+#[derive(Default)]
+struct Secrets {
+    values: SecretValues,
+    errors: BTreeMap<String, WireSecretError>,
+}
+
+impl Secrets {
+    /// Resolves each of `references` through `resolver`.
+    async fn resolve(references: &[String], resolver: &dyn SecretResolver) -> Self {
+        let mut out = Self::default();
+        for reference in references {
+            let resolved = match reference.trim().parse::<SecretRef>() {
+                Ok(r) => resolver.resolve(&r).await,
+                Err(e) => Err(e),
+            };
+            match resolved {
+                Ok(value) => out.values.insert(reference.clone(), value),
+                Err(e) => {
+                    out.errors
+                        .insert(reference.clone(), WireSecretError::from_error(&e));
+                }
+            }
         }
+        out
     }
-    let mut found = vec![auth_material.trim().to_string()];
-    if let Ok(config) = serde_json::from_str::<serde_json::Value>(config_json) {
-        walk(&config, &mut found);
-    }
-    // Malformed references are left for the connector to report, as it
-    // would in-process.
-    let parsed: BTreeMap<String, SecretRef> = found
-        .iter()
-        .filter_map(|s| s.trim().parse::<SecretRef>().ok())
-        .map(|r| (r.to_string(), r))
+}
+
+/// A plugin's answer to `validate`.
+enum Validated {
+    /// The connector is ready, with this schema (if the plugin sent one).
+    Ready(Option<Schema>),
+    /// No connector yet (only with `listSecrets`): the plugin needs these
+    /// secrets, some of which the `validate` did not carry.
+    Needs(Vec<String>),
+}
+
+/// Sends one `validate` carrying `secrets` and reads the answer.
+async fn validate_once(
+    session: &mut Session,
+    config_json: &str,
+    auth_material: &str,
+    secrets: Secrets,
+    list_secrets: bool,
+    timeout: Duration,
+) -> Result<Validated, ConnectorError> {
+    let Secrets { values, errors } = secrets;
+    let carried: BTreeSet<String> = values
+        .references()
+        .map(str::to_string)
+        .chain(errors.keys().cloned())
         .collect();
-    parsed.into_values().collect()
+    let message = EngineMessage::Validate {
+        config: config_json.to_string(),
+        auth_material: auth_material.to_string(),
+        secrets: values,
+        secret_errors: errors,
+        list_secrets,
+    };
+    let reply = session
+        .request(&message, "answering validate", timeout)
+        .await;
+    drop(message);
+    match reply? {
+        PluginMessage::Validated {
+            secrets: Some(listed),
+            ..
+        } if list_secrets && !listed.iter().all(|r| carried.contains(r)) => {
+            Ok(Validated::Needs(listed))
+        }
+        PluginMessage::Validated { schema, .. } => Ok(Validated::Ready(schema)),
+        PluginMessage::Error { error, .. } => Err(error),
+        other => Err(session.unexpected(&other, "validate")),
+    }
 }
 
 /// A connector living in a plugin session.
@@ -603,6 +677,8 @@ struct Session {
     broken: Option<ConnectorError>,
     /// A request is under way (a dropped request leaves the session out of step).
     busy: bool,
+    /// The plugin's `hello` said `listsSecrets`.
+    lists_secrets: bool,
 }
 
 impl Session {
@@ -636,6 +712,7 @@ impl Session {
             max_line: options.max_line_bytes,
             broken: None,
             busy: false,
+            lists_secrets: false,
         })
     }
 
@@ -647,10 +724,15 @@ impl Session {
             PluginMessage::Hello {
                 protocol_version,
                 connector,
-            } if protocol_version == PROTOCOL_VERSION => Ok(connector),
+                lists_secrets,
+            } if protocol_version == PROTOCOL_VERSION => {
+                self.lists_secrets = lists_secrets;
+                Ok(connector)
+            }
             PluginMessage::Hello {
                 protocol_version,
                 connector,
+                ..
             } => Err(self.fail(ConnectorError::new(
                 ErrorKind::Configuration,
                 format!(

@@ -64,6 +64,14 @@ pub enum EngineMessage {
         /// References the engine could not resolve, and why.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         secret_errors: BTreeMap<String, WireSecretError>,
+        /// Set by an engine that understands a `validated` listing `secrets`
+        /// (sent only to a plugin whose `hello` said `listsSecrets`): when
+        /// the configuration needs a secret this message carries neither in
+        /// `secrets` nor in `secretErrors`, the plugin builds no connector and
+        /// answers `validated` listing every secret it needs, and the engine
+        /// sends `validate` again with exactly those.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        list_secrets: bool,
     },
     /// Runs the health checks; answered by [`PluginMessage::Checks`].
     Check,
@@ -106,7 +114,7 @@ fn default_window() -> u32 {
 /// use connector_api::plugin::PluginMessage;
 /// let m: PluginMessage =
 ///     serde_json::from_str(r#"{"type":"validated","addedLater":1}"#).unwrap();
-/// assert_eq!(m, PluginMessage::Validated { schema: None });
+/// assert_eq!(m, PluginMessage::Validated { schema: None, secrets: None });
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -118,6 +126,11 @@ pub enum PluginMessage {
         protocol_version: u32,
         /// Who the connector is and what it can do.
         connector: ConnectorInfo,
+        /// The plugin answers a `validate` with `listSecrets` set as that
+        /// field says. Optional: an older plugin does not, and gets every
+        /// secret the configuration names in one `validate`.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        lists_secrets: bool,
     },
     /// The answer to [`EngineMessage::Schema`].
     Schema {
@@ -132,6 +145,14 @@ pub enum PluginMessage {
         /// when absent, the engine uses the `schema` answer.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         schema: Option<Schema>,
+        /// The answer to a `validate` with `listSecrets`: every secret
+        /// reference the configured connector needs, defaults included. When
+        /// one of them was in neither `secrets` nor `secretErrors` of the
+        /// `validate`, no connector was built: the engine sends `validate`
+        /// again with them. Optional: absent from an older plugin's answer
+        /// (whose connector is then ready).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        secrets: Option<Vec<String>>,
     },
     /// The answer to [`EngineMessage::Check`].
     Checks {

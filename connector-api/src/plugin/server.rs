@@ -265,6 +265,7 @@ where
                     .send(&PluginMessage::Hello {
                         protocol_version: PROTOCOL_VERSION,
                         connector: info.clone(),
+                        lists_secrets: true,
                     })
                     .await?;
                 continue;
@@ -311,7 +312,34 @@ where
                 auth_material,
                 secrets,
                 secret_errors,
+                list_secrets,
             } => {
+                // A failed or pending validate drops the previous connector.
+                connector = None;
+                let needed = if list_secrets {
+                    match factory.secret_references(&config, &auth_material) {
+                        Ok(refs) => Some(refs.iter().map(ToString::to_string).collect::<Vec<_>>()),
+                        Err(error) => {
+                            send_error(out, error).await?;
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let missing = needed.as_ref().is_some_and(|refs| {
+                    refs.iter()
+                        .any(|r| secrets.get(r).is_none() && !secret_errors.contains_key(r))
+                });
+                if missing {
+                    // Not validated yet: the engine sends these and asks again.
+                    let pending = PluginMessage::Validated {
+                        schema: None,
+                        secrets: needed,
+                    };
+                    out.lock().await.send(&pending).await?;
+                    continue;
+                }
                 let resolver = WireResolver {
                     values: secrets,
                     errors: secret_errors,
@@ -320,14 +348,12 @@ where
                     Ok(c) => {
                         let validated = PluginMessage::Validated {
                             schema: Some(c.schema()),
+                            secrets: needed,
                         };
                         connector = Some(c);
                         out.lock().await.send(&validated).await?;
                     }
-                    Err(error) => {
-                        connector = None;
-                        send_error(out, error).await?;
-                    }
+                    Err(error) => send_error(out, error).await?,
                 }
             }
             EngineMessage::Check => match connector.as_deref() {
@@ -523,8 +549,10 @@ impl SecretResolver for WireResolver {
         }
         Err(SecretError::NotFound {
             reference: key,
-            looked_in: "the engine did not send this secret with validate (it sends every \
-                        secret:// string of the configuration and the auth material)"
+            looked_in: "the engine did not send this secret with validate (an engine that \
+                        does not ask which secrets the configuration needs sends the auth \
+                        material and every secret:// string written in the configuration: \
+                        write this reference into the configuration, or update the engine)"
                 .into(),
         })
     }
