@@ -1,5 +1,6 @@
 //! Changes: what a connector streams to the engine.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -139,7 +140,14 @@ impl Serialize for Value {
 }
 
 /// The attributes of a change: an ordered map (by name) of typed values.
-pub type Attributes = BTreeMap<String, Value>;
+///
+/// A name is a `Cow<'static, str>`: a connector whose attribute names are
+/// fixed (its schema's) inserts them as `&'static str`, without allocating a
+/// `String` per attribute per record; a name read at run time is owned.
+/// Look-ups take a `&str` (`attributes["firstName"]`, `get("firstName")`),
+/// and `"firstName".into()` makes a key. The JSON form is the same either
+/// way: an object keyed by name.
+pub type Attributes = BTreeMap<Cow<'static, str>, Value>;
 
 /// Whether a change creates/updates an object or deletes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -286,7 +294,7 @@ impl RawChange {
             })?;
             let value = Value::from_json_owned(kind, json)
                 .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
-            attributes.insert(name, value);
+            attributes.insert(Cow::Owned(name), value);
         }
         Ok(Change {
             object_type: self.object_type,

@@ -330,7 +330,7 @@ fn apply_rules(
         };
         match read(r.kind, v) {
             Ok(Some(value)) => {
-                change.attributes.insert(r.attribute.to_string(), value);
+                change.attributes.insert(r.attribute.into(), value);
             }
             Ok(None) => {}
             Err(expected) => {
