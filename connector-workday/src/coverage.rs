@@ -142,8 +142,7 @@ mod tests {
     fn user(attributes: &[&'static str]) -> Change {
         let mut c = Change::new("User", "w1", ChangeKind::Upsert);
         for a in attributes {
-            c.attributes
-                .insert((*a).into(), Value::String("x".into()));
+            c.attributes.insert((*a).into(), Value::String("x".into()));
         }
         c
     }
