@@ -25,6 +25,7 @@
 //! - A wrong type, an unreadable date, or a missing id is a [`MappingError`]
 //!   naming the field; its message never quotes the record's values.
 
+use chrono::format::{Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_api::{Change, ChangeKind, RecordError, Value};
 
@@ -282,7 +283,18 @@ fn read(kind: FieldKind, v: FieldValue<'_>) -> Result<Option<Value>, String> {
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     let head = s.get(..10)?;
-    let date = NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()?;
+    // `NaiveDate::parse_from_str(head, "%Y-%m-%d")`, without parsing the
+    // format string for every date.
+    const YMD: &[Item<'static>] = &[
+        Item::Numeric(Numeric::Year, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Month, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Day, Pad::Zero),
+    ];
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, head, YMD.iter()).ok()?;
+    let date = parsed.to_naive_date().ok()?;
     let rest = &s[10..];
     let ok = rest.is_empty()
         || rest == "Z"
