@@ -1,5 +1,6 @@
 //! Changes: what a connector streams to the engine.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -130,7 +131,9 @@ impl Serialize for Value {
             Value::Null => serializer.serialize_none(),
             Value::String(s) | Value::Reference(s) => serializer.serialize_str(s),
             Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::Date(d) => serializer.collect_str(&d.format("%Y-%m-%d")),
+            // A `NaiveDate` displays as `d.format("%Y-%m-%d")` does, without
+            // parsing a format string each time.
+            Value::Date(d) => serializer.collect_str(d),
             Value::DateTime(t) => {
                 serializer.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
             }
@@ -139,7 +142,14 @@ impl Serialize for Value {
 }
 
 /// The attributes of a change: an ordered map (by name) of typed values.
-pub type Attributes = BTreeMap<String, Value>;
+///
+/// A name is a `Cow<'static, str>`: a connector whose attribute names are
+/// fixed (its schema's) inserts them as `&'static str`, without allocating a
+/// `String` per attribute per record; a name read at run time is owned.
+/// Look-ups take a `&str` (`attributes["firstName"]`, `get("firstName")`),
+/// and `"firstName".into()` makes a key. The JSON form is the same either
+/// way: an object keyed by name.
+pub type Attributes = BTreeMap<Cow<'static, str>, Value>;
 
 /// Whether a change creates/updates an object or deletes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -286,7 +296,7 @@ impl RawChange {
             })?;
             let value = Value::from_json_owned(kind, json)
                 .map_err(|e| ChangeParseError(format!("attribute {name:?}: {e}")))?;
-            attributes.insert(name, value);
+            attributes.insert(Cow::Owned(name), value);
         }
         Ok(Change {
             object_type: self.object_type,

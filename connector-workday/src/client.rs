@@ -15,6 +15,7 @@ use serde_json::Value as Json;
 use crate::endpoint::{Endpoints, Feed};
 use crate::error::{workday_detail, WorkdayError};
 use crate::ratelimit::RequestLimiter;
+use crate::record::{Fields, RestPage, RestRecord};
 use crate::retry::{parse_retry_after, retrying, RetryPolicy, Sleeper};
 use crate::token::TokenProvider;
 
@@ -278,38 +279,93 @@ impl std::fmt::Display for ServerDate {
     }
 }
 
-/// One page of a REST collection.
+/// One page as the server answered it: its records (a REST body not yet
+/// read, or records the SOAP source read) and its `Date`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageResponse {
-    /// The collection's `total` as reported with this page.
-    pub total: u64,
     /// The page's records.
-    pub data: Vec<Json>,
+    pub records: Records,
     /// The answer's `Date`: when the server answered.
     pub date: ServerDate,
 }
 
+/// A page's records.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Records {
+    /// A REST page's body (valid UTF-8), read where it is mapped, so that
+    /// its records borrow from it ([`RestPage`]).
+    RestBody {
+        /// The body.
+        body: String,
+        /// What the page is, for messages (`the workers page at offset 0`).
+        what: String,
+    },
+    /// Records already read (the SOAP source), with the `total` the answer
+    /// reported.
+    Parsed {
+        /// The collection's `total` as reported with this page.
+        total: u64,
+        /// The page's records.
+        data: Vec<Json>,
+    },
+}
+
+/// A page's records, read: borrowed from a REST body, or the SOAP source's.
+#[derive(Debug)]
+pub(crate) enum PageView<'a> {
+    Rest(RestPage<'a>),
+    Parsed { total: u64, data: &'a [Json] },
+}
+
 impl PageResponse {
-    fn parse(json: Json, date: ServerDate, what: &str) -> Result<Self, WorkdayError> {
-        let bad = |why: &str| WorkdayError::BadResponse {
-            what: what.to_string(),
-            why: why.to_string(),
+    /// Reads the page's records (a REST body is parsed here, once).
+    ///
+    /// # Errors
+    /// [`WorkdayError::BadResponse`] when a REST body is not a page.
+    pub(crate) fn read(&self) -> Result<PageView<'_>, WorkdayError> {
+        match &self.records {
+            Records::RestBody { body, what } => {
+                RestPage::parse(body)
+                    .map(PageView::Rest)
+                    .map_err(|why| WorkdayError::BadResponse {
+                        what: what.clone(),
+                        why,
+                    })
+            }
+            Records::Parsed { total, data } => Ok(PageView::Parsed {
+                total: *total,
+                data,
+            }),
+        }
+    }
+}
+
+impl PageView<'_> {
+    /// The collection's `total` as reported with this page.
+    pub(crate) fn total(&self) -> u64 {
+        match self {
+            PageView::Rest(page) => page.total,
+            PageView::Parsed { total, .. } => *total,
+        }
+    }
+
+    /// How many records the page holds.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            PageView::Rest(page) => page.data.len(),
+            PageView::Parsed { data, .. } => data.len(),
+        }
+    }
+
+    /// The page's records, in order.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &dyn Fields> {
+        let (rest, parsed): (&[RestRecord<'_>], &[Json]) = match self {
+            PageView::Rest(page) => (&page.data, &[]),
+            PageView::Parsed { data, .. } => (&[], data),
         };
-        let Json::Object(mut obj) = json else {
-            return Err(bad("expected a JSON object with \"total\" and \"data\""));
-        };
-        let total = match obj.get("total") {
-            Some(t) => t
-                .as_u64()
-                .ok_or_else(|| bad("\"total\" is not a non-negative whole number"))?,
-            None => return Err(bad("it has no \"total\"")),
-        };
-        let data = match obj.remove("data") {
-            Some(Json::Array(a)) => a,
-            Some(_) => return Err(bad("\"data\" is not an array")),
-            None => return Err(bad("it has no \"data\"")),
-        };
-        Ok(Self { total, data, date })
+        rest.iter()
+            .map(|r| r as &dyn Fields)
+            .chain(parsed.iter().map(|r| r as &dyn Fields))
     }
 }
 
@@ -413,7 +469,13 @@ impl WorkdayClient {
             }
         }
         let answer = answer.classify(what)?;
-        PageResponse::parse(answer.json(what)?, ServerDate::of(&answer.headers), what)
+        Ok(PageResponse {
+            date: ServerDate::of(&answer.headers),
+            records: Records::RestBody {
+                body: answer.body,
+                what: what.to_string(),
+            },
+        })
     }
 }
 
@@ -423,23 +485,27 @@ mod tests {
 
     #[test]
     fn page_parsing() {
-        let p = PageResponse::parse(
-            serde_json::json!({"total": 3, "data": [{}]}),
-            ServerDate::Missing,
-            "w",
-        )
-        .unwrap();
-        assert_eq!(p.total, 3);
-        assert_eq!(p.data.len(), 1);
+        let rest = |body: &str| PageResponse {
+            records: Records::RestBody {
+                body: body.into(),
+                what: "w".into(),
+            },
+            date: ServerDate::Missing,
+        };
+        let p = rest(r#"{"total": 3, "data": [{}]}"#);
+        let view = p.read().unwrap();
+        assert_eq!(view.total(), 3);
+        assert_eq!(view.len(), 1);
         for bad in [
-            serde_json::json!([]),
-            serde_json::json!({"data": []}),
-            serde_json::json!({"total": -1, "data": []}),
-            serde_json::json!({"total": 1, "data": {}}),
-            serde_json::json!({"total": 1}),
+            "[]",
+            r#"{"data": []}"#,
+            r#"{"total": -1, "data": []}"#,
+            r#"{"total": 1, "data": {}}"#,
+            r#"{"total": 1}"#,
+            r#"{"total": 1, "data": ["#,
         ] {
             assert!(matches!(
-                PageResponse::parse(bad, ServerDate::Missing, "w"),
+                rest(bad).read(),
                 Err(WorkdayError::BadResponse { .. })
             ));
         }

@@ -139,11 +139,10 @@ mod tests {
     use super::*;
     use connector_api::{ChangeKind, Value};
 
-    fn user(attributes: &[&str]) -> Change {
+    fn user(attributes: &[&'static str]) -> Change {
         let mut c = Change::new("User", "w1", ChangeKind::Upsert);
         for a in attributes {
-            c.attributes
-                .insert((*a).to_string(), Value::String("x".into()));
+            c.attributes.insert((*a).into(), Value::String("x".into()));
         }
         c
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use connector_api::{HealthCheck, RunContext};
 
-use serde_json::Value as Json;
+use crate::record::Fields;
 
 use crate::client::WorkdayClient;
 use crate::config::ExternalIdAttribute;
@@ -84,14 +84,21 @@ pub(crate) async fn run_checks(
             ));
             continue;
         }
-        match client.list(feed, 0, limit, None, &ctx, policy).await {
+        let page = match client.list(feed, 0, limit, None, &ctx, policy).await {
+            Ok(page) => page,
+            Err(e) => {
+                checks.push(failure(name, &lead, &e));
+                continue;
+            }
+        };
+        match page.read() {
             Ok(page) => {
                 checks.push(HealthCheck::pass(
                     name,
-                    format!("Successfully listed {} {}", page.data.len(), feed.noun()),
+                    format!("Successfully listed {} {}", page.len(), feed.noun()),
                 ));
                 if feed == Feed::Workers {
-                    checks.push(coverage_check(&page.data, false));
+                    checks.push(coverage_check(page.records(), false));
                 }
             }
             Err(e) => checks.push(failure(name, &lead, &e)),
@@ -161,15 +168,18 @@ async fn soap_checks(
                 continue;
             }
         }
-        checks.push(match &result {
-            Ok(page) => HealthCheck::pass(
-                name,
-                format!("{name} answered: {} {} in all", page.total, feed.noun()),
-            ),
-            Err(e) => failure(name, &lead, e),
-        });
-        if let (Ok(page), Feed::Workers) = (&result, feed) {
-            checks.push(coverage_check(&page.data, true));
+        match result.as_ref().map(|page| page.read()) {
+            Ok(Ok(page)) => {
+                checks.push(HealthCheck::pass(
+                    name,
+                    format!("{name} answered: {} {} in all", page.total(), feed.noun()),
+                ));
+                if feed == Feed::Workers {
+                    checks.push(coverage_check(page.records(), true));
+                }
+            }
+            Ok(Err(e)) => checks.push(failure(name, &lead, &e)),
+            Err(e) => checks.push(failure(name, &lead, e)),
         }
     }
 }
@@ -209,7 +219,7 @@ async fn token_check(
 /// import something is missing (terminations, names, or, over REST, deltas),
 /// so an operator learns before the first import that a tenant's REST
 /// collection, or the ISU's domains, are too thin.
-fn coverage_check(records: &[Json], soap: bool) -> HealthCheck {
+fn coverage_check<'a>(records: impl Iterator<Item = &'a dyn Fields>, soap: bool) -> HealthCheck {
     const NAME: &str = "fieldCoverage";
     let mut coverage = Coverage::new(Feed::Workers);
     for record in records {

@@ -21,6 +21,7 @@ pub mod endpoint;
 pub mod error;
 pub mod mapping;
 pub mod ratelimit;
+pub mod record;
 pub mod retry;
 pub mod schema;
 pub mod test_knobs;
@@ -35,6 +36,6 @@ mod seen;
 mod soap;
 mod token;
 
-pub use client::{PageResponse, ServerDate, MAX_RESPONSE_BYTES, USER_AGENT};
+pub use client::{PageResponse, Records, ServerDate, MAX_RESPONSE_BYTES, USER_AGENT};
 pub use connector::{WorkdayConnector, WorkdayFactory};
 pub use health::{PERMISSION_HINT, SERVER_HINT};

@@ -25,11 +25,12 @@
 //! - A wrong type, an unreadable date, or a missing id is a [`MappingError`]
 //!   naming the field; its message never quotes the record's values.
 
+use chrono::format::{Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_api::{Change, ChangeKind, RecordError, Value};
-use serde_json::{Map, Value as Json};
 
 use crate::config::ExternalIdAttribute;
+use crate::record::{FieldValue, Fields, Part};
 
 /// How a source field becomes an attribute value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +189,9 @@ pub const ACCOUNT_ENABLED: &str = "accountEnabled";
 pub const IS_DELETED: &str = "IsDeleted";
 /// The attribute (and source field) that drives delta sync.
 pub const LAST_UPDATED: &str = "lastUpdatedDateTime";
+/// The organization field that, when `true`, makes an organization a
+/// Delete (only the SOAP source sends it).
+pub const INACTIVE: &str = "inactive";
 
 /// Why one record could not be mapped. Its message names the field and what
 /// was expected, never the record's values.
@@ -215,70 +219,62 @@ impl MappingError {
     }
 }
 
-fn json_type(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
+/// A present value: not absent, not null, not an empty string.
+fn present<'r, R: Fields + ?Sized>(record: &'r R, field: &str) -> Option<FieldValue<'r>> {
+    match record.field(field)? {
+        FieldValue::Null => None,
+        FieldValue::String(s) if s.trim().is_empty() => None,
+        v => Some(v),
     }
 }
 
-/// A present value: not absent, not null, not an empty string.
-fn present<'a>(record: &'a Map<String, Json>, field: &str) -> Option<&'a Json> {
-    match record.get(field) {
-        None | Some(Json::Null) => None,
-        Some(Json::String(s)) if s.trim().is_empty() => None,
-        Some(v) => Some(v),
+/// A string, or a reference object's `key` (`"id"` or `"descriptor"`);
+/// `Ok(None)` for an empty one. `Err` holds what was expected.
+fn reference_part(v: FieldValue<'_>, key: &str) -> Result<Option<String>, String> {
+    match v {
+        FieldValue::String(s) => Ok(Some(s.into_owned())),
+        FieldValue::Object { id, descriptor } => match if key == "id" { id } else { descriptor } {
+            Part::String(s) if !s.trim().is_empty() => Ok(Some(s.into_owned())),
+            Part::Absent => Err(format!(
+                "expected a string or a reference object holding \"{key}\", got an object without it"
+            )),
+            Part::String(_) => Ok(None),
+            Part::Other(other) => Err(format!(
+                "expected the reference object's \"{key}\" to be a string, got {other}"
+            )),
+        },
+        other => Err(format!(
+            "expected a string or a reference object {{\"id\", \"descriptor\"}}, got {}",
+            other.type_name()
+        )),
     }
 }
 
 /// Reads a value by `kind`; `Err` holds what was expected.
-fn read(kind: FieldKind, v: &Json) -> Result<Option<Value>, String> {
-    let reference_part = |key: &str| -> Result<Option<String>, String> {
-        match v {
-            Json::String(s) => Ok(Some(s.clone())),
-            Json::Object(o) => match o.get(key) {
-                Some(Json::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
-                None | Some(Json::Null) => Err(format!(
-                    "expected a string or a reference object holding \"{key}\", got an object without it"
-                )),
-                Some(Json::String(_)) => Ok(None),
-                Some(other) => Err(format!(
-                    "expected the reference object's \"{key}\" to be a string, got {}",
-                    json_type(other)
-                )),
-            },
-            other => Err(format!(
-                "expected a string or a reference object {{\"id\", \"descriptor\"}}, got {}",
-                json_type(other)
-            )),
-        }
-    };
+fn read(kind: FieldKind, v: FieldValue<'_>) -> Result<Option<Value>, String> {
+    let type_name = v.type_name();
     match kind {
         FieldKind::Text => match v {
-            Json::String(s) => Ok(Some(Value::String(s.clone()))),
-            other => Err(format!("expected a string, got {}", json_type(other))),
+            FieldValue::String(s) => Ok(Some(Value::String(s.into_owned()))),
+            _ => Err(format!("expected a string, got {type_name}")),
         },
-        FieldKind::Label => Ok(reference_part("descriptor")?.map(Value::String)),
-        FieldKind::UserRef | FieldKind::OrgRef => Ok(reference_part("id")?.map(Value::Reference)),
+        FieldKind::Label => Ok(reference_part(v, "descriptor")?.map(Value::String)),
+        FieldKind::UserRef | FieldKind::OrgRef => Ok(reference_part(v, "id")?.map(Value::Reference)),
         FieldKind::Date => match v {
-            Json::String(s) => parse_date(s)
+            FieldValue::String(s) => parse_date(&s)
                 .map(|d| Some(Value::Date(d)))
                 .ok_or_else(|| "expected an ISO 8601 date YYYY-MM-DD, got a string that is not one".to_string()),
-            other => Err(format!("expected a date string YYYY-MM-DD, got {}", json_type(other))),
+            _ => Err(format!("expected a date string YYYY-MM-DD, got {type_name}")),
         },
         FieldKind::Bool => match v {
-            Json::Bool(b) => Ok(Some(Value::Bool(*b))),
-            other => Err(format!("expected true or false, got {}", json_type(other))),
+            FieldValue::Bool(b) => Ok(Some(Value::Bool(b))),
+            _ => Err(format!("expected true or false, got {type_name}")),
         },
         FieldKind::DateTime => match v {
-            Json::String(s) => parse_date_time(s)
+            FieldValue::String(s) => parse_date_time(&s)
                 .map(|t| Some(Value::DateTime(t)))
                 .ok_or_else(|| "expected an ISO 8601 date-time with a time zone (e.g. 2026-04-26T08:30:00.000Z), got a string that is not one".to_string()),
-            other => Err(format!("expected a date-time string, got {}", json_type(other))),
+            _ => Err(format!("expected a date-time string, got {type_name}")),
         },
     }
 }
@@ -287,7 +283,18 @@ fn read(kind: FieldKind, v: &Json) -> Result<Option<Value>, String> {
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     let head = s.get(..10)?;
-    let date = NaiveDate::parse_from_str(head, "%Y-%m-%d").ok()?;
+    // `NaiveDate::parse_from_str(head, "%Y-%m-%d")`, without parsing the
+    // format string for every date.
+    const YMD: &[Item<'static>] = &[
+        Item::Numeric(Numeric::Year, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Month, Pad::Zero),
+        Item::Literal("-"),
+        Item::Numeric(Numeric::Day, Pad::Zero),
+    ];
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, head, YMD.iter()).ok()?;
+    let date = parsed.to_naive_date().ok()?;
     let rest = &s[10..];
     let ok = rest.is_empty()
         || rest == "Z"
@@ -307,17 +314,27 @@ pub fn parse_date_time(s: &str) -> Option<DateTime<Utc>> {
 }
 
 /// The record's `lastUpdatedDateTime`, when present and readable.
-pub fn last_updated(record: &Json) -> Option<DateTime<Utc>> {
-    record
-        .get(LAST_UPDATED)
-        .and_then(Json::as_str)
-        .and_then(parse_date_time)
+pub fn last_updated<R: Fields + ?Sized>(record: &R) -> Option<DateTime<Utc>> {
+    match record.field(LAST_UPDATED)? {
+        FieldValue::String(s) => parse_date_time(&s),
+        _ => None,
+    }
 }
 
-fn apply_rules(
-    record: &Map<String, Json>,
+/// Every Workday field the mapping reads: the tables' sources, the ids and
+/// the [`INACTIVE`] flag. A REST record keeps only these.
+pub(crate) fn source_fields() -> impl Iterator<Item = &'static str> {
+    WORKER_FIELDS
+        .iter()
+        .chain(ORG_FIELDS)
+        .flat_map(FieldRule::sources)
+        .copied()
+        .chain(["id", INACTIVE])
+}
+
+fn apply_rules<R: Fields + ?Sized>(
+    record: &R,
     rules: &[FieldRule],
-    external_id: &str,
     change: &mut Change,
 ) -> Result<(), MappingError> {
     for r in rules {
@@ -330,12 +347,12 @@ fn apply_rules(
         };
         match read(r.kind, v) {
             Ok(Some(value)) => {
-                change.attributes.insert(r.attribute.to_string(), value);
+                change.attributes.insert(r.attribute.into(), value);
             }
             Ok(None) => {}
             Err(expected) => {
                 return Err(MappingError {
-                    external_id: Some(external_id.to_string()),
+                    external_id: Some(change.external_id.clone()),
                     field: Some(field.to_string()),
                     message: format!(
                         "field {field:?} ({}): {expected}; the record was skipped - correct it in Workday, the next run picks it up",
@@ -348,34 +365,33 @@ fn apply_rules(
     Ok(())
 }
 
-/// The record as an object, and its external id: the first present of
-/// `id_fields` (the anchor's spellings).
-fn object_and_id<'a>(
-    record: &'a Json,
+/// The record's external id: the first present of `id_fields` (the
+/// anchor's spellings), when the record is an object.
+fn external_id<R: Fields + ?Sized>(
+    record: &R,
     id_fields: &[&str],
     what: &str,
-) -> Result<(&'a Map<String, Json>, String), MappingError> {
-    let Json::Object(obj) = record else {
+) -> Result<String, MappingError> {
+    if let Some(json_type) = record.not_an_object() {
         return Err(MappingError {
             external_id: None,
             field: None,
             message: format!(
-                "the {what} record is {}, not a JSON object; the record was skipped",
-                json_type(record)
+                "the {what} record is {json_type}, not a JSON object; the record was skipped"
             ),
         });
-    };
+    }
     let found = id_fields
         .iter()
-        .find_map(|f| present(obj, f).map(|v| (*f, v)));
+        .find_map(|f| present(record, f).map(|v| (*f, v)));
     match found {
-        Some((_, Json::String(s))) => Ok((obj, s.clone())),
+        Some((_, FieldValue::String(s))) => Ok(s.into_owned()),
         Some((field, other)) => Err(MappingError {
             external_id: None,
             field: Some(field.to_string()),
             message: format!(
                 "the {what} record's {field:?} (the external id) must be a non-empty string, got {}; the record was skipped",
-                json_type(other)
+                other.type_name()
             ),
         }),
         None => {
@@ -405,7 +421,15 @@ fn anchor_fields(external_id: ExternalIdAttribute) -> &'static [&'static str] {
         .map_or(&["id"], |r| r.sources())
 }
 
-/// Maps one worker record to a `User` change.
+/// A worker's `employmentStatus`, as far as the derived attributes go.
+enum Status {
+    Active,
+    Terminated,
+    Other,
+}
+
+/// Maps one worker record (a JSON object, or any [`Fields`]) to a `User`
+/// change.
 ///
 /// ```
 /// use connector_api::{ChangeKind, Value};
@@ -427,39 +451,38 @@ fn anchor_fields(external_id: ExternalIdAttribute) -> &'static [&'static str] {
 /// # Errors
 /// [`MappingError`] when the record is not an object, has no usable external
 /// id, or a mapped field has the wrong type or an unreadable date.
-pub fn map_worker(record: &Json, external_id: ExternalIdAttribute) -> Result<Change, MappingError> {
-    let (obj, id) = object_and_id(record, anchor_fields(external_id), "worker")?;
-    let mut change = Change::new("User", id.clone(), ChangeKind::Upsert);
-    apply_rules(obj, WORKER_FIELDS, &id, &mut change)?;
+pub fn map_worker<R: Fields + ?Sized>(
+    record: &R,
+    external_id: ExternalIdAttribute,
+) -> Result<Change, MappingError> {
+    let id = self::external_id(record, anchor_fields(external_id), "worker")?;
+    let mut change = Change::new("User", id, ChangeKind::Upsert);
+    apply_rules(record, WORKER_FIELDS, &mut change)?;
     let status = match change.attributes.get("employmentStatus") {
-        Some(Value::String(s)) => Some(s.trim().to_ascii_lowercase()),
+        Some(Value::String(s)) => Some(match s.trim() {
+            s if s.eq_ignore_ascii_case("active") => Status::Active,
+            s if s.eq_ignore_ascii_case("terminated") => Status::Terminated,
+            _ => Status::Other,
+        }),
         _ => None,
     };
-    match status.as_deref() {
-        None => {}
-        Some("terminated") => {
+    let (enabled, deleted) = match status {
+        None => return Ok(change),
+        Some(Status::Terminated) => {
             change.kind = ChangeKind::Delete;
-            change
-                .attributes
-                .insert(IS_DELETED.into(), Value::Bool(true));
-            change
-                .attributes
-                .insert(ACCOUNT_ENABLED.into(), Value::Bool(false));
+            (false, true)
         }
-        Some(s) => {
-            change
-                .attributes
-                .insert(ACCOUNT_ENABLED.into(), Value::Bool(s == "active"));
-            change
-                .attributes
-                .insert(IS_DELETED.into(), Value::Bool(false));
-        }
-    }
+        Some(status) => (matches!(status, Status::Active), false),
+    };
+    let attributes = &mut change.attributes;
+    attributes.insert(ACCOUNT_ENABLED.into(), Value::Bool(enabled));
+    attributes.insert(IS_DELETED.into(), Value::Bool(deleted));
     Ok(change)
 }
 
-/// Maps one supervisory organization record to an `OrgUnit` change (always
-/// an Upsert; its external id is always `id`).
+/// Maps one supervisory organization record (a JSON object, or any
+/// [`Fields`]) to an `OrgUnit` change (always an Upsert; its external id is
+/// always `id`).
 ///
 /// ```
 /// use connector_api::Value;
@@ -471,10 +494,10 @@ pub fn map_worker(record: &Json, external_id: ExternalIdAttribute) -> Result<Cha
 ///
 /// # Errors
 /// As [`map_worker`].
-pub fn map_org(record: &Json) -> Result<Change, MappingError> {
-    let (obj, id) = object_and_id(record, &["id"], "supervisory organization")?;
-    let mut change = Change::new("OrgUnit", id.clone(), ChangeKind::Upsert);
-    apply_rules(obj, ORG_FIELDS, &id, &mut change)?;
+pub fn map_org<R: Fields + ?Sized>(record: &R) -> Result<Change, MappingError> {
+    let id = external_id(record, &["id"], "supervisory organization")?;
+    let mut change = Change::new("OrgUnit", id, ChangeKind::Upsert);
+    apply_rules(record, ORG_FIELDS, &mut change)?;
     Ok(change)
 }
 

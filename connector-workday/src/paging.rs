@@ -12,10 +12,11 @@
 //! The first page's `Date` header is kept: it is the server time the read
 //! started, which the feed's new watermark never passes.
 //!
-//! Each page is prepared (filtered and mapped to changes, by the run's
-//! [`Prepare`]) inside its fetch task, so that parsing, mapping and freeing
-//! the raw JSON of the pages in flight run in parallel, off the path that
-//! hands pages to the sink in order.
+//! Each page is prepared inside its fetch task: a REST body is parsed into
+//! records borrowed from it ([`crate::record::RestPage`]), and each record
+//! is filtered and mapped to its change by the run's [`Prepare`], so that
+//! parsing and mapping the pages in flight run in parallel, off the path
+//! that hands pages to the sink in order. Only the changes outlive the task.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,12 +26,12 @@ use std::task::{Context, Poll};
 use chrono::{DateTime, Utc};
 use connector_api::RunContext;
 use futures::stream::{FuturesOrdered, StreamExt};
-use serde_json::Value as Json;
 use tokio::task::JoinHandle;
 
 use crate::client::{PageResponse, ServerDate, WorkdayClient};
 use crate::endpoint::Feed;
 use crate::error::WorkdayError;
+use crate::record::Fields;
 use crate::retry::RetryPolicy;
 
 /// Where pages come from: a REST collection (offset paging), or a SOAP
@@ -77,9 +78,9 @@ async fn fetch(
     }
 }
 
-/// Turns one raw record into what the run needs: `None` to skip it, or its
+/// Turns one record into what the run needs: `None` to skip it, or its
 /// mapped change (or mapping error). The pager pairs it with its position.
-pub(crate) type Prepare<T> = Arc<dyn Fn(&Json) -> Option<T> + Send + Sync>;
+pub(crate) type Prepare<T> = Arc<dyn Fn(&dyn Fields) -> Option<T> + Send + Sync>;
 
 /// One page, prepared.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,22 +98,27 @@ struct Fetched<T> {
     items: Vec<(u64, T)>,
 }
 
-fn prepare<T>(offset: u64, page: PageResponse, prepare: &Prepare<T>) -> Fetched<T> {
-    let records = page.data.len() as u64;
-    let items = page
-        .data
-        .iter()
+/// Reads `page` (a REST body is parsed here, its records borrowed from it)
+/// and prepares its records.
+fn prepare<T>(
+    offset: u64,
+    page: &PageResponse,
+    prepare: &Prepare<T>,
+) -> Result<Fetched<T>, WorkdayError> {
+    let view = page.read()?;
+    let items = view
+        .records()
         .enumerate()
         .filter_map(|(i, record)| {
             let position = offset + i as u64;
             prepare(record).map(|item| (position, item))
         })
         .collect();
-    Fetched {
-        total: page.total,
-        records,
+    Ok(Fetched {
+        total: view.total(),
+        records: view.len() as u64,
         items,
-    }
+    })
 }
 
 /// A spawned page fetch, aborted when dropped (a failed or cancelled run
@@ -224,7 +230,7 @@ impl<T: Send + 'static> Pager<T> {
             (self.feed, self.page_size, self.source.clone(), self.policy);
         let handle = tokio::spawn(async move {
             let page = fetch(&client, feed, &source, offset, limit, &ctx, policy).await?;
-            Ok(prepare(offset, page, &prep))
+            prepare(offset, &page, &prep)
         });
         self.in_flight.push_back(Fetch { offset, handle });
     }
@@ -249,8 +255,9 @@ impl<T: Send + 'static> Pager<T> {
                 self.policy,
             )
             .await?;
-            self.started_at = Some(first.date.clone());
-            let first = prepare(0, first, &self.prepare);
+            let prepared = prepare(0, &first, &self.prepare)?;
+            self.started_at = Some(first.date);
+            let first = prepared;
             self.total = first.total;
             self.next_offset = u64::from(self.page_size);
             return Ok(self.accept(0, first));

@@ -15,6 +15,7 @@ use crate::coverage::Coverage;
 use crate::endpoint::Feed;
 use crate::mapping::{self, MappingError, LAST_UPDATED};
 use crate::paging::{Pager, Prepare, Source};
+use crate::record::{FieldValue, Fields};
 use crate::retry::RetryPolicy;
 use crate::seen::{id_hash, SeenIds};
 use crate::soap::request::{Query, Window};
@@ -311,7 +312,7 @@ fn preparer(
     from: Option<DateTime<Utc>>,
     external_id: ExternalIdAttribute,
 ) -> Prepare<Mapped> {
-    Arc::new(move |record| {
+    Arc::new(move |record: &dyn Fields| {
         if let (Some(from), Some(updated)) = (from, mapping::last_updated(record)) {
             if updated < from {
                 return None;
@@ -322,7 +323,7 @@ fn preparer(
             Feed::Organizations => mapping::map_org(record).map(|mut change| {
                 // Only the SOAP source says `inactive`: such an
                 // organization is gone.
-                if record.get("inactive").and_then(serde_json::Value::as_bool) == Some(true) {
+                if record.field(mapping::INACTIVE) == Some(FieldValue::Bool(true)) {
                     change.kind = connector_api::ChangeKind::Delete;
                     change
                         .attributes

@@ -183,7 +183,7 @@ async fn a_published_tenant_imports_fully_and_derives_nothing_from_missing_field
                     "primaryWorkerSupervisoryOrganization",
                     "location",
                 ]
-                .contains(&a.as_str()),
+                .contains(&a.as_ref()),
                 "{} has {a}",
                 u.external_id
             );

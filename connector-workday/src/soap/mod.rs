@@ -19,7 +19,7 @@ use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::client::{Answer, PageResponse, ServerDate, WorkdayClient};
+use crate::client::{Answer, PageResponse, Records, ServerDate, WorkdayClient};
 use crate::error::{workday_detail, WorkdayError};
 use crate::retry::{retrying, RetryPolicy};
 use request::Query;
@@ -78,8 +78,10 @@ fn classify(answer: Answer, query: &Query, what: &str) -> Result<PageResponse, W
             })
         }
         (Ok(Parsed::Page { results, records }), true) => Ok(PageResponse {
-            total: results.total_results,
-            data: records,
+            records: Records::Parsed {
+                total: results.total_results,
+                data: records,
+            },
             date: ServerDate::of(&answer.headers),
         }),
         (_, false) => Err(WorkdayError::Server {
