@@ -130,7 +130,8 @@ impl Serialize for Value {
             Value::Null => serializer.serialize_none(),
             Value::String(s) | Value::Reference(s) => serializer.serialize_str(s),
             Value::Bool(b) => serializer.serialize_bool(*b),
-            Value::Date(d) => serializer.collect_str(&d.format("%Y-%m-%d")),
+            // `NaiveDate`'s `Display` is `%Y-%m-%d` without parsing a format.
+            Value::Date(d) => serializer.collect_str(d),
             Value::DateTime(t) => {
                 serializer.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
             }

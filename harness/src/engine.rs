@@ -955,6 +955,8 @@ impl StoreSink<'_> {
             .call(move |tx| {
                 let mut deletes = Vec::with_capacity(changes.len());
                 let mut effects = Vec::new();
+                // Each change's attributes are encoded into this one buffer.
+                let mut json = Vec::with_capacity(2048);
                 for change in &changes {
                     if dry {
                         match crate::dry_run::classify(tx, &instance, run_id, change) {
@@ -962,7 +964,10 @@ impl StoreSink<'_> {
                             Err(e) => return (changes, deletes, effects, Some(sink_error(e))),
                         }
                     }
-                    let applied = serde_json::to_string(&change.attributes)
+                    json.clear();
+                    let applied = serde_json::to_writer(&mut json, &change.attributes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
                         .map_err(|e| {
                             ConnectorError::new(
                                 ErrorKind::Sink,
@@ -973,7 +978,7 @@ impl StoreSink<'_> {
                             )
                         })
                         .and_then(|attributes| {
-                            tx.apply(&instance, run_id, change, &attributes)
+                            tx.apply(&instance, run_id, change, attributes)
                                 .map_err(sink_error)
                         });
                     match applied {
