@@ -519,6 +519,7 @@ impl Engine {
             writer,
             instance: Arc::from(report.instance.as_str()),
             run_id: report.run_id,
+            mode: report.mode,
             ctx,
             counts: Counts::default(),
             deleted: BTreeSet::new(),
@@ -930,6 +931,7 @@ struct StoreSink<'a> {
     writer: Writer,
     instance: Arc<str>,
     run_id: i64,
+    mode: ImportMode,
     ctx: &'a RunContext,
     counts: Counts,
     /// `(type, id)` of the live objects older than this run that its Delete
@@ -950,6 +952,7 @@ impl StoreSink<'_> {
     async fn store(&self, changes: Vec<Change>) -> Result<Stored, ConnectorError> {
         let instance = Arc::clone(&self.instance);
         let run_id = self.run_id;
+        let mode = self.mode;
         let dry = self.dry.is_some();
         self.writer
             .call(move |tx| {
@@ -978,7 +981,7 @@ impl StoreSink<'_> {
                             )
                         })
                         .and_then(|attributes| {
-                            tx.apply(&instance, run_id, change, attributes)
+                            tx.apply(&instance, run_id, mode, change, attributes)
                                 .map_err(sink_error)
                         });
                     match applied {

@@ -1095,23 +1095,37 @@ impl<'c> RunTransaction<'c> {
     /// was live and older than this run (a deletion the delete threshold
     /// counts; a Delete of an object never seen, already deleted or created
     /// by this run is not one).
+    ///
+    /// In a delta run, an Upsert of a live object whose stored attributes
+    /// are byte-identical writes nothing (its `last_seen_run` stays): only
+    /// a full run's purge reads `last_seen_run`, and a full run records it
+    /// for every object it sees.
     pub(crate) fn apply(
         &self,
         instance: &str,
         run_id: i64,
+        mode: ImportMode,
         change: &Change,
         attributes_json: &str,
     ) -> Result<bool, StoreError> {
         let instance = self.instance_id(instance)?;
-        let sql = match change.kind {
-            ChangeKind::Upsert => {
+        let sql = match (change.kind, mode) {
+            (ChangeKind::Upsert, ImportMode::Delta) => {
+                "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
+                 deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
+                 ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
+                 attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
+                 last_seen_run = excluded.last_seen_run \
+                 WHERE objects.deleted <> 0 OR objects.attributes <> excluded.attributes"
+            }
+            (ChangeKind::Upsert, ImportMode::Full) => {
                 "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
                  deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
                  ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
                  attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
                  last_seen_run = excluded.last_seen_run"
             }
-            ChangeKind::Delete => {
+            (ChangeKind::Delete, _) => {
                 "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
                  deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
                  ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
@@ -1462,7 +1476,7 @@ mod tests {
         let tx = RunTransaction::begin(&mut guard, &path).unwrap();
         let deleted = changes
             .iter()
-            .map(|(c, attrs)| tx.apply("w:t", run, c, attrs).unwrap())
+            .map(|(c, attrs)| tx.apply("w:t", run, ImportMode::Full, c, attrs).unwrap())
             .collect();
         if commit {
             tx.commit().unwrap();
@@ -1886,6 +1900,44 @@ mod tests {
         assert_eq!(s.live_objects("w:t", "User").unwrap().len(), 2);
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_delta_writes_nothing_for_an_unchanged_live_object() {
+        let s = Store::open_in_memory().unwrap();
+        let full = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        let a = Change::new("User", "a", ChangeKind::Upsert);
+        let b = Change::new("User", "b", ChangeKind::Upsert);
+        let mut gone = Change::new("User", "c", ChangeKind::Delete);
+        in_transaction(&s, full, &[(&a, "{}"), (&b, "{}"), (&gone, "{}")], true);
+        let delta = s
+            .begin_run("w:t", "w", ImportMode::Delta, "2026-01-01T00:01:00Z", None)
+            .unwrap();
+        gone.kind = ChangeKind::Upsert;
+        let (conn, path) = s.shared_connection();
+        {
+            let mut guard = lock(&conn);
+            let tx = RunTransaction::begin(&mut guard, &path).unwrap();
+            for (c, attrs) in [(&a, "{}"), (&b, r#"{"x":"1"}"#), (&gone, "{}")] {
+                tx.apply("w:t", delta, ImportMode::Delta, c, attrs).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let seen = |id: &str| {
+            let o = s.object("w:t", "User", id).unwrap().unwrap();
+            (o.deleted, o.last_seen_run, o.attributes.len())
+        };
+        assert_eq!(seen("a"), (false, full, 0), "unchanged: not written");
+        assert_eq!(seen("b"), (false, delta, 1), "changed");
+        assert_eq!(seen("c"), (false, delta, 0), "revived though identical");
+        // A full run records every object it sees, changed or not.
+        let full2 = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:02:00Z", None)
+            .unwrap();
+        in_transaction(&s, full2, &[(&a, "{}")], true);
+        assert_eq!(seen("a"), (false, full2, 0));
     }
 
     /// The store, its WAL and its shared-memory file are owner-only,
