@@ -355,3 +355,22 @@ fn run_context_shares_cancellation_and_metrics() {
     other.cancel();
     assert!(ctx.is_cancelled());
 }
+
+/// A date serializes as `%Y-%m-%d` for every year chrono supports (four
+/// digits, zero-padded; a sign outside 0..=9999), as the contract says.
+#[test]
+fn a_date_serializes_as_year_month_day_for_every_year() {
+    for (y, m, d, want) in [
+        (2019, 3, 4, "2019-03-04"),
+        (999, 12, 31, "0999-12-31"),
+        (9999, 1, 1, "9999-01-01"),
+        (0, 1, 1, "0000-01-01"),
+        (10000, 1, 1, "+10000-01-01"),
+        (-1, 6, 30, "-0001-06-30"),
+    ] {
+        let v = Value::date(y, m, d).unwrap();
+        assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{want}\""));
+        let Value::Date(date) = v else { unreachable!() };
+        assert_eq!(date.format("%Y-%m-%d").to_string(), want, "as strftime");
+    }
+}

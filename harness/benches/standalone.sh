@@ -7,13 +7,15 @@
 #   harness/benches/standalone.sh [WORKERS] [ORGS] [API] [MODE]
 #     API: rest (default) or soap; MODE: full (default) or nochange (a full
 #     run, then a delta that changes nothing, measured)
+#   SHAPE=published: the simulator's records carry only the published
+#     fields (no update times), so a delta re-reads every record unchanged
 #
 # MaxRequestsPerHour is 10,000,000 so the client-side limiter never binds.
 set -euo pipefail
 W=${1:-100000}; O=${2:-5000}; API=${3:-rest}; MODE=${4:-full}
 H=${HARNESS:-target/release/harness}
 D=$(mktemp -d); trap 'kill $SIM 2>/dev/null || true; rm -rf "$D"' EXIT
-"$H" simulate --workers "$W" --orgs "$O" --port 0 >"$D/banner" 2>"$D/sim.err" &
+"$H" simulate --workers "$W" --orgs "$O" --shape "${SHAPE:-rich}" --port 0 >"$D/banner" 2>"$D/sim.err" &
 SIM=$!
 for _ in $(seq 300); do grep -q 'API base' "$D/banner" 2>/dev/null && grep -q 'ISU password' "$D/banner" && break; sleep 0.1; done
 URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$D/banner")

@@ -519,6 +519,7 @@ impl Engine {
             writer,
             instance: Arc::from(report.instance.as_str()),
             run_id: report.run_id,
+            mode: report.mode,
             ctx,
             counts: Counts::default(),
             deleted: BTreeSet::new(),
@@ -930,6 +931,7 @@ struct StoreSink<'a> {
     writer: Writer,
     instance: Arc<str>,
     run_id: i64,
+    mode: ImportMode,
     ctx: &'a RunContext,
     counts: Counts,
     /// `(type, id)` of the live objects older than this run that its Delete
@@ -950,11 +952,14 @@ impl StoreSink<'_> {
     async fn store(&self, changes: Vec<Change>) -> Result<Stored, ConnectorError> {
         let instance = Arc::clone(&self.instance);
         let run_id = self.run_id;
+        let mode = self.mode;
         let dry = self.dry.is_some();
         self.writer
             .call(move |tx| {
                 let mut deletes = Vec::with_capacity(changes.len());
                 let mut effects = Vec::new();
+                // Each change's attributes are encoded into this one buffer.
+                let mut json = Vec::with_capacity(2048);
                 for change in &changes {
                     if dry {
                         match crate::dry_run::classify(tx, &instance, run_id, change) {
@@ -962,7 +967,10 @@ impl StoreSink<'_> {
                             Err(e) => return (changes, deletes, effects, Some(sink_error(e))),
                         }
                     }
-                    let applied = serde_json::to_string(&change.attributes)
+                    json.clear();
+                    let applied = serde_json::to_writer(&mut json, &change.attributes)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
                         .map_err(|e| {
                             ConnectorError::new(
                                 ErrorKind::Sink,
@@ -973,7 +981,7 @@ impl StoreSink<'_> {
                             )
                         })
                         .and_then(|attributes| {
-                            tx.apply(&instance, run_id, change, &attributes)
+                            tx.apply(&instance, run_id, mode, change, attributes)
                                 .map_err(sink_error)
                         });
                     match applied {

@@ -5,8 +5,10 @@
 //! are for the CLI and for tests.
 //!
 //! Tables:
-//! - `objects(instance, object_type, external_id, attributes, deleted,
-//!   deleted_by, first_seen_run, last_seen_run)`: `attributes` is the
+//! - `instances(id, name)`: the connector instances that have objects; the
+//!   objects refer to them by `id` (since schema version 3).
+//! - `objects(instance_id, object_type, external_id, deleted, deleted_by,
+//!   first_seen_run, last_seen_run, attributes)`: `attributes` is the
 //!   contract's JSON attributes object; `deleted_by` is `change` (a Delete
 //!   change) or `purge` (not seen by a complete full run).
 //! - `watermarks(instance, watermark, run_id, committed_at)`.
@@ -14,6 +16,7 @@
 //!   warnings, record_error_list)`: the last two (JSON arrays) since schema
 //!   version 2.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,10 +26,12 @@ use connector_api::{Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, Rec
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-/// The schema version this build writes. Version 1 stores (without the
-/// run history's `warnings` and `record_error_list` columns) are migrated
-/// forward when opened for a run, and read as they are by read-only commands.
-pub const SCHEMA_VERSION: i64 = 2;
+/// The schema version this build writes. Older stores are migrated forward
+/// when opened for a run, and read as they are by read-only commands:
+/// version 1 lacks the run history's `warnings` and `record_error_list`
+/// columns; versions 1 and 2 key `objects` by the instance's name (text)
+/// instead of its id in `instances`.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The columns version 2 added to `runs`: the run's warnings and its record
 /// errors, JSON arrays (secret values redacted).
@@ -35,31 +40,25 @@ const RUN_DETAIL_COLUMNS: [&str; 2] = ["warnings", "record_error_list"];
 /// How long a statement waits for another process's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// `objects` is a rowid table: rows (attributes of ~1 KiB) are appended in
-/// arrival order and only the small primary-key index takes the random
-/// external ids. (As `WITHOUT ROWID` every upsert landed on a random leaf of
-/// the whole table, which outgrew SQLite's page cache: a 100,000-worker run
-/// spent most of its time spilling and re-reading pages; see
-/// docs/benchmarks.md.) Stores created with the earlier layout work
-/// unchanged: the two are the same schema to every query.
+/// The page cache of a writable open, in KiB (SQLite's default is 2 MiB).
+/// A run writes in one transaction; with the default, the random-order
+/// primary-key index of a 100,000-worker store no longer fits, so SQLite
+/// spilled its dirty index pages to the WAL and read them back, page by
+/// page, for every few records. 8 MiB holds that index (the table itself is
+/// appended in arrival order and need not stay cached) while keeping peak
+/// memory flat: the cache is a fixed cap, not a share of the store.
+const PAGE_CACHE_KIB: u32 = 8 * 1024;
+
+/// The tables other than `objects` (see [`OBJECTS_SCHEMA`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS objects (
-    instance       TEXT    NOT NULL,
-    object_type    TEXT    NOT NULL,
-    external_id    TEXT    NOT NULL,
-    attributes     TEXT    NOT NULL,
-    deleted        INTEGER NOT NULL DEFAULT 0,
-    deleted_by     TEXT,
-    first_seen_run INTEGER NOT NULL,
-    last_seen_run  INTEGER NOT NULL,
-    PRIMARY KEY (instance, object_type, external_id)
+CREATE TABLE IF NOT EXISTS instances (
+    id   INTEGER PRIMARY KEY,
+    name TEXT    NOT NULL UNIQUE
 );
-CREATE INDEX IF NOT EXISTS objects_by_seen
-    ON objects (instance, object_type, deleted, last_seen_run);
 CREATE TABLE IF NOT EXISTS watermarks (
     instance     TEXT    PRIMARY KEY,
     watermark    TEXT    NOT NULL,
@@ -87,6 +86,41 @@ CREATE TABLE IF NOT EXISTS runs (
     pid                INTEGER
 );
 ";
+
+/// `objects` (version 3), created after [`SCHEMA`] and any migration.
+///
+/// It is a rowid table: rows (attributes of ~1 KiB) are appended in arrival
+/// order and only the small primary-key index takes the random external
+/// ids. (As `WITHOUT ROWID` every upsert landed on a random leaf of the
+/// whole table, which outgrew SQLite's page cache; see docs/benchmarks.md.)
+/// The key starts with the instance's integer id, not its name, so the
+/// index entries stay short: the index is what the page cache must hold
+/// during a run. `attributes` comes last, so a scan reading the other
+/// columns does not decode it.
+const OBJECTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS objects (
+    instance_id    INTEGER NOT NULL REFERENCES instances (id),
+    object_type    TEXT    NOT NULL,
+    external_id    TEXT    NOT NULL,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    deleted_by     TEXT,
+    first_seen_run INTEGER NOT NULL,
+    last_seen_run  INTEGER NOT NULL,
+    attributes     TEXT    NOT NULL,
+    PRIMARY KEY (instance_id, object_type, external_id)
+);
+CREATE INDEX IF NOT EXISTS objects_by_seen
+    ON objects (instance_id, object_type, deleted, last_seen_run);
+";
+
+/// The objects with their instance's name, whatever the layout: a
+/// subquery in place of the table name in the read queries.
+const OBJECTS_NAMED: &str = "(SELECT i.name AS instance, o.object_type, o.external_id, \
+    o.attributes, o.deleted, o.deleted_by, o.first_seen_run, o.last_seen_run \
+    FROM objects o JOIN instances i ON i.id = o.instance_id)";
+
+/// The id of the instance named `?1` (NULL when it has no objects).
+const INSTANCE_ID: &str = "(SELECT id FROM instances WHERE name = ?1)";
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +334,9 @@ pub struct Store {
     /// Whether `runs` has the version 2 columns (a read-only open of a
     /// version 1 store has not).
     run_details: bool,
+    /// Whether `objects` is keyed by the instance's name (a read-only open
+    /// of a version 1 or 2 store).
+    named_objects: bool,
 }
 
 impl Store {
@@ -372,6 +409,7 @@ impl Store {
         }
         store.check_version(false)?;
         store.run_details = store.missing_run_columns()?.is_empty();
+        store.named_objects = store.has_named_objects()?;
         Ok(Some(store))
     }
 
@@ -393,6 +431,7 @@ impl Store {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_path_buf(),
             run_details: false,
+            named_objects: false,
         })
     }
 
@@ -409,6 +448,17 @@ impl Store {
                     why: format!("SQLite refused WAL mode (journal mode is {mode})"),
                 });
             }
+            // `synchronous = NORMAL` is WAL's usual setting: each run still
+            // commits all or nothing, and the store is never corrupted; a
+            // power loss (not a crash of the process) may undo the last
+            // committed run, which the next run then repeats.
+            store
+                .conn()
+                .execute_batch(&format!(
+                    "PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY; \
+                     PRAGMA cache_size = -{PAGE_CACHE_KIB};"
+                ))
+                .map_err(|e| store.err(e))?;
         }
         store
             .conn()
@@ -416,8 +466,33 @@ impl Store {
             .map_err(|e| store.err(e))?;
         store.check_version(true)?;
         store.migrate()?;
+        store
+            .conn()
+            .execute_batch(OBJECTS_SCHEMA)
+            .map_err(|e| store.err(e))?;
         store.run_details = true;
         Ok(store)
+    }
+
+    /// Whether `objects` has the version 1 and 2 layout (an `instance` text
+    /// column instead of `instance_id`).
+    fn has_named_objects(&self) -> Result<bool, StoreError> {
+        self.conn()
+            .query_row(
+                "SELECT COUNT(*) > 0 FROM pragma_table_info('objects') WHERE name = 'instance'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// The `objects` table to read from, with an `instance` (name) column.
+    fn objects_table(&self) -> &'static str {
+        if self.named_objects {
+            "objects"
+        } else {
+            OBJECTS_NAMED
+        }
     }
 
     /// The version 2 columns `runs` lacks (all of them in a version 1 store).
@@ -449,12 +524,17 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// Brings an older store up to [`SCHEMA_VERSION`] (adds the version 2
-    /// columns) in one transaction.
+    /// Brings an older store up to [`SCHEMA_VERSION`] in one transaction:
+    /// adds the version 2 columns, and rebuilds a version 1 or 2 `objects`
+    /// (keyed by the instance's name) keyed by the instance's id.
     fn migrate(&self) -> Result<(), StoreError> {
         let missing = self.missing_run_columns()?;
+        let named_objects = self.has_named_objects()?;
         let version = self.schema_version()?;
-        if missing.is_empty() && version.as_deref() == Some(&SCHEMA_VERSION.to_string()) {
+        if missing.is_empty()
+            && !named_objects
+            && version.as_deref() == Some(&SCHEMA_VERSION.to_string())
+        {
             // Up to date: take no write lock (another run may hold it).
             return Ok(());
         }
@@ -465,6 +545,24 @@ impl Store {
         for column in missing {
             tx.execute_batch(&format!(
                 "ALTER TABLE runs ADD COLUMN {column} TEXT NOT NULL DEFAULT '[]'"
+            ))
+            .map_err(|e| store_error(&self.path, e))?;
+        }
+        if named_objects {
+            // OBJECTS_SCHEMA recreates the table and its index; the rows
+            // keep their external ids, states, runs and attributes.
+            tx.execute_batch(&format!(
+                "INSERT OR IGNORE INTO instances (name) SELECT DISTINCT instance FROM objects \
+                 ORDER BY instance;
+                 DROP INDEX IF EXISTS objects_by_seen;
+                 ALTER TABLE objects RENAME TO objects_version_2;
+                 {OBJECTS_SCHEMA}
+                 INSERT INTO objects (instance_id, object_type, external_id, deleted, \
+                 deleted_by, first_seen_run, last_seen_run, attributes) \
+                 SELECT i.id, o.object_type, o.external_id, o.deleted, o.deleted_by, \
+                 o.first_seen_run, o.last_seen_run, o.attributes \
+                 FROM objects_version_2 o JOIN instances i ON i.name = o.instance;
+                 DROP TABLE objects_version_2;"
             ))
             .map_err(|e| store_error(&self.path, e))?;
         }
@@ -577,12 +675,18 @@ impl Store {
     /// # Errors
     /// [`StoreError`] when SQLite fails.
     pub fn instances(&self) -> Result<Vec<String>, StoreError> {
+        let with_objects = if self.named_objects {
+            "SELECT DISTINCT instance FROM objects"
+        } else {
+            "SELECT name FROM instances i WHERE EXISTS \
+             (SELECT 1 FROM objects o WHERE o.instance_id = i.id)"
+        };
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT instance FROM watermarks UNION SELECT instance FROM runs \
-                 UNION SELECT DISTINCT instance FROM objects ORDER BY 1",
-            )
+                 UNION {with_objects} ORDER BY 1"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
@@ -604,7 +708,8 @@ impl Store {
             .conn()
             .query_row(
                 &format!(
-                    "{OBJECT_SELECT} WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3"
+                    "{} WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3",
+                    self.object_select()
                 ),
                 params![instance, object_type, external_id],
                 raw_object,
@@ -647,7 +752,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(&format!(
-                "{OBJECT_SELECT} WHERE instance = ?1 AND object_type = ?2 {extra} ORDER BY external_id"
+                "{} WHERE instance = ?1 AND object_type = ?2 {extra} ORDER BY external_id",
+                self.object_select()
             ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -670,10 +776,11 @@ impl Store {
     ) -> Result<BTreeMap<String, ObjectCounts>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
-                "SELECT object_type, deleted, COUNT(*) FROM objects WHERE instance = ?1 \
+            .prepare(&format!(
+                "SELECT object_type, deleted, COUNT(*) FROM {} WHERE instance = ?1 \
                  GROUP BY object_type, deleted",
-            )
+                self.objects_table()
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![instance], |r| {
@@ -937,6 +1044,8 @@ pub(crate) fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 pub(crate) struct RunTransaction<'c> {
     tx: rusqlite::Transaction<'c>,
     path: &'c Path,
+    /// The last instance [`RunTransaction::apply`] wrote, and its id.
+    instance: RefCell<Option<(String, i64)>>,
 }
 
 impl<'c> RunTransaction<'c> {
@@ -945,7 +1054,31 @@ impl<'c> RunTransaction<'c> {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| store_error(path, e))?;
-        Ok(Self { tx, path })
+        Ok(Self {
+            tx,
+            path,
+            instance: RefCell::new(None),
+        })
+    }
+
+    /// The id of the instance named `name` in `instances`, added when new
+    /// (inside the run's transaction, so a rollback removes it too).
+    fn instance_id(&self, name: &str) -> Result<i64, StoreError> {
+        if let Some((known, id)) = &*self.instance.borrow() {
+            if known == name {
+                return Ok(*id);
+            }
+        }
+        let id = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO instances (name) VALUES (?1) \
+                 ON CONFLICT (name) DO UPDATE SET name = name RETURNING id",
+            )
+            .and_then(|mut s| s.query_row(params![name], |r| r.get::<_, i64>(0)))
+            .map_err(|e| self.err(e))?;
+        *self.instance.borrow_mut() = Some((name.to_string(), id));
+        Ok(id)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -962,25 +1095,40 @@ impl<'c> RunTransaction<'c> {
     /// was live and older than this run (a deletion the delete threshold
     /// counts; a Delete of an object never seen, already deleted or created
     /// by this run is not one).
+    ///
+    /// In a delta run, an Upsert of a live object whose stored attributes
+    /// are byte-identical writes nothing (its `last_seen_run` stays): only
+    /// a full run's purge reads `last_seen_run`, and a full run records it
+    /// for every object it sees.
     pub(crate) fn apply(
         &self,
         instance: &str,
         run_id: i64,
+        mode: ImportMode,
         change: &Change,
         attributes_json: &str,
     ) -> Result<bool, StoreError> {
-        let sql = match change.kind {
-            ChangeKind::Upsert => {
-                "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
+        let instance = self.instance_id(instance)?;
+        let sql = match (change.kind, mode) {
+            (ChangeKind::Upsert, ImportMode::Delta) => {
+                "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
                  deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
-                 ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
+                 ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
+                 attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
+                 last_seen_run = excluded.last_seen_run \
+                 WHERE objects.deleted <> 0 OR objects.attributes <> excluded.attributes"
+            }
+            (ChangeKind::Upsert, ImportMode::Full) => {
+                "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
+                 deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
+                 ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
                  attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
                  last_seen_run = excluded.last_seen_run"
             }
-            ChangeKind::Delete => {
-                "INSERT INTO objects (instance, object_type, external_id, attributes, deleted, \
+            (ChangeKind::Delete, _) => {
+                "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
                  deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
-                 ON CONFLICT (instance, object_type, external_id) DO UPDATE SET \
+                 ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
                  attributes = CASE WHEN excluded.attributes = '{}' THEN objects.attributes \
                  ELSE excluded.attributes END, deleted = 1, deleted_by = 'change', \
                  last_seen_run = excluded.last_seen_run"
@@ -992,7 +1140,7 @@ impl<'c> RunTransaction<'c> {
                 .tx
                 .prepare_cached(
                     "SELECT deleted = 0 AND first_seen_run <> ?4 FROM objects \
-                     WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3",
+                     WHERE instance_id = ?1 AND object_type = ?2 AND external_id = ?3",
                 )
                 .and_then(|mut s| {
                     s.query_row(
@@ -1025,10 +1173,10 @@ impl<'c> RunTransaction<'c> {
         external_id: &str,
     ) -> Result<Option<ObjectState>, StoreError> {
         self.tx
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT attributes, deleted, first_seen_run FROM objects \
-                 WHERE instance = ?1 AND object_type = ?2 AND external_id = ?3",
-            )
+                 WHERE instance_id = {INSTANCE_ID} AND object_type = ?2 AND external_id = ?3"
+            ))
             .and_then(|mut s| {
                 s.query_row(params![instance, object_type, external_id], |r| {
                     Ok(ObjectState {
@@ -1052,10 +1200,11 @@ impl<'c> RunTransaction<'c> {
     ) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .tx
-            .prepare(
-                "SELECT external_id FROM objects WHERE instance = ?1 AND object_type = ?2 \
-                 AND deleted_by = 'purge' AND last_seen_run = ?3 ORDER BY external_id LIMIT ?4",
-            )
+            .prepare(&format!(
+                "SELECT external_id FROM objects WHERE instance_id = {INSTANCE_ID} \
+                 AND object_type = ?2 AND deleted_by = 'purge' AND last_seen_run = ?3 \
+                 ORDER BY external_id LIMIT ?4"
+            ))
             .map_err(|e| self.err(e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = stmt
@@ -1068,10 +1217,10 @@ impl<'c> RunTransaction<'c> {
     pub(crate) fn live_counts(&self, instance: &str) -> Result<BTreeMap<String, u64>, StoreError> {
         let mut stmt = self
             .tx
-            .prepare(
-                "SELECT object_type, COUNT(*) FROM objects WHERE instance = ?1 AND deleted = 0 \
-                 GROUP BY object_type",
-            )
+            .prepare(&format!(
+                "SELECT object_type, COUNT(*) FROM objects WHERE instance_id = {INSTANCE_ID} \
+                 AND deleted = 0 GROUP BY object_type"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![instance], |r| {
@@ -1123,7 +1272,8 @@ impl<'c> RunTransaction<'c> {
             "SELECT COUNT(*) FROM objects"
         };
         let sql = format!(
-            "{head} WHERE instance = ?1 AND object_type = ?2 AND deleted = 0 AND last_seen_run <> ?3"
+            "{head} WHERE instance_id = {INSTANCE_ID} AND object_type = ?2 AND deleted = 0 \
+             AND last_seen_run <> ?3"
         );
         let args = params![instance, object_type, run_id];
         let n = if purge {
@@ -1203,8 +1353,16 @@ fn write_finish(
     .map_err(|e| store_error(path, e))
 }
 
-const OBJECT_SELECT: &str = "SELECT instance, object_type, external_id, attributes, deleted, \
-    deleted_by, first_seen_run, last_seen_run FROM objects";
+impl Store {
+    /// `SELECT` of a [`RawObject`] from the objects, either layout.
+    fn object_select(&self) -> String {
+        format!(
+            "SELECT instance, object_type, external_id, attributes, deleted, deleted_by, \
+             first_seen_run, last_seen_run FROM {}",
+            self.objects_table()
+        )
+    }
+}
 
 struct RawObject {
     instance: String,
@@ -1318,7 +1476,7 @@ mod tests {
         let tx = RunTransaction::begin(&mut guard, &path).unwrap();
         let deleted = changes
             .iter()
-            .map(|(c, attrs)| tx.apply("w:t", run, c, attrs).unwrap())
+            .map(|(c, attrs)| tx.apply("w:t", run, ImportMode::Full, c, attrs).unwrap())
             .collect();
         if commit {
             tx.commit().unwrap();
@@ -1514,11 +1672,72 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// `objects` as versions 1 and 2 had it: keyed by the instance's name.
+    const NAMED_OBJECTS: &str = "
+        CREATE TABLE objects (
+            instance       TEXT    NOT NULL,
+            object_type    TEXT    NOT NULL,
+            external_id    TEXT    NOT NULL,
+            attributes     TEXT    NOT NULL,
+            deleted        INTEGER NOT NULL DEFAULT 0,
+            deleted_by     TEXT,
+            first_seen_run INTEGER NOT NULL,
+            last_seen_run  INTEGER NOT NULL,
+            PRIMARY KEY (instance, object_type, external_id)
+        );
+        CREATE INDEX objects_by_seen ON objects (instance, object_type, deleted, last_seen_run);
+        INSERT INTO objects VALUES ('w:t', 'User', 'a', '{\"firstName\":\"Ada\"}', 0, NULL, 1, 1);
+        INSERT INTO objects VALUES ('w:t', 'User', 'b', '{}', 1, 'purge', 1, 1);
+        INSERT INTO objects VALUES ('w:other', 'User', 'a', '{}', 0, NULL, 1, 1);";
+
+    /// The tables of a version 1 or 2 store, as those versions created them.
+    fn old_tables(conn: &Connection) {
+        conn.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE watermarks (instance TEXT PRIMARY KEY, watermark TEXT NOT NULL,
+                 run_id INTEGER NOT NULL, committed_at TEXT NOT NULL);",
+        )
+        .unwrap();
+        let runs = SCHEMA
+            .split("CREATE TABLE IF NOT EXISTS runs")
+            .nth(1)
+            .unwrap();
+        conn.execute_batch(&format!("CREATE TABLE runs {runs}"))
+            .unwrap();
+        conn.execute_batch(NAMED_OBJECTS).unwrap();
+    }
+
+    /// What a read-only open and a migrated store both read of the objects
+    /// [`NAMED_OBJECTS`] holds.
+    fn assert_named_objects_read(s: &Store) {
+        let a = s.object("w:t", "User", "a").unwrap().unwrap();
+        assert_eq!(
+            (
+                a.instance.as_str(),
+                a.attributes["firstName"].as_str(),
+                a.deleted
+            ),
+            ("w:t", Some("Ada"), false)
+        );
+        let b = s.object("w:t", "User", "b").unwrap().unwrap();
+        assert_eq!((b.deleted, b.deleted_by.as_deref()), (true, Some("purge")));
+        assert_eq!(s.all_objects("w:t", "User").unwrap().len(), 2);
+        assert_eq!(s.live_objects("w:other", "User").unwrap().len(), 1);
+        assert_eq!(
+            s.object_counts("w:t").unwrap()["User"],
+            ObjectCounts {
+                live: 1,
+                deleted: 1
+            }
+        );
+        assert_eq!(s.instances().unwrap(), ["w:other", "w:t"]);
+    }
+
     /// A version 1 store: the tables without the run history's detail
-    /// columns, one finished run.
+    /// columns, one finished run, objects keyed by the instance's name.
     fn version_1_store(path: &Path) {
         let conn = Connection::open(path).unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
+        old_tables(&conn);
         conn.execute_batch(
             "INSERT INTO meta (key, value) VALUES ('schema_version', '1');
              INSERT INTO runs (instance, connector, mode, status, started_at, record_errors, metrics)
@@ -1540,6 +1759,7 @@ mod tests {
             assert_eq!(runs.len(), 1);
             assert_eq!(runs[0].record_errors, 2);
             assert!(runs[0].warnings.is_empty() && runs[0].record_error_list.is_empty());
+            assert_named_objects_read(&s);
         }
         assert_eq!(
             std::fs::read(&path).unwrap(),
@@ -1557,8 +1777,10 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(version, "2");
+        assert_eq!(version, "3");
         assert_eq!(s.runs(None).unwrap()[0].record_errors, 2, "old rows kept");
+        assert!(!s.has_named_objects().unwrap());
+        assert_named_objects_read(&s);
 
         let run = s
             .begin_run("w:t", "w", ImportMode::Delta, "2026-01-02T00:00:00Z", None)
@@ -1599,11 +1821,123 @@ mod tests {
         drop(s);
         Connection::open(&path)
             .unwrap()
-            .execute_batch("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+            .execute_batch("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
             .unwrap();
         let e = Store::open(&path).unwrap_err();
         assert!(matches!(e, StoreError::Incompatible { .. }), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_writable_open_sets_the_run_pragmas() {
+        let dir = temp_dir();
+        let s = Store::open(&dir.join("s.db")).unwrap();
+        let pragma = |name: &str| -> i64 {
+            s.conn()
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("synchronous"), 1, "NORMAL");
+        assert_eq!(pragma("temp_store"), 2, "MEMORY");
+        assert_eq!(pragma("cache_size"), -8192, "8 MiB");
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_version_2_store_is_read_as_is_and_its_objects_rekeyed_by_a_writable_open() {
+        let dir = temp_dir();
+        let path = dir.join("v2.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            old_tables(&conn);
+            conn.execute_batch(
+                "ALTER TABLE runs ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+                 ALTER TABLE runs ADD COLUMN record_error_list TEXT NOT NULL DEFAULT '[]';
+                 INSERT INTO meta (key, value) VALUES ('schema_version', '2');",
+            )
+            .unwrap();
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_named_objects_read(&Store::open_existing(&path).unwrap().unwrap());
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            bytes,
+            "read-only: not a byte changed"
+        );
+
+        let s = Store::open(&path).unwrap();
+        assert_named_objects_read(&s);
+        let tables: Vec<String> = s
+            .conn()
+            .prepare("SELECT name FROM sqlite_master ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            tables.contains(&"objects_by_seen".to_string())
+                && !tables.iter().any(|t| t.contains("version_2")),
+            "{tables:?}"
+        );
+        // A run updates the migrated rows in place (the key is the same).
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-02T00:00:00Z", None)
+            .unwrap();
+        let mut c = Change::new("User", "a", ChangeKind::Upsert);
+        c.external_id = "b".into();
+        in_transaction(&s, run, &[(&c, r#"{"firstName":"Bea"}"#)], true);
+        let b = s.object("w:t", "User", "b").unwrap().unwrap();
+        assert_eq!(
+            (b.deleted, b.first_seen_run, b.last_seen_run),
+            (false, 1, run)
+        );
+        assert_eq!(s.all_objects("w:t", "User").unwrap().len(), 2);
+        drop(s);
+        let s = Store::open_existing(&path).unwrap().unwrap();
+        assert!(!s.has_named_objects().unwrap());
+        assert_eq!(s.live_objects("w:t", "User").unwrap().len(), 2);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_delta_writes_nothing_for_an_unchanged_live_object() {
+        let s = Store::open_in_memory().unwrap();
+        let full = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        let a = Change::new("User", "a", ChangeKind::Upsert);
+        let b = Change::new("User", "b", ChangeKind::Upsert);
+        let mut gone = Change::new("User", "c", ChangeKind::Delete);
+        in_transaction(&s, full, &[(&a, "{}"), (&b, "{}"), (&gone, "{}")], true);
+        let delta = s
+            .begin_run("w:t", "w", ImportMode::Delta, "2026-01-01T00:01:00Z", None)
+            .unwrap();
+        gone.kind = ChangeKind::Upsert;
+        let (conn, path) = s.shared_connection();
+        {
+            let mut guard = lock(&conn);
+            let tx = RunTransaction::begin(&mut guard, &path).unwrap();
+            for (c, attrs) in [(&a, "{}"), (&b, r#"{"x":"1"}"#), (&gone, "{}")] {
+                tx.apply("w:t", delta, ImportMode::Delta, c, attrs).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let seen = |id: &str| {
+            let o = s.object("w:t", "User", id).unwrap().unwrap();
+            (o.deleted, o.last_seen_run, o.attributes.len())
+        };
+        assert_eq!(seen("a"), (false, full, 0), "unchanged: not written");
+        assert_eq!(seen("b"), (false, delta, 1), "changed");
+        assert_eq!(seen("c"), (false, delta, 0), "revived though identical");
+        // A full run records every object it sees, changed or not.
+        let full2 = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:02:00Z", None)
+            .unwrap();
+        in_transaction(&s, full2, &[(&a, "{}")], true);
+        assert_eq!(seen("a"), (false, full2, 0));
     }
 
     /// The store, its WAL and its shared-memory file are owner-only,

@@ -150,7 +150,8 @@ fn snapshot(state: &Path, reference: Option<&Path>) -> Snapshot {
     if has("objects") {
         let others: u64 = conn
             .query_row(
-                "SELECT COUNT(*) FROM objects WHERE instance <> ?1 \
+                "SELECT COUNT(*) FROM objects WHERE instance_id IS NOT \
+                 (SELECT id FROM instances WHERE name = ?1) \
                  OR object_type NOT IN ('User', 'OrgUnit')",
                 [INSTANCE],
                 |r| r.get(0),
@@ -178,7 +179,7 @@ fn snapshot(state: &Path, reference: Option<&Path>) -> Snapshot {
             snap.differing = Some(
                 conn.query_row(
                     "SELECT COUNT(*) FROM main.objects m LEFT JOIN reference.objects r \
-                     USING (instance, object_type, external_id) \
+                     USING (instance_id, object_type, external_id) \
                      WHERE r.external_id IS NULL OR m.attributes IS NOT r.attributes \
                      OR m.deleted IS NOT r.deleted OR m.deleted_by IS NOT r.deleted_by",
                     [],

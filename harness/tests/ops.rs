@@ -471,7 +471,7 @@ fn store_rows(state: &Path) -> (Vec<String>, Vec<String>) {
         .collect()
     };
     (
-        rows("SELECT * FROM objects ORDER BY instance, object_type, external_id"),
+        rows("SELECT * FROM objects ORDER BY instance_id, object_type, external_id"),
         rows("SELECT * FROM watermarks ORDER BY instance"),
     )
 }
