@@ -34,9 +34,11 @@ struct Element<'a> {
 }
 
 /// An element of a record: its record's elements in document order (each
-/// followed by its descendants) and its place among them.
+/// followed by its descendants), its place among them, and the body they
+/// are read from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node<'t, 'a> {
+    body: &'a str,
     elements: &'t [Element<'a>],
     at: usize,
 }
@@ -52,10 +54,14 @@ impl<'t, 'a> Node<'t, 'a> {
     }
 
     fn children(self) -> impl Iterator<Item = Node<'t, 'a>> {
-        let (elements, end) = (self.elements, self.element().end);
+        let (body, elements, end) = (self.body, self.elements, self.element().end);
         let mut next = self.at + 1;
         std::iter::from_fn(move || {
-            let child = (next < end).then_some(Node { elements, at: next })?;
+            let child = (next < end).then_some(Node {
+                body,
+                elements,
+                at: next,
+            })?;
             next = elements[next].end;
             Some(child)
         })
@@ -75,14 +81,14 @@ impl<'t, 'a> Node<'t, 'a> {
 
     /// The attribute with local name `name`, unescaped (empty if its escape
     /// is bad).
-    fn attr(self, name: &str) -> Option<Cow<'t, str>> {
+    fn attr(self, name: &str) -> Option<Cow<'a, str>> {
         self.element()
             .start
             .attributes()
             .with_checks(false)
             .flatten()
             .find(|a| a.key.local_name().as_ref() == name.as_bytes())
-            .map(|a| a.unescape_value().unwrap_or_default())
+            .map(|a| decode(self.body, &a.value, true).unwrap_or_default())
     }
 
     /// The attribute `name` is `1` or `true`.
@@ -183,11 +189,40 @@ fn unread(parent: &BytesStart<'_>, start: &BytesStart<'_>) -> bool {
         .any(|(p, n)| name.as_ref() == n.as_bytes() && parent.as_ref() == p.as_bytes())
 }
 
-/// Appends a piece of an element's text.
+/// `part` as the `&str` it is in `body`, when quick-xml handed out a slice
+/// of the body (it does for any text, name or attribute value it reads from
+/// a `&str`): the body was checked as UTF-8 once, when it was read, so this
+/// needs no second check.
+fn within<'a>(body: &'a str, part: &[u8]) -> Option<&'a str> {
+    let at = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    body.get(at..)?.get(..part.len())
+}
+
+/// Text or an attribute value as read (`raw`), unescaped when `escaped`
+/// (CDATA is not); borrowed from `body` unless an entity was replaced.
+fn decode<'a>(body: &'a str, raw: &[u8], escaped: bool) -> Result<Cow<'a, str>, String> {
+    fn unescape(s: &str, escaped: bool) -> Result<Cow<'_, str>, String> {
+        if !escaped {
+            return Ok(Cow::Borrowed(s));
+        }
+        quick_xml::escape::unescape(s).map_err(|e| format!("the XML has a bad escape ({e})"))
+    }
+    match within(body, raw) {
+        Some(s) => unescape(s, escaped),
+        None => {
+            let s = std::str::from_utf8(raw).map_err(|e| format!("the XML is not UTF-8 ({e})"))?;
+            Ok(Cow::Owned(unescape(s, escaped)?.into_owned()))
+        }
+    }
+}
+
+/// Appends a piece of an element's text: text comes in pieces when a
+/// comment or CDATA section splits it, and layout (whitespace around child
+/// elements) is a piece too, which replacing keeps from allocating.
 fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
-    if text.is_empty() {
+    if text.trim().is_empty() {
         *text = piece;
-    } else {
+    } else if !piece.is_empty() {
         text.to_mut().push_str(&piece);
     }
 }
@@ -202,8 +237,9 @@ pub(crate) fn parse(
     record: &str,
     convert: for<'t, 'a> fn(Node<'t, 'a>) -> Json,
 ) -> Result<Parsed, String> {
+    // Text is not trimmed as read: a comment inside a value keeps the spaces
+    // around it. Values are trimmed when read (`Node::value`).
     let mut reader = Reader::from_str(body);
-    reader.config_mut().trim_text(true);
     // The record being read, and which of its elements are open.
     let mut elements: Vec<Element<'_>> = Vec::new();
     let mut open: Vec<usize> = Vec::new();
@@ -252,9 +288,7 @@ pub(crate) fn parse(
                 }
             }
             Event::Text(t) => {
-                let text = t
-                    .unescape()
-                    .map_err(|e| format!("the XML has a bad escape ({e})"))?;
+                let text = decode(body, &t, true)?;
                 if let Some(&at) = open.last() {
                     append(&mut elements[at].text, text);
                 } else if let Some(&name) = names.last() {
@@ -279,10 +313,7 @@ pub(crate) fn parse(
             }
             Event::CData(t) => {
                 if let Some(&at) = open.last() {
-                    let text = t
-                        .decode()
-                        .map_err(|e| format!("the XML has a bad CDATA section ({e})"))?;
-                    append(&mut elements[at].text, text);
+                    append(&mut elements[at].text, decode(body, &t, false)?);
                 }
             }
             Event::End(_) => {
@@ -290,6 +321,7 @@ pub(crate) fn parse(
                     elements[at].end = elements.len();
                     if open.is_empty() {
                         records.push(convert(Node {
+                            body,
                             elements: &elements,
                             at,
                         }));
@@ -646,6 +678,75 @@ mod tests {
     fn absent_elements_are_absent_fields() {
         let body = "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Reference><ID type=\"WID\">w1</ID></Worker_Reference></Worker></Envelope>";
         assert_eq!(one_worker(body), json!({"id": "w1"}));
+    }
+
+    #[test]
+    fn entities_cdata_comments_and_layout_are_read() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">
+  <env:Body>
+    <wd:Get_Workers_Response xmlns:wd="urn:com.workday/bsvc">
+      <wd:Response_Results>
+        <wd:Total_Results> 1 </wd:Total_Results>
+      </wd:Response_Results>
+      <wd:Response_Data>
+        <wd:Worker>
+          <wd:Worker_Reference wd:Descriptor="x">
+            <wd:ID wd:type="WID">w&#49;</wd:ID>
+            <wd:ID wd:type="Employee_ID">E1</wd:ID>
+          </wd:Worker_Reference>
+          <wd:Worker_Descriptor>
+            Ann<!-- a comment --> O&apos;Brien &amp; Co
+          </wd:Worker_Descriptor>
+          <wd:Worker_Data>
+            <wd:Personal_Data>
+              <wd:Name_Data>
+                <wd:Legal_Name_Data>
+                  <wd:Name_Detail_Data>
+                    <wd:Country_Reference><wd:ID wd:type="ISO_3166-1_Alpha-2_Code">IE</wd:ID></wd:Country_Reference>
+                    <wd:First_Name><![CDATA[Ann & <Bo>]]></wd:First_Name>
+                    <wd:Last_Name>O&apos;<![CDATA[Brien]]></wd:Last_Name>
+                  </wd:Name_Detail_Data>
+                </wd:Legal_Name_Data>
+              </wd:Name_Data>
+            </wd:Personal_Data>
+            <wd:Employment_Data>
+              <wd:Worker_Job_Data wd:Primary_Job="1">
+                <wd:Position_Data>
+                  <wd:Job_Profile_Summary_Data>
+                    <wd:Job_Profile_Reference wd:Descriptor="R&amp;D &lt;Lead&gt;">
+                      <wd:ID wd:type="WID">jp1</wd:ID>
+                    </wd:Job_Profile_Reference>
+                  </wd:Job_Profile_Summary_Data>
+                </wd:Position_Data>
+              </wd:Worker_Job_Data>
+            </wd:Employment_Data>
+          </wd:Worker_Data>
+        </wd:Worker>
+      </wd:Response_Data>
+    </wd:Get_Workers_Response>
+  </env:Body>
+</env:Envelope>
+"#;
+        assert_eq!(
+            one_worker(body),
+            json!({
+                "id": "w1",
+                "workerType": "Employee",
+                "displayName": "Ann O'Brien & Co",
+                "descriptor": "Ann O'Brien & Co",
+                "firstName": "Ann & <Bo>",
+                "lastName": "O'Brien",
+                "jobProfile": {"id": "jp1", "descriptor": "R&D <Lead>"},
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_escape_is_an_error() {
+        let body = "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Descriptor>A &bogus; B</Worker_Descriptor></Worker></Envelope>";
+        let err = workers(body).unwrap_err();
+        assert!(err.starts_with("the XML has a bad escape"), "{err}");
     }
 
     #[test]
