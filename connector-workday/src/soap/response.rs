@@ -24,7 +24,9 @@ const UNREAD: &[(&str, &str)] = &[
 /// One element of the record being read, borrowed from the body.
 #[derive(Debug)]
 struct Element<'a> {
-    /// Its start tag: the name, and the attributes, parsed only when asked.
+    /// Its local name (namespace prefix dropped).
+    name: Cow<'a, str>,
+    /// Its start tag, whose attributes are parsed only when asked.
     start: BytesStart<'a>,
     /// Its text, CDATA included: borrowed, unless an entity had to be
     /// unescaped or the text came in pieces.
@@ -50,7 +52,7 @@ impl<'t, 'a> Node<'t, 'a> {
 
     /// Its local name (namespace prefix dropped) is `name`.
     fn is(self, name: &str) -> bool {
-        self.element().start.local_name().as_ref() == name.as_bytes()
+        self.element().name == name
     }
 
     fn children(self) -> impl Iterator<Item = Node<'t, 'a>> {
@@ -180,13 +182,10 @@ fn envelope_name(local: &[u8]) -> &'static str {
     }
 }
 
-/// The subtree that `start` opens, inside `parent`, is one no translation
+/// The subtree that `name` opens, inside `parent`, is one no translation
 /// reads.
-fn unread(parent: &BytesStart<'_>, start: &BytesStart<'_>) -> bool {
-    let (parent, name) = (parent.local_name(), start.local_name());
-    UNREAD
-        .iter()
-        .any(|(p, n)| name.as_ref() == n.as_bytes() && parent.as_ref() == p.as_bytes())
+fn unread(parent: &str, name: &str) -> bool {
+    UNREAD.iter().any(|&(p, n)| name == n && parent == p)
 }
 
 /// `part` as the `&str` it is in `body`, when quick-xml handed out a slice
@@ -259,19 +258,21 @@ pub(crate) fn parse(
         let event = reader.read_event().map_err(|e| malformed(&reader, e))?;
         match event {
             Event::Start(start) => {
+                let name = decode(body, start.local_name().as_ref(), false)?;
                 if let Some(&parent) = open.last() {
-                    if unread(&elements[parent].start, &start) {
+                    if unread(&elements[parent].name, &name) {
                         reader
                             .read_to_end(start.name())
                             .map_err(|e| malformed(&reader, e))?;
                         continue;
                     }
-                } else if start.local_name().as_ref() != record.as_bytes() {
-                    names.push(envelope_name(start.local_name().as_ref()));
+                } else if name != record {
+                    names.push(envelope_name(name.as_bytes()));
                     continue;
                 }
                 open.push(elements.len());
                 elements.push(Element {
+                    name,
                     start,
                     text: Cow::Borrowed(""),
                     end: 0,
@@ -281,6 +282,7 @@ pub(crate) fn parse(
                 if !open.is_empty() {
                     let end = elements.len() + 1;
                     elements.push(Element {
+                        name: decode(body, start.local_name().as_ref(), false)?,
                         start,
                         text: Cow::Borrowed(""),
                         end,
