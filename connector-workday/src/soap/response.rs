@@ -278,16 +278,14 @@ pub(crate) fn parse(
                     end: 0,
                 });
             }
-            Event::Empty(start) => {
-                if !open.is_empty() {
-                    let end = elements.len() + 1;
-                    elements.push(Element {
-                        name: decode(body, start.local_name().as_ref(), false)?,
-                        start,
-                        text: Cow::Borrowed(""),
-                        end,
-                    });
-                }
+            Event::Empty(start) if !open.is_empty() => {
+                let end = elements.len() + 1;
+                elements.push(Element {
+                    name: decode(body, start.local_name().as_ref(), false)?,
+                    start,
+                    text: Cow::Borrowed(""),
+                    end,
+                });
             }
             Event::Text(t) => {
                 let text = decode(body, &t, true)?;
