@@ -39,3 +39,5 @@ mod token;
 pub use client::{PageResponse, Records, ServerDate, MAX_RESPONSE_BYTES, USER_AGENT};
 pub use connector::{WorkdayConnector, WorkdayFactory};
 pub use health::{PERMISSION_HINT, SERVER_HINT};
+#[doc(hidden)]
+pub use soap::bench as soap_bench;

@@ -25,6 +25,21 @@ use crate::retry::{retrying, RetryPolicy};
 use request::Query;
 use response::Parsed;
 
+/// The page parser, exposed for `benches/soap.rs` only (not an API).
+#[doc(hidden)]
+pub mod bench {
+    /// The records of a `Get_Workers` page, or why it is not one.
+    ///
+    /// # Errors
+    /// The body is not a readable page (or is a fault).
+    pub fn workers(body: &str) -> Result<Vec<serde_json::Value>, String> {
+        match super::response::workers(body)? {
+            super::Parsed::Page { records, .. } => Ok(records),
+            super::Parsed::Fault { code, .. } => Err(format!("a SOAP fault: {code}")),
+        }
+    }
+}
+
 /// How the SOAP source reaches the tenant.
 #[derive(Debug)]
 pub(crate) struct SoapSettings {

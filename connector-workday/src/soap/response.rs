@@ -1,59 +1,121 @@
-//! Reading SOAP answers with quick-xml, streaming: each `Worker` or
-//! `Organization` element is built as a small tree, turned into a JSON record
-//! with the REST source's field names, and dropped, so memory stays bounded by
-//! one page. A `Fault` is read as its `faultcode` and `faultstring`.
+//! Reading SOAP answers with quick-xml, streaming and borrowing: each
+//! `Worker` or `Organization` element is read into a small tree of the
+//! elements the translation reads ([`Node`]; names, attributes and text stay
+//! slices of the body, unescaped only where an entity demands), turned into a
+//! JSON record with the REST source's field names, and dropped, so memory
+//! stays bounded by one page. Subtrees no translation reads ([`UNREAD`]) are
+//! skipped whole. A `Fault` is read as its `faultcode` and `faultstring`.
+
+use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
-/// One element of a record, with local names (namespace prefixes dropped).
-#[derive(Debug, Default)]
-pub(crate) struct Node {
-    name: String,
-    attrs: Vec<(String, String)>,
-    text: String,
-    children: Vec<Node>,
+/// Subtrees of a record that no translation reads: `(parent, element)` local
+/// names. Their tokens are read past, no element of them is kept.
+const UNREAD: &[(&str, &str)] = &[
+    // The management chain's organizations: only its managers are read.
+    ("Management_Chain_Data", "Organization_Reference"),
+    ("Name_Detail_Data", "Country_Reference"),
+    ("Phone_Data", "Phone_Device_Type_Reference"),
+];
+
+/// One element of the record being read, borrowed from the body.
+#[derive(Debug)]
+struct Element<'a> {
+    /// Its local name (namespace prefix dropped).
+    name: Cow<'a, str>,
+    /// Its start tag, whose attributes are parsed only when asked.
+    start: BytesStart<'a>,
+    /// Its text, CDATA included: borrowed, unless an entity had to be
+    /// unescaped or the text came in pieces.
+    text: Cow<'a, str>,
+    /// The index after its last descendant (its elements follow it).
+    end: usize,
 }
 
-impl Node {
-    fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|c| c.name == name)
+/// An element of a record: its record's elements in document order (each
+/// followed by its descendants), its place among them, and the body they
+/// are read from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node<'t, 'a> {
+    body: &'a str,
+    elements: &'t [Element<'a>],
+    at: usize,
+}
+
+impl<'t, 'a> Node<'t, 'a> {
+    fn element(self) -> &'t Element<'a> {
+        &self.elements[self.at]
     }
 
-    fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
+    /// Its local name (namespace prefix dropped) is `name`.
+    fn is(self, name: &str) -> bool {
+        self.element().name == name
     }
 
-    fn path(&self, path: &[&str]) -> Option<&Node> {
+    fn children(self) -> impl Iterator<Item = Node<'t, 'a>> {
+        let (body, elements, end) = (self.body, self.elements, self.element().end);
+        let mut next = self.at + 1;
+        std::iter::from_fn(move || {
+            let child = (next < end).then_some(Node {
+                body,
+                elements,
+                at: next,
+            })?;
+            next = elements[next].end;
+            Some(child)
+        })
+    }
+
+    fn child(self, name: &str) -> Option<Node<'t, 'a>> {
+        self.children().find(|c| c.is(name))
+    }
+
+    fn all(self, name: &'t str) -> impl Iterator<Item = Node<'t, 'a>> {
+        self.children().filter(move |c| c.is(name))
+    }
+
+    fn path(self, path: &[&str]) -> Option<Node<'t, 'a>> {
         path.iter().try_fold(self, |n, p| n.child(p))
     }
 
-    fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    /// The attribute with local name `name`, unescaped (empty if its escape
+    /// is bad).
+    fn attr(self, name: &str) -> Option<Cow<'a, str>> {
+        self.element()
+            .start
+            .attributes()
+            .with_checks(false)
+            .flatten()
+            .find(|a| a.key.local_name().as_ref() == name.as_bytes())
+            .map(|a| decode(self.body, &a.value, true).unwrap_or_default())
+    }
+
+    /// The attribute `name` is `1` or `true`.
+    fn attr_flag(self, name: &str) -> bool {
+        self.attr(name).is_some_and(|p| p == "1" || p == "true")
     }
 
     /// The trimmed text, when not empty.
-    fn value(&self) -> Option<&str> {
-        Some(self.text.trim()).filter(|t| !t.is_empty())
+    fn value(self) -> Option<&'t str> {
+        Some(self.element().text.trim()).filter(|t| !t.is_empty())
     }
 
-    fn text_at(&self, path: &[&str]) -> Option<String> {
-        self.path(path).and_then(Node::value).map(str::to_string)
+    fn text_at(self, path: &[&str]) -> Option<&'t str> {
+        self.path(path).and_then(Node::value)
     }
 
     /// A reference's `ID` of `type`.
-    fn id(&self, ty: &str) -> Option<&str> {
+    fn id(self, ty: &str) -> Option<&'t str> {
         self.all("ID")
-            .find(|i| i.attr("type") == Some(ty))
+            .find(|i| i.attr("type").as_deref() == Some(ty))
             .and_then(Node::value)
     }
 
     /// A flag (`1`/`true`): `None` when absent or unreadable.
-    fn flag(&self, name: &str) -> Option<bool> {
+    fn flag(self, name: &str) -> Option<bool> {
         match self.child(name)?.value()? {
             "1" | "true" => Some(true),
             "0" | "false" => Some(false),
@@ -63,12 +125,15 @@ impl Node {
 }
 
 /// A reference as the REST source writes it: `{"id", "descriptor"}`.
-fn reference(n: &Node, descriptor: Option<&str>) -> Option<Json> {
+fn reference(n: Node<'_, '_>, descriptor: Option<&str>) -> Option<Json> {
     let id = n.id("WID")?;
     let mut o = Map::new();
-    o.insert("id".into(), Json::String(id.to_string()));
-    if let Some(d) = descriptor.or_else(|| n.attr("Descriptor")) {
-        o.insert("descriptor".into(), Json::String(d.to_string()));
+    o.insert("id".into(), id.into());
+    if let Some(d) = descriptor
+        .map(Cow::Borrowed)
+        .or_else(|| n.attr("Descriptor"))
+    {
+        o.insert("descriptor".into(), Json::String(d.into_owned()));
     }
     Some(Json::Object(o))
 }
@@ -103,24 +168,61 @@ pub(crate) enum Parsed {
     },
 }
 
-fn start(e: &BytesStart<'_>) -> Node {
-    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-    let attrs = e
-        .attributes()
-        .flatten()
-        .map(|a| {
-            (
-                String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned(),
-                a.unescape_value()
-                    .map(|v| v.into_owned())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
-    Node {
-        name,
-        attrs,
-        ..Node::default()
+/// The elements outside records that a page or fault is read from; any
+/// other is "".
+fn envelope_name(local: &[u8]) -> &'static str {
+    match local {
+        b"Response_Results" => "Response_Results",
+        b"Total_Results" => "Total_Results",
+        b"Total_Pages" => "Total_Pages",
+        b"Page" => "Page",
+        b"faultcode" => "faultcode",
+        b"faultstring" => "faultstring",
+        _ => "",
+    }
+}
+
+/// The subtree that `name` opens, inside `parent`, is one no translation
+/// reads.
+fn unread(parent: &str, name: &str) -> bool {
+    UNREAD.iter().any(|&(p, n)| name == n && parent == p)
+}
+
+/// `part` as the `&str` it is in `body`, when quick-xml handed out a slice
+/// of the body (it does for any text, name or attribute value it reads from
+/// a `&str`): the body was checked as UTF-8 once, when it was read, so this
+/// needs no second check.
+fn within<'a>(body: &'a str, part: &[u8]) -> Option<&'a str> {
+    let at = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+    body.get(at..)?.get(..part.len())
+}
+
+/// Text or an attribute value as read (`raw`), unescaped when `escaped`
+/// (CDATA is not); borrowed from `body` unless an entity was replaced.
+fn decode<'a>(body: &'a str, raw: &[u8], escaped: bool) -> Result<Cow<'a, str>, String> {
+    fn unescape(s: &str, escaped: bool) -> Result<Cow<'_, str>, String> {
+        if !escaped {
+            return Ok(Cow::Borrowed(s));
+        }
+        quick_xml::escape::unescape(s).map_err(|e| format!("the XML has a bad escape ({e})"))
+    }
+    match within(body, raw) {
+        Some(s) => unescape(s, escaped),
+        None => {
+            let s = std::str::from_utf8(raw).map_err(|e| format!("the XML is not UTF-8 ({e})"))?;
+            Ok(Cow::Owned(unescape(s, escaped)?.into_owned()))
+        }
+    }
+}
+
+/// Appends a piece of an element's text: text comes in pieces when a
+/// comment or CDATA section splits it, and layout (whitespace around child
+/// elements) is a piece too, which replacing keeps from allocating.
+fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if text.trim().is_empty() {
+        *text = piece;
+    } else if !piece.is_empty() {
+        text.to_mut().push_str(&piece);
     }
 }
 
@@ -132,49 +234,67 @@ fn start(e: &BytesStart<'_>) -> Node {
 pub(crate) fn parse(
     body: &str,
     record: &str,
-    convert: fn(&Node) -> Json,
+    convert: for<'t, 'a> fn(Node<'t, 'a>) -> Json,
 ) -> Result<Parsed, String> {
+    // Text is not trimmed as read: a comment inside a value keeps the spaces
+    // around it. Values are trimmed when read (`Node::value`).
     let mut reader = Reader::from_str(body);
-    reader.config_mut().trim_text(true);
-    let mut stack: Vec<Node> = Vec::new();
-    let mut names: Vec<String> = Vec::new();
+    // The record being read, and which of its elements are open.
+    let mut elements: Vec<Element<'_>> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    // The open elements outside records.
+    let mut names: Vec<&'static str> = Vec::new();
     let mut results = Results::default();
     let mut saw_results = false;
     let mut records = Vec::new();
     let mut fault: Option<(String, String)> = None;
+    let malformed = |reader: &Reader<&[u8]>, e: quick_xml::Error| {
+        format!(
+            "the XML is malformed at byte {} ({e})",
+            reader.buffer_position()
+        )
+    };
     loop {
-        let event = reader.read_event().map_err(|e| {
-            format!(
-                "the XML is malformed at byte {} ({e})",
-                reader.buffer_position()
-            )
-        })?;
+        let event = reader.read_event().map_err(|e| malformed(&reader, e))?;
         match event {
-            Event::Start(e) => {
-                let n = start(&e);
-                if !stack.is_empty() || n.name == record {
-                    stack.push(n);
-                } else {
-                    names.push(n.name);
+            Event::Start(start) => {
+                let name = decode(body, start.local_name().as_ref(), false)?;
+                if let Some(&parent) = open.last() {
+                    if unread(&elements[parent].name, &name) {
+                        reader
+                            .read_to_end(start.name())
+                            .map_err(|e| malformed(&reader, e))?;
+                        continue;
+                    }
+                } else if name != record {
+                    names.push(envelope_name(name.as_bytes()));
+                    continue;
                 }
+                open.push(elements.len());
+                elements.push(Element {
+                    name,
+                    start,
+                    text: Cow::Borrowed(""),
+                    end: 0,
+                });
             }
-            Event::Empty(e) => {
-                let n = start(&e);
-                if let Some(top) = stack.last_mut() {
-                    top.children.push(n);
-                }
+            Event::Empty(start) if !open.is_empty() => {
+                let end = elements.len() + 1;
+                elements.push(Element {
+                    name: decode(body, start.local_name().as_ref(), false)?,
+                    start,
+                    text: Cow::Borrowed(""),
+                    end,
+                });
             }
             Event::Text(t) => {
-                let text = t
-                    .unescape()
-                    .map_err(|e| format!("the XML has a bad escape ({e})"))?;
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&text);
-                } else if let Some(name) = names.last() {
+                let text = decode(body, &t, true)?;
+                if let Some(&at) = open.last() {
+                    append(&mut elements[at].text, text);
+                } else if let Some(&name) = names.last() {
                     let n = || text.trim().parse::<u64>().ok();
-                    let in_results =
-                        names.iter().rev().nth(1).map(String::as_str) == Some("Response_Results");
-                    match name.as_str() {
+                    let in_results = names.iter().rev().nth(1) == Some(&"Response_Results");
+                    match name {
                         "Total_Results" if in_results => {
                             results.total_results = n().ok_or("Total_Results is not a number")?;
                             saw_results = true;
@@ -192,15 +312,20 @@ pub(crate) fn parse(
                 }
             }
             Event::CData(t) => {
-                if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&String::from_utf8_lossy(&t));
+                if let Some(&at) = open.last() {
+                    append(&mut elements[at].text, decode(body, &t, false)?);
                 }
             }
             Event::End(_) => {
-                if let Some(n) = stack.pop() {
-                    match stack.last_mut() {
-                        Some(parent) => parent.children.push(n),
-                        None => records.push(convert(&n)),
+                if let Some(at) = open.pop() {
+                    elements[at].end = elements.len();
+                    if open.is_empty() {
+                        records.push(convert(Node {
+                            body,
+                            elements: &elements,
+                            at,
+                        }));
+                        elements.clear();
                     }
                 } else {
                     names.pop();
@@ -226,10 +351,10 @@ fn put(o: &mut Map<String, Json>, key: &str, v: Option<impl Into<Json>>) {
 }
 
 /// The usage is WORK and primary.
-fn is_primary_work(n: &Node) -> bool {
+fn is_primary_work(n: Node<'_, '_>) -> bool {
     n.all("Usage_Data").any(|u| {
         u.all("Type_Data").any(|t| {
-            t.attr("Primary").is_some_and(|p| p == "1" || p == "true")
+            t.attr_flag("Primary")
                 && t.child("Type_Reference")
                     .and_then(|r| r.id("Communication_Usage_Type_ID"))
                     == Some("WORK")
@@ -238,7 +363,7 @@ fn is_primary_work(n: &Node) -> bool {
 }
 
 /// `employmentStatus` from `Worker_Status_Data`, in the issue's order.
-fn status(st: &Node) -> &'static str {
+fn status(st: Node<'_, '_>) -> &'static str {
     if st.flag("Terminated") == Some(true) || st.flag("Hire_Rescinded") == Some(true) {
         "Terminated"
     } else if st
@@ -255,16 +380,16 @@ fn status(st: &Node) -> &'static str {
 }
 
 /// One `Worker` element as a REST-shaped worker record.
-pub(crate) fn worker(w: &Node) -> Json {
+pub(crate) fn worker(w: Node<'_, '_>) -> Json {
     let mut o = Map::new();
     let reference_el = w.child("Worker_Reference");
-    let wid = reference_el.and_then(|r| r.id("WID")).map(str::to_string);
-    put(&mut o, "id", wid.clone());
+    let wid = reference_el.and_then(|r| r.id("WID"));
+    put(&mut o, "id", wid);
     if let Some(r) = reference_el {
         if r.id("Contingent_Worker_ID").is_some() {
-            o.insert("workerType".into(), json!("Contingent Worker"));
+            put(&mut o, "workerType", Some("Contingent Worker"));
         } else if r.id("Employee_ID").is_some() {
-            o.insert("workerType".into(), json!("Employee"));
+            put(&mut o, "workerType", Some("Employee"));
         }
     }
     put(&mut o, "displayName", w.text_at(&["Worker_Descriptor"]));
@@ -285,7 +410,8 @@ pub(crate) fn worker(w: &Node) -> Json {
                 &mut o,
                 "preferredName",
                 pref.text_at(&["First_Name"])
-                    .or_else(|| pref.attr("Formatted_Name").map(str::to_string)),
+                    .map(Cow::Borrowed)
+                    .or_else(|| pref.attr("Formatted_Name")),
             );
         }
         if let Some(contact) = personal.child("Contact_Data") {
@@ -294,7 +420,7 @@ pub(crate) fn worker(w: &Node) -> Json {
                 "workEmail",
                 contact
                     .all("Email_Address_Data")
-                    .find(|e| is_primary_work(e))
+                    .find(|e| is_primary_work(*e))
                     .and_then(|e| e.text_at(&["Email_Address"])),
             );
             put(
@@ -302,11 +428,10 @@ pub(crate) fn worker(w: &Node) -> Json {
                 "workPhone",
                 contact
                     .all("Phone_Data")
-                    .find(|p| is_primary_work(p))
+                    .find(|p| is_primary_work(*p))
                     .and_then(|p| {
                         p.attr("International_Formatted_Phone")
-                            .map(str::to_string)
-                            .or_else(|| p.text_at(&["Phone_Number"]))
+                            .or_else(|| p.text_at(&["Phone_Number"]).map(Cow::Borrowed))
                     }),
             );
         }
@@ -314,10 +439,7 @@ pub(crate) fn worker(w: &Node) -> Json {
     if let Some(emp) = data.child("Employment_Data") {
         let primary = emp
             .all("Worker_Job_Data")
-            .find(|j| {
-                j.attr("Primary_Job")
-                    .is_some_and(|p| p == "1" || p == "true")
-            })
+            .find(|j| j.attr_flag("Primary_Job"))
             .or_else(|| emp.child("Worker_Job_Data"));
         if let Some(pos) = primary.and_then(|j| j.child("Position_Data")) {
             put(&mut o, "jobTitle", pos.text_at(&["Position_Title"]));
@@ -328,8 +450,8 @@ pub(crate) fn worker(w: &Node) -> Json {
                     &mut o,
                     "jobProfile",
                     jp.child("Job_Profile_Reference")
-                        .and_then(|r| reference(r, name.as_deref()))
-                        .or(name.map(Json::String)),
+                        .and_then(|r| reference(r, name))
+                        .or(name.map(Json::from)),
                 );
             }
             if let Some(site) = pos.child("Business_Site_Summary_Data") {
@@ -338,18 +460,18 @@ pub(crate) fn worker(w: &Node) -> Json {
                 put(
                     &mut o,
                     "locationCode",
-                    loc.and_then(|l| l.id("Location_ID")).map(str::to_string),
+                    loc.and_then(|l| l.id("Location_ID")),
                 );
                 put(
                     &mut o,
                     "location",
-                    loc.and_then(|r| reference(r, name.as_deref()))
-                        .or(name.map(Json::String)),
+                    loc.and_then(|r| reference(r, name))
+                        .or(name.map(Json::from)),
                 );
             }
         }
         if let Some(st) = emp.child("Worker_Status_Data") {
-            o.insert("employmentStatus".into(), json!(status(st)));
+            put(&mut o, "employmentStatus", Some(status(st)));
             put(&mut o, "hireDate", st.text_at(&["Hire_Date"]));
             put(&mut o, "terminationDate", st.text_at(&["Termination_Date"]));
         }
@@ -366,7 +488,7 @@ pub(crate) fn worker(w: &Node) -> Json {
             let code = od.text_at(&["Organization_Code"]);
             let r = m
                 .child("Organization_Reference")
-                .and_then(|r| reference(r, name.as_deref()));
+                .and_then(|r| reference(r, name));
             match ty {
                 Some("SUPERVISORY") if !o.contains_key("primaryWorkerSupervisoryOrganization") => {
                     put(&mut o, "primaryWorkerSupervisoryOrganization", r);
@@ -393,7 +515,7 @@ pub(crate) fn worker(w: &Node) -> Json {
         let manages = chain
             .all("Management_Chain_Data")
             .filter_map(|c| c.child("Manager_Reference"))
-            .any(|m| wid.is_some() && m.id("WID") == wid.as_deref());
+            .any(|m| wid.is_some() && m.id("WID") == wid);
         if manages {
             o.insert("isManager".into(), Json::Bool(true));
         }
@@ -401,7 +523,7 @@ pub(crate) fn worker(w: &Node) -> Json {
         let manager = chain
             .all("Management_Chain_Data")
             .filter_map(|c| c.child("Manager_Reference"))
-            .filter(|m| m.id("WID").is_some() && m.id("WID") != wid.as_deref())
+            .filter(|m| m.id("WID").is_some() && m.id("WID") != wid)
             .last()
             .and_then(|m| reference(m, None));
         put(&mut o, "manager", manager);
@@ -411,7 +533,7 @@ pub(crate) fn worker(w: &Node) -> Json {
 
 /// One `Organization` element as a REST-shaped supervisory organization
 /// record, plus `inactive` when Workday says so.
-pub(crate) fn organization(org: &Node) -> Json {
+pub(crate) fn organization(org: Node<'_, '_>) -> Json {
     let mut o = Map::new();
     let data = org.child("Organization_Data");
     let name = data.and_then(|d| d.text_at(&["Name"]));
@@ -419,8 +541,7 @@ pub(crate) fn organization(org: &Node) -> Json {
         &mut o,
         "id",
         org.child("Organization_Reference")
-            .and_then(|r| r.id("WID"))
-            .map(str::to_string),
+            .and_then(|r| r.id("WID")),
     );
     let Some(d) = data else {
         return Json::Object(o);
@@ -467,6 +588,7 @@ pub(crate) fn organizations(body: &str) -> Result<Parsed, String> {
 mod tests {
     use super::*;
     use crate::config::ExternalIdAttribute;
+    use serde_json::json;
 
     fn one_worker(xml: &str) -> Json {
         match workers(xml).unwrap() {
@@ -556,6 +678,75 @@ mod tests {
     fn absent_elements_are_absent_fields() {
         let body = "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Reference><ID type=\"WID\">w1</ID></Worker_Reference></Worker></Envelope>";
         assert_eq!(one_worker(body), json!({"id": "w1"}));
+    }
+
+    #[test]
+    fn entities_cdata_comments_and_layout_are_read() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">
+  <env:Body>
+    <wd:Get_Workers_Response xmlns:wd="urn:com.workday/bsvc">
+      <wd:Response_Results>
+        <wd:Total_Results> 1 </wd:Total_Results>
+      </wd:Response_Results>
+      <wd:Response_Data>
+        <wd:Worker>
+          <wd:Worker_Reference wd:Descriptor="x">
+            <wd:ID wd:type="WID">w&#49;</wd:ID>
+            <wd:ID wd:type="Employee_ID">E1</wd:ID>
+          </wd:Worker_Reference>
+          <wd:Worker_Descriptor>
+            Ann<!-- a comment --> O&apos;Brien &amp; Co
+          </wd:Worker_Descriptor>
+          <wd:Worker_Data>
+            <wd:Personal_Data>
+              <wd:Name_Data>
+                <wd:Legal_Name_Data>
+                  <wd:Name_Detail_Data>
+                    <wd:Country_Reference><wd:ID wd:type="ISO_3166-1_Alpha-2_Code">IE</wd:ID></wd:Country_Reference>
+                    <wd:First_Name><![CDATA[Ann & <Bo>]]></wd:First_Name>
+                    <wd:Last_Name>O&apos;<![CDATA[Brien]]></wd:Last_Name>
+                  </wd:Name_Detail_Data>
+                </wd:Legal_Name_Data>
+              </wd:Name_Data>
+            </wd:Personal_Data>
+            <wd:Employment_Data>
+              <wd:Worker_Job_Data wd:Primary_Job="1">
+                <wd:Position_Data>
+                  <wd:Job_Profile_Summary_Data>
+                    <wd:Job_Profile_Reference wd:Descriptor="R&amp;D &lt;Lead&gt;">
+                      <wd:ID wd:type="WID">jp1</wd:ID>
+                    </wd:Job_Profile_Reference>
+                  </wd:Job_Profile_Summary_Data>
+                </wd:Position_Data>
+              </wd:Worker_Job_Data>
+            </wd:Employment_Data>
+          </wd:Worker_Data>
+        </wd:Worker>
+      </wd:Response_Data>
+    </wd:Get_Workers_Response>
+  </env:Body>
+</env:Envelope>
+"#;
+        assert_eq!(
+            one_worker(body),
+            json!({
+                "id": "w1",
+                "workerType": "Employee",
+                "displayName": "Ann O'Brien & Co",
+                "descriptor": "Ann O'Brien & Co",
+                "firstName": "Ann & <Bo>",
+                "lastName": "O'Brien",
+                "jobProfile": {"id": "jp1", "descriptor": "R&D <Lead>"},
+            })
+        );
+    }
+
+    #[test]
+    fn a_bad_escape_is_an_error() {
+        let body = "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Descriptor>A &bogus; B</Worker_Descriptor></Worker></Envelope>";
+        let err = workers(body).unwrap_err();
+        assert!(err.starts_with("the XML has a bad escape"), "{err}");
     }
 
     #[test]
