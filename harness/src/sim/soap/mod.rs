@@ -18,6 +18,7 @@ mod cache;
 mod dates;
 mod envelope;
 mod orgs;
+mod record;
 mod request;
 mod schema;
 mod view;
@@ -310,7 +311,6 @@ fn serve(
             let bad = ctx.has(|f| matches!(f, FaultKind::BadRecord));
             let t = inner.read();
             let log = inner.txlog();
-            let f = q.filter;
             let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
             let key = format!(
                 "{snapshot} {:?}",
@@ -322,9 +322,13 @@ fn serve(
                     &q.windows,
                 )
             );
-            let (cached, orgs) = {
+            let (cached, orgs, capacity) = {
                 let mut c = lock(&inner.soap_cache);
-                (c.selection(&key), c.take_orgs(&snapshot))
+                (
+                    c.selection(&key),
+                    c.orgs(&snapshot, t.org_count()),
+                    c.worker_page_capacity(f.count),
+                )
             };
             let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
             let selected = match cached {
@@ -335,8 +339,8 @@ fn serve(
                     s
                 }
             };
-            let body = workers::response(&v, &q, &selected, version, bad);
-            lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());
+            let (body, on_page) = workers::response(&v, &q, &selected, version, bad, capacity);
+            lock(&inner.soap_cache).record_worker_page(on_page, body.len());
             body
         }
         "Get_Organizations_Request" => {
@@ -348,12 +352,10 @@ fn serve(
             let log = inner.txlog();
             let f = q.filter;
             let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
-            let cache = lock(&inner.soap_cache).take_orgs(&snapshot);
-            let v = view::AsOf::new(&t, &log, &f, inner.config.workers, cache);
+            let orgs = lock(&inner.soap_cache).orgs(&snapshot, t.org_count());
+            let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
             let selected = orgs::select(&v, &q);
-            let body = orgs::response(&v, &q, &selected, version);
-            lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());
-            body
+            orgs::response(&v, &q, &selected, version)
         }
         // validate_root accepts only the two request roots.
         other => {
@@ -363,7 +365,7 @@ fn serve(
             ))
         }
     };
-    xml_reply(StatusCode::OK, envelope::response(&body))
+    xml_reply(StatusCode::OK, body)
 }
 
 /// The `drift` faults on `Get_Workers`: a hire (logged, so a read as of an
