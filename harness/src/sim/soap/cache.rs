@@ -6,7 +6,8 @@
 //! Pages of one run are served concurrently (MaxConcurrentRequests), so
 //! the org cache is shared, not handed from page to page: each org is
 //! computed once per snapshot, by whichever page needs it first. It holds
-//! one small record per org (never per worker), and only one snapshot is
+//! one small record per org (never per worker) and at most
+//! [`MAX_RENDERED_LEVELS`] rendered chain levels, and only one snapshot is
 //! kept at a time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,14 +15,27 @@ use std::sync::{Arc, OnceLock};
 
 use super::view::OrgInfo;
 
+/// At most this many orgs keep their rendered management-chain level per
+/// snapshot (about 600 bytes each). The levels near the top of the tree,
+/// which every worker's chain passes through, are rendered first and so
+/// are the ones kept; the rest are rendered as they are written.
+pub(crate) const MAX_RENDERED_LEVELS: usize = 1024;
+
 /// The orgs as one snapshot (entry time, log length, shape) sees them.
 #[derive(Debug)]
 pub(crate) struct OrgSnapshot {
     key: String,
     orgs: Vec<OnceLock<OrgInfo>>,
+    /// How many orgs' chain levels were rendered and kept.
+    rendered: AtomicUsize,
 }
 
 impl OrgSnapshot {
+    /// Whether one more org may keep its rendered chain level.
+    pub(crate) fn may_keep_level(&self) -> bool {
+        self.rendered.fetch_add(1, Ordering::Relaxed) < MAX_RENDERED_LEVELS
+    }
+
     /// Org `j`, computed by `make` the first time it is asked for (`None`
     /// for an index beyond the tenant's orgs).
     pub(crate) fn get_or_init(&self, j: usize, make: impl FnOnce() -> OrgInfo) -> Option<&OrgInfo> {
@@ -62,6 +76,7 @@ impl SoapCache {
                 let s = Arc::new(OrgSnapshot {
                     key: key.to_string(),
                     orgs: (0..org_count).map(|_| OnceLock::new()).collect(),
+                    rendered: AtomicUsize::new(0),
                 });
                 self.orgs = Some(Arc::clone(&s));
                 s

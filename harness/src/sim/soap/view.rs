@@ -34,8 +34,8 @@ pub(crate) struct WorkerRef {
 #[derive(Debug, Clone)]
 pub(crate) struct OrgInfo {
     /// Its `Management_Chain_Data` level (org and manager), rendered the
-    /// first time a worker's chain passes through it: every worker below
-    /// it shares it.
+    /// first time a worker's chain passes through it (within the snapshot's
+    /// limit): every worker below it shares it.
     pub(crate) chain_level: OnceLock<Box<[u8]>>,
     pub(crate) wid: String,
     pub(crate) name: String,
@@ -181,6 +181,22 @@ impl<'a> AsOf<'a> {
         } else {
             windows.iter().any(|w| w.contains(updated, updated))
         }
+    }
+
+    /// `o`'s rendered management-chain level, rendered by `render` the
+    /// first time while the snapshot may keep more (`None`: write it out).
+    pub(crate) fn chain_level<'o>(
+        &self,
+        o: &'o OrgInfo,
+        render: impl FnOnce() -> Box<[u8]>,
+    ) -> Option<&'o [u8]> {
+        if let Some(l) = o.chain_level.get() {
+            return Some(l);
+        }
+        if !self.orgs.may_keep_level() {
+            return None;
+        }
+        Some(o.chain_level.get_or_init(render))
     }
 
     /// Org `j` as the read sees it (computed once per snapshot).

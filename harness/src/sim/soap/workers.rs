@@ -169,22 +169,20 @@ fn company_wid(seed: u64, code: &str) -> String {
     format!("{h:016x}{:016x}", super::super::ids::mix64(h))
 }
 
-/// One `Management_Chain_Data` level: the org and its manager.
-fn chain_level(o: &OrgInfo) -> Box<[u8]> {
-    let mut x = Xml::fragment(768, "WorkerSupervisoryManagementChainDataType");
+/// Writes one `Management_Chain_Data` level: the org and its manager.
+fn chain_level(x: &mut Xml, o: &OrgInfo) {
     x.open("Management_Chain_Data");
     org_reference(
-        &mut x,
+        x,
         "Organization_Reference",
         &o.name,
         &o.wid,
         o.code.as_deref(),
     );
     if let Some(m) = &o.manager {
-        worker_reference(&mut x, "Manager_Reference", m);
+        worker_reference(x, "Manager_Reference", m);
     }
     x.close();
-    x.into_bytes().into_boxed_slice()
 }
 
 /// Scratch space one page's workers share.
@@ -389,8 +387,15 @@ pub(crate) fn worker(
             v.chain(j, &mut scratch.chain);
             for &c in &scratch.chain {
                 let o = v.org(c);
-                let level = o.chain_level.get_or_init(|| chain_level(&o));
-                x.rendered("Management_Chain_Data", level);
+                let kept = v.chain_level(&o, || {
+                    let mut f = Xml::fragment(768, "WorkerSupervisoryManagementChainDataType");
+                    chain_level(&mut f, &o);
+                    f.into_bytes().into_boxed_slice()
+                });
+                match kept {
+                    Some(level) => x.rendered("Management_Chain_Data", level),
+                    None => chain_level(x, &o),
+                }
             }
             x.close();
             x.close();
