@@ -148,19 +148,14 @@ pub(crate) async fn handler(
         Some((_, r)) => soapify(r),
         None => serve(&inner, &ctx, &tenant, &version, &headers, parsed, token),
     };
+    // `finish` dates the answer by the simulator clock, which also stamps
+    // the transaction log: a client that takes its read time
+    // (As_Of_Entry_DateTime) from `Date` reads a snapshot consistent with it.
     let mut resp = ctx.finish(&inner, reply).await;
-    let h = resp.headers_mut();
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     );
-    // The simulator clock, which also stamps the transaction log: a client
-    // that takes its read time (As_Of_Entry_DateTime) from this header reads
-    // a snapshot consistent with the log.
-    let date = httpdate::fmt_http_date(std::time::SystemTime::from(inner.now()));
-    if let Ok(v) = HeaderValue::from_str(&date) {
-        h.insert(header::DATE, v);
-    }
     resp
 }
 
@@ -366,6 +361,27 @@ fn serve(
         }
     };
     xml_reply(StatusCode::OK, body)
+}
+
+/// How many workers a full `Get_Workers` read as of now returns
+/// (`Exclude_Inactive_Workers`: no terminated workers, no hires that are
+/// not effective yet), by the same selection the wire uses.
+pub(crate) fn active_worker_count(inner: &Inner) -> usize {
+    let now = inner.now();
+    let f = request::Filter {
+        as_of_effective: now.date_naive(),
+        as_of_entry: now.timestamp_millis(),
+        page: 1,
+        count: 1,
+    };
+    let t = inner.read();
+    let log = inner.txlog();
+    let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
+    let orgs = lock(&inner.soap_cache).orgs(&snapshot, t.org_count());
+    let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
+    t.live_workers()
+        .filter(|&i| v.selects(i, true, false, false, &[]))
+        .count()
 }
 
 /// The `drift` faults on `Get_Workers`: a hire (logged, so a read as of an
