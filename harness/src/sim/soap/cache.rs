@@ -95,8 +95,8 @@ impl SoapCache {
 
     /// Records the size of a `Get_Workers` response.
     pub(crate) fn record_worker_page(&self, workers: usize, bytes: usize) {
-        if workers > 0 {
-            self.worker_bytes.store(bytes / workers, Ordering::Relaxed);
+        if let Some(per) = bytes.checked_div(workers) {
+            self.worker_bytes.store(per, Ordering::Relaxed);
         }
     }
 }
