@@ -7,7 +7,7 @@ use super::dates::WireDateTime;
 use super::envelope;
 use super::request::OrgsQuery;
 use super::view::{AsOf, OrgInfo};
-use super::workers::{filter_echo, org_reference, results, worker_reference};
+use super::workers::{org_reference, response_head, worker_reference};
 use super::xml::Xml;
 
 /// The org indices the query selects, in API order.
@@ -113,14 +113,14 @@ pub(crate) fn response(v: &AsOf<'_>, q: &OrgsQuery, selected: &[usize], version:
         "GetOrganizationsResponseType",
         version,
     );
-    if let Some(c) = &q.echo_criteria {
-        x.echo(c);
-    }
-    filter_echo(&mut x, &q.filter);
-    if let Some(g) = &q.echo_group {
-        x.echo(g);
-    }
-    results(&mut x, selected.len(), count, q.filter.page, page.len());
+    response_head(
+        &mut x,
+        q.echo_criteria.as_ref(),
+        &q.filter,
+        q.echo_group.as_ref(),
+        selected.len(),
+        page.len(),
+    );
     if !page.is_empty() {
         x.open("Response_Data");
         for &j in page {

@@ -15,7 +15,7 @@ use super::envelope;
 use super::record::WorkerRec;
 use super::request::{Filter, WorkersQuery};
 use super::view::{AsOf, OrgInfo, WorkerRef};
-use super::xml::Xml;
+use super::xml::{Node, Xml};
 
 /// The live worker indices the query selects, in API order.
 pub(crate) fn select(v: &AsOf<'_>, q: &WorkersQuery) -> Vec<u32> {
@@ -406,7 +406,7 @@ pub(crate) fn worker(
 }
 
 /// Writes the `Response_Filter` echo Workday sends back (with its defaults).
-pub(crate) fn filter_echo(x: &mut Xml, f: &Filter) {
+fn filter_echo(x: &mut Xml, f: &Filter) {
     x.open("Response_Filter");
     x.leaf_fmt(
         "As_Of_Effective_Date",
@@ -422,13 +422,34 @@ pub(crate) fn filter_echo(x: &mut Xml, f: &Filter) {
 }
 
 /// Writes `Response_Results` for `total` results, page `page` of `count`.
-pub(crate) fn results(x: &mut Xml, total: usize, count: usize, page: usize, on_page: usize) {
+fn results(x: &mut Xml, total: usize, count: usize, page: usize, on_page: usize) {
     x.open("Response_Results");
     x.leaf_fmt("Total_Results", format_args!("{total}"));
     x.leaf_fmt("Total_Pages", format_args!("{}", total.div_ceil(count)));
     x.leaf_fmt("Page_Results", format_args!("{on_page}"));
     x.leaf_fmt("Page", format_args!("{page}"));
     x.close();
+}
+
+/// Writes what both responses carry before their data: the request's
+/// criteria and response group echoed around the `Response_Filter`, then
+/// `Response_Results` for `total` results, `on_page` on this page.
+pub(crate) fn response_head(
+    x: &mut Xml,
+    criteria: Option<&Node>,
+    f: &Filter,
+    group: Option<&Node>,
+    total: usize,
+    on_page: usize,
+) {
+    if let Some(c) = criteria {
+        x.echo(c);
+    }
+    filter_echo(x, f);
+    if let Some(g) = group {
+        x.echo(g);
+    }
+    results(x, total, f.count, f.page, on_page);
 }
 
 /// The whole response envelope for the selected indices, written into a
@@ -456,14 +477,14 @@ pub(crate) fn response(
         "GetWorkersResponseType",
         version,
     );
-    if let Some(c) = &q.echo_criteria {
-        x.echo(c);
-    }
-    filter_echo(&mut x, &q.filter);
-    if let Some(g) = &q.echo_group {
-        x.echo(g);
-    }
-    results(&mut x, selected.len(), count, q.filter.page, on_page);
+    response_head(
+        &mut x,
+        q.echo_criteria.as_ref(),
+        &q.filter,
+        q.echo_group.as_ref(),
+        selected.len(),
+        on_page,
+    );
     if on_page > 0 {
         x.open("Response_Data");
         let mut scratch = Scratch::default();
