@@ -1,5 +1,6 @@
 //! Benchmark: serve every page of a 100,000-worker simulated tenant at
-//! `limit=100` over HTTP on 127.0.0.1, and report the CPU time spent.
+//! `limit=100` over HTTP on 127.0.0.1 (REST, then SOAP `Get_Workers` with
+//! `Count` 100 as a full read sends it), and report the CPU time spent.
 //!
 //! The simulator runs on its own single-threaded tokio runtime (one OS
 //! thread), the client on another; CPU time per thread comes from
@@ -148,6 +149,8 @@ async fn serve_all_pages(workers: usize) -> anyhow::Result<()> {
         );
     }
 
+    soap_rounds(&sim, &probe, &client).await?;
+
     // Rendering alone, in-process (no HTTP): the cost of generation + JSON.
     let cpu0 = thread_cpu();
     let t = Instant::now();
@@ -168,6 +171,66 @@ async fn serve_all_pages(workers: usize) -> anyhow::Result<()> {
     server
         .join()
         .map_err(|_| anyhow!("server thread panicked"))?;
+    Ok(())
+}
+
+/// A full SOAP read's `Get_Workers` page (ISU UsernameToken, active
+/// workers, all five response groups), as of `as_of`.
+fn get_workers(cfg: &SimConfig, as_of: &str, page: usize) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bsvc="urn:com.workday/bsvc"><soapenv:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>{}</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">{}</wsse:Password></wsse:UsernameToken></wsse:Security></soapenv:Header><soapenv:Body><bsvc:Get_Workers_Request bsvc:version="v44.0"><bsvc:Request_Criteria><bsvc:Exclude_Inactive_Workers>true</bsvc:Exclude_Inactive_Workers></bsvc:Request_Criteria><bsvc:Response_Filter><bsvc:As_Of_Entry_DateTime>{as_of}</bsvc:As_Of_Entry_DateTime><bsvc:Page>{page}</bsvc:Page><bsvc:Count>100</bsvc:Count></bsvc:Response_Filter><bsvc:Response_Group><bsvc:Include_Reference>true</bsvc:Include_Reference><bsvc:Include_Personal_Information>true</bsvc:Include_Personal_Information><bsvc:Include_Employment_Information>true</bsvc:Include_Employment_Information><bsvc:Include_Organizations>true</bsvc:Include_Organizations><bsvc:Include_Management_Chain_Data>true</bsvc:Include_Management_Chain_Data></bsvc:Response_Group></bsvc:Get_Workers_Request></soapenv:Body></soapenv:Envelope>"#,
+        cfg.isu_username, cfg.isu_password
+    )
+}
+
+/// Every `Get_Workers` page of a full SOAP read, three times (one
+/// snapshot each), with the server's CPU per page.
+async fn soap_rounds(
+    sim: &Simulator,
+    probe: &mpsc::Sender<CpuProbe>,
+    client: &reqwest::Client,
+) -> anyhow::Result<()> {
+    let cfg = sim.config().clone();
+    let url = sim.soap_url("v44.0");
+    for round in 1..=3 {
+        let as_of = sim.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let srv0 = server_cpu(probe).await;
+        let wall = Instant::now();
+        let (mut pages, mut bytes, mut total_pages) = (0usize, 0usize, 1usize);
+        while pages < total_pages {
+            let body = client
+                .post(&url)
+                .header("Content-Type", "text/xml; charset=utf-8")
+                .body(get_workers(&cfg, &as_of, pages + 1))
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            if pages == 0 {
+                let text = std::str::from_utf8(&body)?;
+                total_pages = text
+                    .split("<wd:Total_Pages>")
+                    .nth(1)
+                    .and_then(|t| t.split('<').next())
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(|| anyhow!("no Total_Pages in the first SOAP page"))?;
+            }
+            pages += 1;
+            bytes += body.len();
+        }
+        let srv = server_cpu(probe).await.zip(srv0).map(|(b, a)| b - a);
+        println!(
+            "soap round {round}: {pages} Get_Workers pages, {:.1} MiB; wall {:.3} s; server CPU {} ({} per page)",
+            bytes as f64 / 1048576.0,
+            wall.elapsed().as_secs_f64(),
+            fmt(srv),
+            srv.map_or_else(
+                || "n/a".to_string(),
+                |d| format!("{:.2} ms", d.as_secs_f64() * 1000.0 / pages.max(1) as f64)
+            ),
+        );
+    }
     Ok(())
 }
 

@@ -20,7 +20,7 @@ use crate::engine::{instance_key, Engine, RunOptions, RunOutcome, RunReport};
 use crate::output;
 use crate::secrets::Redactor;
 use crate::sim::{Endpoint, SimConfig, Simulator};
-use crate::simulated;
+use crate::simulated::{self, SimApi};
 use crate::store::Store;
 
 /// The request budget the benchmark gives the connector: high enough never
@@ -54,9 +54,17 @@ pub struct BenchArgs {
     #[arg(long, value_name = "S", default_value_t = simulated::DEFAULT_SEED)]
     pub seed: u64,
 
-    /// The Workday API read: rest, or soap (with the ISU's UsernameToken).
+    /// The Workday API read: rest, or soap (with the ISU's UsernameToken,
+    /// or an OAuth bearer token: see --soap-auth).
     #[arg(long, value_enum, value_name = "API", default_value = "rest")]
     pub api: simulated::SimApi,
+
+    /// How a SOAP read authenticates: isu (a WS-Security UsernameToken; the
+    /// run first sends one Get_Workers with Count 1 for the server's time)
+    /// or bearer (an OAuth token request, whose answer gives the time)
+    /// [default: isu]. Only with --api soap.
+    #[arg(long, value_enum, value_name = "AUTH")]
+    pub soap_auth: Option<SoapAuth>,
 
     /// Print exactly one JSON object: workers, orgs, requests, retries,
     /// seconds, records_per_second, peak_rss_bytes.
@@ -66,6 +74,15 @@ pub struct BenchArgs {
     /// Run the connector out of process (see `harness import --help`).
     #[command(flatten)]
     pub plugin: PluginArgs,
+}
+
+/// How `harness bench --api soap` authenticates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SoapAuth {
+    /// The ISU's WS-Security UsernameToken (no OAuth token).
+    Isu,
+    /// The OAuth client's bearer token, as REST uses it.
+    Bearer,
 }
 
 /// The `--json` form: exactly these keys.
@@ -102,6 +119,9 @@ pub struct BenchResult {
     pub worker_pages: u64,
     /// Organization pages the simulator served.
     pub org_pages: u64,
+    /// The requests a full read should make, and the arithmetic behind
+    /// that number (see [`expected_requests`]).
+    pub expected: (u64, String),
     /// The plugin process's peak resident set, when run with `--plugin` and
     /// it could be read.
     pub plugin_peak_rss_bytes: Option<u64>,
@@ -219,7 +239,18 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
     .await
     .map_err(|e| failed("cannot start the simulated tenant", e))?;
 
-    let config = simulated::with_api(&bench_config(&sim, args.concurrency), &sim, args.api);
+    let config = match (args.api, args.soap_auth) {
+        (SimApi::Rest, Some(_)) => {
+            return Err(CliError::new(
+                crate::cli::exit::USAGE,
+                "--soap-auth applies to --api soap only; leave it out for --api rest",
+            ))
+        }
+        (SimApi::Soap, Some(SoapAuth::Bearer)) => {
+            soap_with_bearer(&bench_config(&sim, args.concurrency))
+        }
+        _ => simulated::with_api(&bench_config(&sim, args.concurrency), &sim, args.api),
+    };
     let secrets = simulated::secrets(&sim, redactor);
     let name = factory.info().name;
     let connector = factory
@@ -239,6 +270,8 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
         .await
         .map_err(|e| failed("could not run", e))?;
     let elapsed = t0.elapsed();
+    // Before anything else allocates.
+    let peak = peak_rss_bytes();
     // Read before the connector (and with it the plugin process) goes away.
     let plugin_peak_rss_bytes = if args.plugin.plugin.is_some() {
         children_peak_rss_bytes()
@@ -260,6 +293,15 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
         count(Endpoint::Workers),
         count(Endpoint::Organizations),
     );
+    let expected = expected_requests(
+        args,
+        if args.api == SimApi::Soap {
+            sim.soap_active_workers()
+        } else {
+            sim.live_workers()
+        },
+        args.orgs,
+    );
     let records = report.metrics.records;
     let changes = report.counts.total();
     let seconds = elapsed.as_secs_f64();
@@ -277,19 +319,56 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
             retries: report.metrics.retries,
             seconds,
             records_per_second,
-            peak_rss_bytes: peak_rss_bytes(),
+            peak_rss_bytes: peak,
         },
         records,
         changes,
         token_requests,
         worker_pages,
         org_pages,
+        expected,
         plugin_peak_rss_bytes,
         connector: args.plugin.plugin.as_ref().map_or_else(
             || format!("{name} (in process)"),
             |p| format!("{name} via plugin {}", p.display()),
         ),
     })
+}
+
+/// A REST configuration (OAuth client) switched to `Api` `Soap`: SOAP
+/// requests then carry the bearer token (no `IsuUsername`).
+fn soap_with_bearer(config: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(config) {
+        Ok(serde_json::Value::Object(mut obj)) => {
+            obj.insert("Api".into(), serde_json::json!("Soap"));
+            serde_json::Value::Object(obj).to_string()
+        }
+        _ => config.to_string(),
+    }
+}
+
+/// The requests a full read of `workers` workers (those the read returns)
+/// and `orgs` orgs makes at [`BENCH_PAGE_SIZE`], and the arithmetic:
+/// REST and SOAP with a bearer token make 1 token request, SOAP with the
+/// ISU's UsernameToken 1 `Get_Workers` with Count 1 for the server's
+/// time; then one request per page of each feed. A full SOAP read returns
+/// active workers only (`Exclude_Inactive_Workers`), so its worker pages
+/// are counted from the active workers, not from the tenant's size.
+pub fn expected_requests(args: &BenchArgs, workers: usize, orgs: usize) -> (u64, String) {
+    let page = BENCH_PAGE_SIZE as usize;
+    let (wp, op) = (workers.div_ceil(page), orgs.div_ceil(page));
+    let (first, who) = match (args.api, args.soap_auth) {
+        (SimApi::Soap, None | Some(SoapAuth::Isu)) => ("1 read-time probe", "active workers"),
+        (SimApi::Soap, Some(SoapAuth::Bearer)) => ("1 token", "active workers"),
+        (SimApi::Rest, _) => ("1 token", "workers"),
+    };
+    let total = 1 + wp + op;
+    (
+        total as u64,
+        format!(
+            "{first} + ceil({workers} {who} / {page}) + ceil({orgs} orgs / {page}) = 1 + {wp} + {op} = {total}"
+        ),
+    )
 }
 
 fn mib(bytes: u64) -> String {
@@ -306,7 +385,15 @@ pub fn render(args: &BenchArgs, r: &BenchResult) -> String {
             "bench: full import of {} workers + {} orgs from the embedded simulator into a fresh store",
             s.workers, s.orgs
         ),
-        format!("  connector          {}", r.connector),
+        format!(
+            "  connector          {}{}",
+            r.connector,
+            match (args.api, args.soap_auth) {
+                (SimApi::Soap, Some(SoapAuth::Bearer)) => ", Api Soap with an OAuth bearer token",
+                (SimApi::Soap, _) => ", Api Soap with the ISU's UsernameToken",
+                (SimApi::Rest, _) => ", Api Rest",
+            }
+        ),
         format!(
             "  settings           PageSize {BENCH_PAGE_SIZE}, MaxConcurrentRequests {}, latency {} ms, \
              MaxRequestsPerHour {BENCH_REQUESTS_PER_HOUR} (set so the rate limiter never binds: it is \
@@ -315,8 +402,18 @@ pub fn render(args: &BenchArgs, r: &BenchResult) -> String {
         ),
         format!("  records            {} ({} changes applied)", r.records, r.changes),
         format!(
-            "  requests           {} ({} token + {} worker pages + {} org pages)",
+            "  requests           {} ({} token + {} Get_Workers/worker pages + {} org pages)",
             s.requests, r.token_requests, r.worker_pages, r.org_pages
+        ),
+        format!(
+            "  expected           {} ({}{})",
+            r.expected.0,
+            r.expected.1,
+            if args.api == SimApi::Soap {
+                "; a full SOAP read returns active workers only: Exclude_Inactive_Workers"
+            } else {
+                ""
+            }
         ),
         format!("  retries            {}", s.retries),
         format!("  wall time          {:.3} s", s.seconds),
@@ -349,6 +446,7 @@ pub async fn run(args: BenchArgs, redactor: &Redactor) -> Result<(), CliError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::{SimConfig, Simulator};
 
     #[test]
     fn json_has_exactly_the_documented_keys() {
@@ -374,6 +472,91 @@ mod tests {
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected);
+    }
+
+    fn small(api: SimApi, soap_auth: Option<SoapAuth>) -> BenchArgs {
+        BenchArgs {
+            workers: 1_250,
+            orgs: 130,
+            latency_ms: 0,
+            concurrency: 4,
+            seed: 7,
+            api,
+            soap_auth,
+            json: true,
+            plugin: PluginArgs {
+                plugin: None,
+                plugin_args: Vec::new(),
+            },
+        }
+    }
+
+    /// The request count of a full read, exactly, for each Api and auth:
+    /// 1 (token or read-time probe) + one request per page of each feed,
+    /// a SOAP read's worker pages counted from the active workers only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_read_makes_exactly_the_expected_requests_with_either_auth() {
+        // The active workers, counted independently from the REST records.
+        let sim = Simulator::start(SimConfig {
+            workers: 1_250,
+            orgs: 130,
+            seed: 7,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let (mut live, mut active) = (0, 0);
+        sim.for_each_worker(|w| {
+            live += 1;
+            if w["employmentStatus"] != "Terminated" {
+                active += 1;
+            }
+        });
+        assert_eq!(sim.soap_active_workers(), active);
+        sim.shutdown().await;
+        assert!(active < live && live == 1_250, "{active} of {live}");
+        let (wp, op) = (active.div_ceil(100) as u64, 2);
+
+        // (args, token requests, Get_Workers requests)
+        let cases = [
+            (small(SimApi::Rest, None), 1, 13),
+            (small(SimApi::Soap, None), 0, 1 + wp),
+            (small(SimApi::Soap, Some(SoapAuth::Isu)), 0, 1 + wp),
+            (small(SimApi::Soap, Some(SoapAuth::Bearer)), 1, wp),
+        ];
+        for (args, token, workers) in cases {
+            let r = measure(&args, &Redactor::new()).await.unwrap();
+            let what = format!("{:?} {:?}", args.api, args.soap_auth);
+            assert_eq!(
+                (r.token_requests, r.worker_pages, r.org_pages),
+                (token, workers, op),
+                "{what}"
+            );
+            assert_eq!(r.summary.requests, token + workers + op, "{what}");
+            assert_eq!(r.expected.0, r.summary.requests, "{what}: {}", r.expected.1);
+            assert_eq!(r.summary.retries, 0, "{what}");
+            let read = if args.api == SimApi::Soap {
+                active
+            } else {
+                live
+            };
+            assert_eq!(r.records, (read + 130) as u64, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn soap_auth_is_refused_with_the_rest_api() {
+        let e = measure(
+            &small(SimApi::Rest, Some(SoapAuth::Bearer)),
+            &Redactor::new(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("--soap-auth applies to --api soap only"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -1133,7 +1133,15 @@ impl Tenant {
 
     /// One worker as JSON bytes (single-record GET).
     pub(crate) fn worker_json(&self, idx: u32) -> Vec<u8> {
-        serde_json::to_vec(&self.view(idx, false)).unwrap_or_default()
+        let mut out = Vec::new();
+        self.write_worker_json(idx, &mut out);
+        out
+    }
+
+    /// Appends one worker as JSON bytes to `out`.
+    pub(crate) fn write_worker_json(&self, idx: u32, out: &mut Vec<u8>) {
+        // Serialising into a Vec<u8> cannot fail for these types.
+        let _ = serde_json::to_writer(out, &self.view(idx, false));
     }
 
     /// One org as JSON bytes.

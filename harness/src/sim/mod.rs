@@ -606,6 +606,18 @@ impl Simulator {
         s
     }
 
+    /// How many live workers there are (what a full REST read returns).
+    pub fn live_workers(&self) -> usize {
+        self.inner.read().live_workers().count()
+    }
+
+    /// How many workers a full SOAP read as of now returns: the live
+    /// workers that are neither terminated nor hired with a later effective
+    /// date (`Get_Workers` with `Exclude_Inactive_Workers`).
+    pub fn soap_active_workers(&self) -> usize {
+        soap::active_worker_count(&self.inner)
+    }
+
     /// Live worker ids in API order.
     pub fn worker_ids(&self) -> Vec<String> {
         let t = self.inner.read();

@@ -365,6 +365,17 @@ impl Ctx {
         for (k, v) in headers {
             h.append(k, v);
         }
+        // Every answer (REST, token, SOAP) is dated by the simulator clock,
+        // which also stamps mutations and the transaction log: a client
+        // that takes its read time from `Date` (the REST watermark's cap,
+        // SOAP's As_Of_Entry_DateTime) sees the tenant's own time, also
+        // when a test sets the clock. A `Date` the reply set is kept.
+        if !h.contains_key(header::DATE) {
+            let date = httpdate::fmt_http_date(SystemTime::from(inner.now()));
+            if let Ok(v) = HeaderValue::from_str(&date) {
+                h.insert(header::DATE, v);
+            }
+        }
         resp
     }
 }
@@ -480,18 +491,7 @@ async fn token(
         _ => None,
     });
     let reply = token_reply(&inner, &realm, grant, basic, &form, uses);
-    let mut resp = ctx.finish(&inner, reply).await;
-    // The simulator clock, as on the SOAP path: a SOAP client with a bearer
-    // token takes its read time from the token answer's Date (an injected
-    // Date fault, already set, is kept).
-    let h = resp.headers_mut();
-    if !h.contains_key(header::DATE) {
-        let date = httpdate::fmt_http_date(std::time::SystemTime::from(inner.now()));
-        if let Ok(v) = HeaderValue::from_str(&date) {
-            h.insert(header::DATE, v);
-        }
-    }
-    resp
+    ctx.finish(&inner, reply).await
 }
 
 fn token_reply(
@@ -819,4 +819,54 @@ async fn not_found(inner: &Inner, p: Parts) -> Response {
         None,
     );
     ctx.finish(inner, reply).await
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::super::{SimConfig, Simulator};
+
+    /// Every answer is dated by the simulator clock: REST pages, single
+    /// records, 404s and the token answer alike.
+    #[tokio::test]
+    async fn rest_and_token_answers_are_dated_by_the_simulator_clock() {
+        let sim = Simulator::start(SimConfig {
+            workers: 20,
+            orgs: 2,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        sim.set_clock(Utc.with_ymd_and_hms(2031, 3, 1, 12, 0, 5).unwrap());
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        let cfg = sim.config().clone();
+        let token = c
+            .post(sim.token_url())
+            .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(token.status(), 200);
+        assert_eq!(token.headers()["date"], "Sat, 01 Mar 2031 12:00:05 GMT");
+        let tok = sim.issue_token();
+        let id = sim.worker_ids()[3].clone();
+        let base = sim.api_base_url();
+        sim.advance_clock(std::time::Duration::from_secs(60));
+        for (url, status) in [
+            (format!("{base}/workers?limit=5"), 200),
+            (format!("{base}/workers/{id}"), 200),
+            (format!("{base}/nothing-here"), 404),
+        ] {
+            let r = c.get(&url).bearer_auth(&tok).send().await.unwrap();
+            assert_eq!(r.status(), status, "{url}");
+            assert_eq!(
+                r.headers()["date"],
+                "Sat, 01 Mar 2031 12:01:05 GMT",
+                "{url}"
+            );
+        }
+        sim.shutdown().await;
+    }
 }

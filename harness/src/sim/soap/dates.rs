@@ -5,17 +5,49 @@
 //! offset (`2024-03-01T10:00:00.000-08:00`). The simulated tenant's zone is
 //! UTC, written `+00:00`; requests may send any offset, `Z`, or none (UTC).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use std::fmt;
 
-/// `2024-03-01+00:00`.
-pub(crate) fn fmt_date(d: NaiveDate) -> String {
-    format!("{}+00:00", d.format("%Y-%m-%d"))
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, Timelike as _, Utc};
+
+/// An `xsd:date` as written on the wire: `2024-03-01+00:00`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireDate(pub(crate) NaiveDate);
+
+impl fmt::Display for WireDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if (0..=9999).contains(&d.year()) {
+            write!(f, "{:04}-{:02}-{:02}+00:00", d.year(), d.month(), d.day())
+        } else {
+            write!(f, "{}+00:00", d.format("%Y-%m-%d"))
+        }
+    }
 }
 
+/// An `xsd:dateTime` (epoch ms) as written on the wire:
 /// `2024-03-01T10:00:00.000+00:00`.
-pub(crate) fn fmt_datetime(ms: i64) -> String {
-    let dt = DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or_default();
-    format!("{}+00:00", dt.format("%Y-%m-%dT%H:%M:%S%.3f"))
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireDateTime(pub(crate) i64);
+
+impl fmt::Display for WireDateTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dt = DateTime::<Utc>::from_timestamp_millis(self.0).unwrap_or_default();
+        if (0..=9999).contains(&dt.year()) {
+            write!(
+                f,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+00:00",
+                dt.year(),
+                dt.month(),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                dt.timestamp_subsec_millis()
+            )
+        } else {
+            write!(f, "{}+00:00", dt.format("%Y-%m-%dT%H:%M:%S%.3f"))
+        }
+    }
 }
 
 /// A date-time (offset, `Z` or none = UTC) as epoch milliseconds.
@@ -78,13 +110,22 @@ mod tests {
         for s in ["2024-03-01-8:00", "2024-03-01X", "2024-3-1", "01.03.2024"] {
             assert_eq!(parse_date(s), None, "{s}");
         }
-        assert_eq!(fmt_date(d), "2024-03-01+00:00");
+        assert_eq!(WireDate(d).to_string(), "2024-03-01+00:00");
+        let far = NaiveDate::from_ymd_opt(12345, 1, 2).unwrap();
+        assert_eq!(
+            WireDate(far).to_string(),
+            format!("{}+00:00", far.format("%Y-%m-%d"))
+        );
     }
 
     #[test]
     fn datetimes_round_trip_as_utc() {
         let ms = 1_709_287_200_123; // 2024-03-01T10:00:00.123Z
-        assert_eq!(fmt_datetime(ms), "2024-03-01T10:00:00.123+00:00");
+        assert_eq!(
+            WireDateTime(ms).to_string(),
+            "2024-03-01T10:00:00.123+00:00"
+        );
+        assert_eq!(WireDateTime(0).to_string(), "1970-01-01T00:00:00.000+00:00");
         assert_eq!(parse_datetime("2024-03-01T10:00:00.123+00:00"), Some(ms));
         assert_eq!(parse_datetime("2024-03-01T02:00:00.123-08:00"), Some(ms));
         assert_eq!(parse_datetime("2024-03-01T10:00:00.123"), Some(ms));

@@ -16,28 +16,27 @@
 
 use quick_xml::escape::partial_escape as escape;
 
+use super::xml::Xml;
+
 /// The SOAP 1.1 envelope namespace.
 pub(crate) const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 
-/// Wraps a rendered `wd:` response element (without namespace declaration)
-/// in an envelope: `body` must start with `<wd:NAME`.
-pub(crate) fn response(body_el: &str) -> Vec<u8> {
-    let mut out = String::with_capacity(body_el.len() + 256);
-    out.push_str("<?xml version='1.0' encoding='UTF-8'?>");
-    out.push_str("<env:Envelope xmlns:env=\"");
-    out.push_str(SOAP_ENV);
-    out.push_str("\"><env:Body>");
-    // Declare wd: on the response element itself, as Workday does.
-    match body_el.find([' ', '>', '/']) {
-        Some(i) => {
-            out.push_str(&body_el[..i]);
-            out.push_str(" xmlns:wd=\"urn:com.workday/bsvc\"");
-            out.push_str(&body_el[i..]);
-        }
-        None => out.push_str(body_el),
-    }
-    out.push_str("</env:Body></env:Envelope>");
-    out.into_bytes()
+/// Starts a response envelope and opens its `wd:` response element `name`
+/// (element-tree type `ty`), which declares `wd:` itself, as Workday's do,
+/// and carries `wd:version`. [`close_response`] ends both.
+pub(crate) fn open_response(x: &mut Xml, name: &'static str, ty: &'static str, version: &str) {
+    x.raw("<?xml version='1.0' encoding='UTF-8'?><env:Envelope xmlns:env=\"");
+    x.raw(SOAP_ENV);
+    x.raw("\"><env:Body>");
+    x.open_root(name, ty);
+    x.xmlns("xmlns:wd=\"urn:com.workday/bsvc\"");
+    x.attr("version", version);
+}
+
+/// Closes the response element and the envelope [`open_response`] opened.
+pub(crate) fn close_response(x: &mut Xml) {
+    x.close();
+    x.raw("</env:Body></env:Envelope>");
 }
 
 /// What kind of detail a fault carries.

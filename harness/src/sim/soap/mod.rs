@@ -18,6 +18,7 @@ mod cache;
 mod dates;
 mod envelope;
 mod orgs;
+mod record;
 mod request;
 mod schema;
 mod view;
@@ -147,19 +148,14 @@ pub(crate) async fn handler(
         Some((_, r)) => soapify(r),
         None => serve(&inner, &ctx, &tenant, &version, &headers, parsed, token),
     };
+    // `finish` dates the answer by the simulator clock, which also stamps
+    // the transaction log: a client that takes its read time
+    // (As_Of_Entry_DateTime) from `Date` reads a snapshot consistent with it.
     let mut resp = ctx.finish(&inner, reply).await;
-    let h = resp.headers_mut();
-    h.insert(
+    resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/xml; charset=utf-8"),
     );
-    // The simulator clock, which also stamps the transaction log: a client
-    // that takes its read time (As_Of_Entry_DateTime) from this header reads
-    // a snapshot consistent with the log.
-    let date = httpdate::fmt_http_date(std::time::SystemTime::from(inner.now()));
-    if let Ok(v) = HeaderValue::from_str(&date) {
-        h.insert(header::DATE, v);
-    }
     resp
 }
 
@@ -310,7 +306,6 @@ fn serve(
             let bad = ctx.has(|f| matches!(f, FaultKind::BadRecord));
             let t = inner.read();
             let log = inner.txlog();
-            let f = q.filter;
             let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
             let key = format!(
                 "{snapshot} {:?}",
@@ -322,9 +317,13 @@ fn serve(
                     &q.windows,
                 )
             );
-            let (cached, orgs) = {
+            let (cached, orgs, capacity) = {
                 let mut c = lock(&inner.soap_cache);
-                (c.selection(&key), c.take_orgs(&snapshot))
+                (
+                    c.selection(&key),
+                    c.orgs(&snapshot, t.org_count()),
+                    c.worker_page_capacity(f.count),
+                )
             };
             let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
             let selected = match cached {
@@ -335,8 +334,8 @@ fn serve(
                     s
                 }
             };
-            let body = workers::response(&v, &q, &selected, version, bad);
-            lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());
+            let (body, on_page) = workers::response(&v, &q, &selected, version, bad, capacity);
+            lock(&inner.soap_cache).record_worker_page(on_page, body.len());
             body
         }
         "Get_Organizations_Request" => {
@@ -348,12 +347,10 @@ fn serve(
             let log = inner.txlog();
             let f = q.filter;
             let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
-            let cache = lock(&inner.soap_cache).take_orgs(&snapshot);
-            let v = view::AsOf::new(&t, &log, &f, inner.config.workers, cache);
+            let orgs = lock(&inner.soap_cache).orgs(&snapshot, t.org_count());
+            let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
             let selected = orgs::select(&v, &q);
-            let body = orgs::response(&v, &q, &selected, version);
-            lock(&inner.soap_cache).put_orgs(snapshot, v.into_cache());
-            body
+            orgs::response(&v, &q, &selected, version)
         }
         // validate_root accepts only the two request roots.
         other => {
@@ -363,7 +360,28 @@ fn serve(
             ))
         }
     };
-    xml_reply(StatusCode::OK, envelope::response(&body))
+    xml_reply(StatusCode::OK, body)
+}
+
+/// How many workers a full `Get_Workers` read as of now returns
+/// (`Exclude_Inactive_Workers`: no terminated workers, no hires that are
+/// not effective yet), by the same selection the wire uses.
+pub(crate) fn active_worker_count(inner: &Inner) -> usize {
+    let now = inner.now();
+    let f = request::Filter {
+        as_of_effective: now.date_naive(),
+        as_of_entry: now.timestamp_millis(),
+        page: 1,
+        count: 1,
+    };
+    let t = inner.read();
+    let log = inner.txlog();
+    let snapshot = format!("{:?}", (f.as_of_entry, t.shape_version(), log.len()));
+    let orgs = lock(&inner.soap_cache).orgs(&snapshot, t.org_count());
+    let v = view::AsOf::new(&t, &log, &f, inner.config.workers, orgs);
+    t.live_workers()
+        .filter(|&i| v.selects(i, true, false, false, &[]))
+        .count()
 }
 
 /// The `drift` faults on `Get_Workers`: a hire (logged, so a read as of an

@@ -3,11 +3,12 @@
 //! subordinates are not listed).
 
 use super::super::txlog::Subject;
-use super::dates::fmt_datetime;
+use super::dates::WireDateTime;
+use super::envelope;
 use super::request::OrgsQuery;
 use super::view::{AsOf, OrgInfo};
-use super::workers::{filter_echo, results};
-use super::xml::El;
+use super::workers::{org_reference, response_head, worker_reference};
+use super::xml::Xml;
 
 /// The org indices the query selects, in API order.
 pub(crate) fn select(v: &AsOf<'_>, q: &OrgsQuery) -> Vec<usize> {
@@ -38,98 +39,95 @@ pub(crate) fn select(v: &AsOf<'_>, q: &OrgsQuery) -> Vec<usize> {
         .collect()
 }
 
-fn org_ref(name: &'static str, o: &OrgInfo) -> El {
-    let mut ids = vec![("WID", o.wid.as_str())];
-    if let Some(c) = &o.code {
-        ids.push(("Organization_Reference_ID", c));
-    }
-    El::reference(name, Some(&o.name), &ids)
+fn org_ref(x: &mut Xml, name: &'static str, o: &OrgInfo) {
+    org_reference(x, name, &o.name, &o.wid, o.code.as_deref());
 }
 
-fn organization(v: &AsOf<'_>, q: &OrgsQuery, j: usize) -> El {
+fn manager_reference(x: &mut Xml, name: &'static str, o: &OrgInfo) {
+    if let Some(m) = &o.manager {
+        worker_reference(x, name, m);
+    }
+}
+
+fn organization(x: &mut Xml, v: &AsOf<'_>, q: &OrgsQuery, j: usize) {
     let o = v.org(j);
-    let manager = o.manager.as_ref().map(|m| {
-        let mut ids = vec![("WID", m.wid.as_str())];
-        if let Some(n) = &m.number {
-            ids.push((m.id_type, n));
-        }
-        (m.name.as_str(), ids)
-    });
-    let mut data = El::new("Organization_Data")
-        .opt(o.code.as_ref().map(|c| El::text("Reference_ID", c.clone())))
-        .child(El::text("Name", o.name.clone()))
-        .opt(
-            o.code
-                .as_ref()
-                .map(|c| El::text("Organization_Code", c.clone())),
-        )
-        .child(El::flag("Include_Manager_in_Name", false))
-        .child(El::reference(
-            "Organization_Type_Reference",
-            Some("Supervisory"),
-            &[("Organization_Type_ID", "SUPERVISORY")],
-        ))
-        .opt(
-            o.updated
-                .map(|u| El::text("Last_Updated_DateTime", fmt_datetime(u))),
-        )
-        .child(El::flag("Inactive", o.inactive))
-        .opt(
-            manager
-                .as_ref()
-                .map(|(n, ids)| El::reference("Manager_Reference", Some(n), ids)),
-        );
+    x.open("Organization");
+    org_ref(x, "Organization_Reference", &o);
+    x.open("Organization_Data");
+    if let Some(c) = &o.code {
+        x.leaf("Reference_ID", c);
+    }
+    x.leaf("Name", &o.name);
+    if let Some(c) = &o.code {
+        x.leaf("Organization_Code", c);
+    }
+    x.flag("Include_Manager_in_Name", false);
+    x.reference(
+        "Organization_Type_Reference",
+        Some("Supervisory"),
+        &[("Organization_Type_ID", "SUPERVISORY")],
+    );
+    if let Some(u) = o.updated {
+        x.leaf_fmt("Last_Updated_DateTime", format_args!("{}", WireDateTime(u)));
+    }
+    x.flag("Inactive", o.inactive);
+    manager_reference(x, "Manager_Reference", &o);
     if q.roles {
-        let mut roles = El::new("Roles_Data");
-        if let Some((n, ids)) = &manager {
-            roles.push(
-                El::new("Organization_Role_Data")
-                    .child(El::reference(
-                        "Role_Reference",
-                        Some("Manager"),
-                        &[("Organization_Role_ID", "Manager")],
-                    ))
-                    .child(El::reference("Worker_Reference", Some(n), ids)),
+        x.open("Roles_Data");
+        if o.manager.is_some() {
+            x.open("Organization_Role_Data");
+            x.reference(
+                "Role_Reference",
+                Some("Manager"),
+                &[("Organization_Role_ID", "Manager")],
             );
+            manager_reference(x, "Worker_Reference", &o);
+            x.close();
         }
-        data.push(roles);
+        x.close();
     }
     if q.hierarchy {
-        let chain = v.chain(j);
-        let mut h = El::new("Hierarchy_Data");
-        if let Some(top) = chain.first() {
-            h.push(org_ref("Top-Level_Organization_Reference", top));
-        }
+        x.open("Hierarchy_Data");
+        org_ref(x, "Top-Level_Organization_Reference", &v.org(v.top(j)));
         if let Some(p) = o.parent {
-            h.push(org_ref("Superior_Organization_Reference", &v.org(p)));
+            org_ref(x, "Superior_Organization_Reference", &v.org(p));
         }
-        data.push(h);
+        x.close();
     }
-    El::new("Organization")
-        .child(org_ref("Organization_Reference", &o))
-        .child(data)
+    x.close();
+    x.close();
 }
 
-/// The whole `Get_Organizations_Response` element.
-pub(crate) fn response(v: &AsOf<'_>, q: &OrgsQuery, selected: &[usize], version: &str) -> String {
+/// The whole `Get_Organizations_Response` envelope.
+pub(crate) fn response(v: &AsOf<'_>, q: &OrgsQuery, selected: &[usize], version: &str) -> Vec<u8> {
     let count = q.filter.count;
     let start = (q.filter.page - 1)
         .saturating_mul(count)
         .min(selected.len());
     let end = start.saturating_add(count).min(selected.len());
     let page = &selected[start..end];
-    let mut data = El::new("Response_Data");
-    for &j in page {
-        data.push(organization(v, q, j));
+    let mut x = Xml::with_capacity(page.len() * 2048 + 2048);
+    envelope::open_response(
+        &mut x,
+        "Get_Organizations_Response",
+        "GetOrganizationsResponseType",
+        version,
+    );
+    response_head(
+        &mut x,
+        q.echo_criteria.as_ref(),
+        &q.filter,
+        q.echo_group.as_ref(),
+        selected.len(),
+        page.len(),
+    );
+    if !page.is_empty() {
+        x.open("Response_Data");
+        for &j in page {
+            organization(&mut x, v, q, j);
+        }
+        x.close();
     }
-    let el = El::new("Get_Organizations_Response")
-        .attr("version", version)
-        .opt(q.echo_criteria.clone())
-        .child(filter_echo(&q.filter))
-        .opt(q.echo_group.clone())
-        .child(results(selected.len(), count, q.filter.page, page.len()))
-        .opt((!page.is_empty()).then_some(data));
-    let mut out = String::with_capacity(page.len() * 2048 + 1024);
-    el.write("GetOrganizationsResponseType", &mut out);
-    out
+    envelope::close_response(&mut x);
+    x.into_bytes()
 }

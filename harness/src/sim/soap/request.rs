@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use super::dates::{parse_date, parse_date_or_datetime};
 use super::schema::Violation;
-use super::xml::{El, Node};
+use super::xml::Node;
 
 /// Workday's largest `Count`.
 pub(crate) const MAX_COUNT: usize = 999;
@@ -71,8 +71,8 @@ pub(crate) struct WorkersQuery {
     pub(crate) organizations: bool,
     pub(crate) management_chain: bool,
     /// The request's `Request_Criteria` and `Response_Group`, echoed.
-    pub(crate) echo_criteria: Option<El>,
-    pub(crate) echo_group: Option<El>,
+    pub(crate) echo_criteria: Option<Node>,
+    pub(crate) echo_group: Option<Node>,
 }
 
 /// A parsed `Get_Organizations_Request`.
@@ -86,8 +86,8 @@ pub(crate) struct OrgsQuery {
     pub(crate) filter: Filter,
     pub(crate) hierarchy: bool,
     pub(crate) roles: bool,
-    pub(crate) echo_criteria: Option<El>,
-    pub(crate) echo_group: Option<El>,
+    pub(crate) echo_criteria: Option<Node>,
+    pub(crate) echo_group: Option<Node>,
 }
 
 fn flag(n: &Node, name: &str) -> Option<bool> {
@@ -250,7 +250,7 @@ pub(crate) fn workers(root: &Node, now_ms: i64, today: NaiveDate) -> Result<Work
         q.exclude_employees = flag(c, "Exclude_Employees").unwrap_or(false);
         q.exclude_contingent = flag(c, "Exclude_Contingent_Workers").unwrap_or(false);
         q.windows = parse_windows(c, "Transaction_Log_Criteria_Data", OP)?;
-        q.echo_criteria = Some(El::from_node(c));
+        q.echo_criteria = Some(c.clone());
     }
     if let Some(g) = root.child("Response_Group") {
         // With a Response_Group, only the groups it includes are sent.
@@ -259,7 +259,7 @@ pub(crate) fn workers(root: &Node, now_ms: i64, today: NaiveDate) -> Result<Work
         q.employment = flag(g, "Include_Employment_Information").unwrap_or(false);
         q.organizations = flag(g, "Include_Organizations").unwrap_or(false);
         q.management_chain = flag(g, "Include_Management_Chain_Data").unwrap_or(false);
-        q.echo_group = Some(El::from_node(g));
+        q.echo_group = Some(g.clone());
     }
     Ok(q)
 }
@@ -299,12 +299,12 @@ pub(crate) fn orgs(root: &Node, now_ms: i64, today: NaiveDate) -> Result<OrgsQue
         }
         q.include_inactive = flag(c, "Include_Inactive").unwrap_or(false);
         q.windows = parse_windows(c, "Transaction_Log_Criteria", OP)?;
-        q.echo_criteria = Some(El::from_node(c));
+        q.echo_criteria = Some(c.clone());
     }
     if let Some(g) = root.child("Response_Group") {
         q.hierarchy = flag(g, "Include_Hierarchy_Data").unwrap_or(false);
         q.roles = flag(g, "Include_Roles_Data").unwrap_or(false);
-        q.echo_group = Some(El::from_node(g));
+        q.echo_group = Some(g.clone());
     }
     Ok(q)
 }

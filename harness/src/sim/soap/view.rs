@@ -6,16 +6,18 @@
 //! serves, so both wires describe the same people: same WIDs, names,
 //! status, orgs and managers.
 
-use std::cell::RefCell;
-use std::sync::Arc;
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
 
 use chrono::NaiveDate;
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::super::data::{Status, Tenant};
 use super::super::txlog::{Before, Subject, TxLog};
-use super::cache::OrgCache;
-use super::dates::{parse_date, parse_date_or_datetime};
+use super::cache::OrgSnapshot;
+use super::dates::parse_date_or_datetime;
+use super::record::WorkerRec;
 use super::request::{Filter, Window};
 
 /// A worker reference: WID, descriptor and the Employee_ID or
@@ -31,6 +33,10 @@ pub(crate) struct WorkerRef {
 /// One supervisory org as of the read.
 #[derive(Debug, Clone)]
 pub(crate) struct OrgInfo {
+    /// Its `Management_Chain_Data` level (org and manager), rendered the
+    /// first time a worker's chain passes through it (within the snapshot's
+    /// limit): every worker below it shares it.
+    pub(crate) chain_level: OnceLock<Box<[u8]>>,
     pub(crate) wid: String,
     pub(crate) name: String,
     pub(crate) code: Option<String>,
@@ -57,11 +63,6 @@ pub(crate) fn r<'a>(v: &'a Value, k: &str) -> Option<(&'a str, Option<&'a str>)>
     }
 }
 
-/// Whether a record is a contingent worker's.
-pub(crate) fn is_contingent(v: &Value) -> bool {
-    r(v, "workerType").and_then(|(_, d)| d) == Some("Contingent Worker")
-}
-
 /// The reading context of one request.
 pub(crate) struct AsOf<'a> {
     pub(crate) t: &'a Tenant,
@@ -70,19 +71,19 @@ pub(crate) struct AsOf<'a> {
     pub(crate) effective: NaiveDate,
     /// Workers `0..generated` were generated; later ones were hired.
     generated: usize,
-    cache: RefCell<OrgCache>,
+    /// The orgs as of this read, shared with the other pages of the snapshot.
+    orgs: Arc<OrgSnapshot>,
 }
 
 impl<'a> AsOf<'a> {
-    /// A context seeded with what earlier pages of the same snapshot
-    /// computed (`cache` must come from a read with the same entry time and
-    /// no mutation since).
+    /// A context sharing `orgs` with the other pages of the same snapshot
+    /// (`orgs` must be for this read's entry time, with no mutation since).
     pub(crate) fn new(
         t: &'a Tenant,
         log: &'a TxLog,
         filter: &Filter,
         generated: usize,
-        cache: OrgCache,
+        orgs: Arc<OrgSnapshot>,
     ) -> Self {
         AsOf {
             t,
@@ -90,32 +91,35 @@ impl<'a> AsOf<'a> {
             entry: filter.as_of_entry,
             effective: filter.as_of_effective,
             generated,
-            cache: RefCell::new(cache),
+            orgs,
         }
     }
 
-    /// What this read computed, for the next page.
-    pub(crate) fn into_cache(self) -> OrgCache {
-        self.cache.into_inner()
-    }
-
-    /// The rendered chain of org `j`, made by `render` once per snapshot.
-    pub(crate) fn chain_xml(&self, j: usize, render: impl FnOnce() -> String) -> Arc<str> {
-        if let Some(c) = self.cache.borrow().chains.get(&j) {
-            return Arc::clone(c);
-        }
-        let c: Arc<str> = Arc::from(render());
-        self.cache.borrow_mut().chains.insert(j, Arc::clone(&c));
-        c
-    }
-
-    /// Worker `idx` as the read sees it (`None`: not hired yet at the entry time).
-    pub(crate) fn worker(&self, idx: u32) -> Option<Value> {
+    /// Worker `idx` as the read sees it (`None`: not hired yet at the entry
+    /// time), read from its before image or from its current record, which
+    /// is serialised into `buf`.
+    pub(crate) fn worker<'b>(&'b self, idx: u32, buf: &'b mut Vec<u8>) -> Option<WorkerRec<'b>> {
+        // Reading back a JSON object fails only on a duplicate key, which
+        // neither a Value nor the REST serialiser holds; a record that is
+        // not an object reads as one with no fields, as Value lookups do.
         match self.log.as_of(Subject::Worker(idx), self.entry) {
             Some(Before::Absent) => None,
-            Some(Before::Image(v)) => Some(v.clone()),
-            _ => Some(self.t.worker_value(idx)),
+            Some(Before::Image(v)) => Some(WorkerRec::deserialize(v).unwrap_or_default()),
+            _ => {
+                buf.clear();
+                self.t.write_worker_json(idx, buf);
+                Some(serde_json::from_slice(buf).unwrap_or_default())
+            }
         }
+    }
+
+    /// Whether worker `idx` exists for the read (`false`: not hired yet at
+    /// the entry time); [`AsOf::worker`] is `Some` exactly then.
+    pub(crate) fn visible(&self, idx: u32) -> bool {
+        !matches!(
+            self.log.as_of(Subject::Worker(idx), self.entry),
+            Some(Before::Absent)
+        )
     }
 
     /// Whether worker `idx` was hired with an effective date after the
@@ -143,11 +147,12 @@ impl<'a> AsOf<'a> {
         let (updated, status, contingent) = self.t.worker_brief(idx);
         let logged = self.log.touched(subject);
         let (terminated, contingent) = if logged {
-            match self.worker(idx) {
+            let mut buf = Vec::new();
+            match self.worker(idx, &mut buf) {
                 None => return false,
                 Some(v) => (
-                    s(&v, "employmentStatus") == Some("Terminated"),
-                    is_contingent(&v),
+                    v.employment_status.get() == Some("Terminated"),
+                    v.contingent(),
                 ),
             }
         } else {
@@ -178,11 +183,31 @@ impl<'a> AsOf<'a> {
         }
     }
 
-    /// Org `j` as the read sees it (cached per request).
-    pub(crate) fn org(&self, j: usize) -> Arc<OrgInfo> {
-        if let Some(o) = self.cache.borrow().orgs.get(&j) {
-            return Arc::clone(o);
+    /// `o`'s rendered management-chain level, rendered by `render` the
+    /// first time while the snapshot may keep more (`None`: write it out).
+    pub(crate) fn chain_level<'o>(
+        &self,
+        o: &'o OrgInfo,
+        render: impl FnOnce() -> Box<[u8]>,
+    ) -> Option<&'o [u8]> {
+        if let Some(l) = o.chain_level.get() {
+            return Some(l);
         }
+        if !self.orgs.may_keep_level() {
+            return None;
+        }
+        Some(o.chain_level.get_or_init(render))
+    }
+
+    /// Org `j` as the read sees it (computed once per snapshot).
+    pub(crate) fn org(&self, j: usize) -> Cow<'_, OrgInfo> {
+        match self.orgs.get_or_init(j, || self.make_org(j)) {
+            Some(o) => Cow::Borrowed(o),
+            None => Cow::Owned(self.make_org(j)),
+        }
+    }
+
+    fn make_org(&self, j: usize) -> OrgInfo {
         let v = match self.log.as_of(Subject::Org(j), self.entry) {
             Some(Before::Image(v)) => v.clone(),
             _ => self.t.org_value(j),
@@ -191,7 +216,8 @@ impl<'a> AsOf<'a> {
             .or_else(|| r(&v, "parentOrganizationId"))
             .and_then(|(id, _)| self.t.org_index(id));
         let manager = r(&v, "manager").map(|(wid, name)| self.worker_ref(wid, name));
-        let info = Arc::new(OrgInfo {
+        OrgInfo {
+            chain_level: OnceLock::new(),
             wid: s(&v, "id").map_or_else(|| self.t.org_wid(j), str::to_string),
             name: s(&v, "name")
                 .or_else(|| s(&v, "descriptor"))
@@ -202,40 +228,35 @@ impl<'a> AsOf<'a> {
             manager,
             updated: s(&v, "lastUpdatedDateTime").and_then(parse_date_or_datetime),
             inactive: v.get("inactive").and_then(Value::as_bool).unwrap_or(false),
-        });
-        self.cache.borrow_mut().orgs.insert(j, Arc::clone(&info));
-        info
+        }
     }
 
     /// A worker reference with the worker's ID number.
     pub(crate) fn worker_ref(&self, wid: &str, name: Option<&str>) -> WorkerRef {
-        let v = self.t.worker_index(wid).and_then(|i| self.worker(i));
-        let contingent = v.as_ref().is_some_and(is_contingent);
+        let mut buf = Vec::new();
+        let v = self
+            .t
+            .worker_index(wid)
+            .and_then(|i| self.worker(i, &mut buf));
+        let v = v.as_ref();
         WorkerRef {
             wid: wid.to_string(),
             name: name
-                .map(str::to_string)
-                .or_else(|| {
-                    v.as_ref()
-                        .and_then(|v| s(v, "descriptor"))
-                        .map(str::to_string)
-                })
-                .unwrap_or_default(),
-            id_type: if contingent {
+                .or_else(|| v.and_then(|v| v.descriptor.get()))
+                .unwrap_or_default()
+                .to_string(),
+            id_type: if v.is_some_and(WorkerRec::contingent) {
                 "Contingent_Worker_ID"
             } else {
                 "Employee_ID"
             },
-            number: v
-                .as_ref()
-                .and_then(|v| s(v, "employeeNumber"))
-                .map(str::to_string),
+            number: v.and_then(|v| v.employee_number.get()).map(str::to_string),
         }
     }
 
-    /// The org chain from the top down to `j`.
-    pub(crate) fn chain(&self, j: usize) -> Vec<Arc<OrgInfo>> {
-        let mut out = Vec::new();
+    /// The org chain from the top down to `j`, as indices, into `out`.
+    pub(crate) fn chain(&self, j: usize, out: &mut Vec<usize>) {
+        out.clear();
         let mut cur = Some(j);
         // Bounded: the tree has no cycles, and a chain is never longer than
         // the number of orgs.
@@ -243,16 +264,21 @@ impl<'a> AsOf<'a> {
             if out.len() > self.t.org_count() {
                 break;
             }
-            let o = self.org(c);
-            cur = o.parent;
-            out.push(o);
+            cur = self.org(c).parent;
+            out.push(c);
         }
         out.reverse();
-        out
     }
 
-    /// The calendar date of a record's date field.
-    pub(crate) fn date(v: &Value, k: &str) -> Option<NaiveDate> {
-        s(v, k).and_then(parse_date)
+    /// The top of org `j`'s chain.
+    pub(crate) fn top(&self, j: usize) -> usize {
+        let mut cur = j;
+        for _ in 0..self.t.org_count() {
+            match self.org(cur).parent {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        cur
     }
 }
