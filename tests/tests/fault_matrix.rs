@@ -1677,7 +1677,6 @@ async fn run_soap_case(case: SoapCase, reference: Arc<SoapReference>) {
     let name = case.name();
     let (auth, mode) = (case.auth, soap_mode(case.mode));
     let at: DateTime<Utc> = MUTATED_AT.parse().unwrap();
-    let setup_at: DateTime<Utc> = SOAP_SETUP_AT.parse().unwrap();
 
     // 1. and 2. The previous state, as the reference's; the mutations.
     let (sim, dir, mut engine, before, w0) = soap_setup(auth, &name).await;
@@ -1810,32 +1809,6 @@ async fn run_soap_case(case: SoapCase, reference: Arc<SoapReference>) {
             );
             assert_eq!(r.metrics.retries, retries, "{name}: retries");
             assert_nothing_committed("a failed run");
-        }
-        (Some(_), RunOutcome::Succeeded) if case.fault == SoapCaseFault::Truncated => {
-            // A body cut before its first record closes is unreadable (the
-            // case above); one cut after some records is read today as a
-            // short page: the pager sees fewer records than Total_Results
-            // promised, so the feed's watermark is kept and the full run is
-            // not complete (no purge). Nothing is lost; the next run reads it.
-            assert!(
-                r.warnings.iter().any(|w| w.contains("short")),
-                "{name}: {:?}",
-                r.warnings
-            );
-            assert!(!r.complete && r.purged.is_empty(), "{name}");
-            let kept = decode(stored.as_deref()).unwrap();
-            let kept = match case.feed {
-                Feed::Orgs => kept.organizations,
-                Feed::Workers => kept.workers,
-            };
-            let incoming = match (case.mode, case.feed) {
-                (Mode::Full, _) => None,
-                (Mode::Delta, _) => Some(setup_at),
-            };
-            assert_eq!(
-                kept, incoming,
-                "{name}: the cut feed's watermark is not advanced"
-            );
         }
         (Some(_), other) => panic!("{name}: outcome {other:?}"),
         (None, _) => {

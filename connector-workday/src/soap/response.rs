@@ -335,6 +335,16 @@ pub(crate) fn parse(
             _ => {}
         }
     }
+    if !open.is_empty() || !names.is_empty() {
+        // quick-xml ends quietly at the end of the input: an answer cut
+        // mid-way (a proxy, a dropped connection) would otherwise read as a
+        // short page.
+        let where_ = match open.first() {
+            Some(&at) => format!("inside a <{}>", elements[at].name),
+            None => "before its envelope closes".to_string(),
+        };
+        return Err(format!("the XML ends {where_}: the answer was cut off"));
+    }
     if let Some((code, string)) = fault {
         return Ok(Parsed::Fault { code, string });
     }
@@ -747,6 +757,24 @@ mod tests {
         let body = "<Envelope><Response_Results><Total_Results>1</Total_Results></Response_Results><Worker><Worker_Descriptor>A &bogus; B</Worker_Descriptor></Worker></Envelope>";
         let err = workers(body).unwrap_err();
         assert!(err.starts_with("the XML has a bad escape"), "{err}");
+    }
+
+    #[test]
+    fn a_body_cut_off_is_an_error_not_a_short_page() {
+        let whole = "<Envelope><Body><Response_Results><Total_Results>2</Total_Results></Response_Results><Worker><Worker_Descriptor>A</Worker_Descriptor></Worker><Worker><Worker_Descriptor>B</Worker_Descriptor></Worker></Body></Envelope>";
+        assert!(
+            matches!(workers(whole), Ok(Parsed::Page { ref records, .. }) if records.len() == 2)
+        );
+        let in_record = &whole[..whole.rfind("<Worker_Descriptor>B").unwrap()];
+        assert_eq!(
+            workers(in_record).unwrap_err(),
+            "the XML ends inside a <Worker>: the answer was cut off"
+        );
+        let after_record = &whole[..whole.rfind("</Body>").unwrap()];
+        assert_eq!(
+            workers(after_record).unwrap_err(),
+            "the XML ends before its envelope closes: the answer was cut off"
+        );
     }
 
     #[test]
