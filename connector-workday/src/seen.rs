@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 
 /// The fewest ids the recent set holds before it is merged.
-const MIN_RECENT: usize = 1 << 16;
+const MIN_RECENT: usize = 1 << 12;
 
 /// The most ids the sorted run is sized for up front (16 MiB); a larger
 /// `total` (or one a broken server made up) grows it as ids arrive.
@@ -81,8 +81,13 @@ impl SeenIds {
         true
     }
 
-    /// Adds every id of `other`.
+    /// Adds every id of `other` (taking it whole when this set is empty,
+    /// as after a run's only pass: no second copy of a million ids).
     pub(crate) fn extend(&mut self, other: SeenIds) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
         for hash in other.sorted.into_iter().chain(other.recent) {
             self.insert(hash);
         }
@@ -148,6 +153,20 @@ mod tests {
         let mut s = SeenIds::new();
         s.expect(u64::MAX);
         assert_eq!(s.sorted.capacity(), PRESIZE_LIMIT as usize);
+    }
+
+    #[test]
+    fn extending_an_empty_set_takes_the_other_whole() {
+        let mut other = SeenIds::with_batch(2);
+        for i in 0..5u64 {
+            other.insert(i);
+        }
+        let capacity = other.sorted.capacity();
+        let mut s = SeenIds::new();
+        s.extend(other);
+        assert_eq!(s.len(), 5);
+        assert_eq!(s.sorted.capacity(), capacity);
+        assert!((0..5).all(|i| s.contains(i)));
     }
 
     #[test]
