@@ -334,7 +334,8 @@ fn within<'a>(body: &'a str, part: &[u8]) -> Option<&'a str> {
 /// (CDATA is not); borrowed from `body` unless an entity was replaced.
 fn decode<'a>(body: &'a str, raw: &[u8], escaped: bool) -> Result<Cow<'a, str>, String> {
     fn unescape(s: &str, escaped: bool) -> Result<Cow<'_, str>, String> {
-        if !escaped {
+        // Most text has no entity: one scan for `&` says so.
+        if !escaped || memchr::memchr(b'&', s.as_bytes()).is_none() {
             return Ok(Cow::Borrowed(s));
         }
         quick_xml::escape::unescape(s).map_err(|e| format!("the XML has a bad escape ({e})"))
