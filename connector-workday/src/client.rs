@@ -17,6 +17,7 @@ use crate::error::{workday_detail, WorkdayError};
 use crate::ratelimit::RequestLimiter;
 use crate::record::{Fields, RestPage, RestRecord};
 use crate::retry::{parse_retry_after, retrying, RetryPolicy, Sleeper};
+use crate::soap::SoapRecord;
 use crate::token::TokenProvider;
 
 /// The `User-Agent` the connector sends.
@@ -306,7 +307,7 @@ pub enum Records {
         /// The collection's `total` as reported with this page.
         total: u64,
         /// The page's records.
-        data: Vec<Json>,
+        data: Vec<SoapRecord>,
     },
 }
 
@@ -314,7 +315,7 @@ pub enum Records {
 #[derive(Debug)]
 pub(crate) enum PageView<'a> {
     Rest(RestPage<'a>),
-    Parsed { total: u64, data: &'a [Json] },
+    Parsed { total: u64, data: &'a [SoapRecord] },
 }
 
 impl PageResponse {
@@ -359,7 +360,7 @@ impl PageView<'_> {
 
     /// The page's records, in order.
     pub(crate) fn records(&self) -> impl Iterator<Item = &dyn Fields> {
-        let (rest, parsed): (&[RestRecord<'_>], &[Json]) = match self {
+        let (rest, parsed): (&[RestRecord<'_>], &[SoapRecord]) = match self {
             PageView::Rest(page) => (&page.data, &[]),
             PageView::Parsed { data, .. } => (&[], data),
         };

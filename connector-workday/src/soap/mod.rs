@@ -24,6 +24,7 @@ use crate::error::{workday_detail, WorkdayError};
 use crate::retry::{retrying, RetryPolicy};
 use request::Query;
 use response::Parsed;
+pub use response::SoapRecord;
 
 /// The page parser, exposed for `benches/soap.rs` only (not an API).
 #[doc(hidden)]
@@ -32,7 +33,7 @@ pub mod bench {
     ///
     /// # Errors
     /// The body is not a readable page (or is a fault).
-    pub fn workers(body: &str) -> Result<Vec<serde_json::Value>, String> {
+    pub fn workers(body: &str) -> Result<Vec<super::SoapRecord>, String> {
         match super::response::workers(body)? {
             super::Parsed::Page { records, .. } => Ok(records),
             super::Parsed::Fault { code, .. } => Err(format!("a SOAP fault: {code}")),

@@ -2,15 +2,22 @@
 //! `Worker` or `Organization` element is read into a small tree of the
 //! elements the translation reads ([`Node`]; names, attributes and text stay
 //! slices of the body, unescaped only where an entity demands), turned into a
-//! JSON record with the REST source's field names, and dropped, so memory
-//! stays bounded by one page. Subtrees no translation reads ([`UNREAD`]) are
-//! skipped whole. A `Fault` is read as its `faultcode` and `faultstring`.
+//! record with the REST source's field names ([`SoapRecord`]: the names are
+//! the translation's constants, the values share one buffer), and dropped,
+//! so memory stays bounded by one page. Subtrees no translation reads
+//! ([`UNREAD`]) are skipped whole, their end found in the raw bytes without
+//! tokenizing them ([`end_tag`]). A `Fault` is read as its `faultcode` and
+//! `faultstring`.
 
 use std::borrow::Cow;
 
+use memchr::memmem::Finder;
 use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::QName;
 use quick_xml::Reader;
 use serde_json::{Map, Value as Json};
+
+use crate::record::{FieldValue, Fields, Part};
 
 /// Subtrees of a record that no translation reads: `(parent, element)` local
 /// names. Their tokens are read past, no element of them is kept.
@@ -125,17 +132,143 @@ impl<'t, 'a> Node<'t, 'a> {
 }
 
 /// A reference as the REST source writes it: `{"id", "descriptor"}`.
-fn reference(n: Node<'_, '_>, descriptor: Option<&str>) -> Option<Json> {
+fn reference<'t>(n: Node<'t, '_>, descriptor: Option<&'t str>) -> Option<Val<'t>> {
     let id = n.id("WID")?;
-    let mut o = Map::new();
-    o.insert("id".into(), id.into());
-    if let Some(d) = descriptor
-        .map(Cow::Borrowed)
-        .or_else(|| n.attr("Descriptor"))
-    {
-        o.insert("descriptor".into(), Json::String(d.into_owned()));
+    Some(Val::Reference(
+        id,
+        descriptor
+            .map(Cow::Borrowed)
+            .or_else(|| n.attr("Descriptor")),
+    ))
+}
+
+/// A value the translation writes into a [`SoapRecord`].
+#[derive(Debug)]
+enum Val<'s> {
+    Text(Cow<'s, str>),
+    Bool(bool),
+    /// A reference: its `id` and `descriptor`.
+    Reference(&'s str, Option<Cow<'s, str>>),
+}
+
+impl<'s> From<&'s str> for Val<'s> {
+    fn from(s: &'s str) -> Self {
+        Val::Text(Cow::Borrowed(s))
     }
-    Some(Json::Object(o))
+}
+
+impl<'s> From<Cow<'s, str>> for Val<'s> {
+    fn from(s: Cow<'s, str>) -> Self {
+        Val::Text(s)
+    }
+}
+
+impl From<bool> for Val<'_> {
+    fn from(b: bool) -> Self {
+        Val::Bool(b)
+    }
+}
+
+/// Where a string of a [`SoapRecord`] is in its buffer: start and length.
+type Span = (usize, usize);
+
+/// A field's value in a [`SoapRecord`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Text(Span),
+    Bool(bool),
+    Reference { id: Span, descriptor: Option<Span> },
+}
+
+/// A record as the SOAP source read it, with the REST source's field names
+/// (the translation's constants) in the order it wrote them; its strings
+/// share one buffer, so a record costs two allocations whatever its size.
+/// The mapping reads it through [`Fields`], as it reads a REST record; its
+/// JSON form ([`SoapRecord::to_json`]) is what the REST source would have
+/// sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SoapRecord {
+    text: String,
+    fields: Vec<(&'static str, Slot)>,
+}
+
+impl SoapRecord {
+    fn new() -> Self {
+        SoapRecord {
+            text: String::with_capacity(512),
+            fields: Vec::with_capacity(24),
+        }
+    }
+
+    fn keep(&mut self, s: &str) -> Span {
+        let at = self.text.len();
+        self.text.push_str(s);
+        (at, s.len())
+    }
+
+    fn str(&self, (at, len): Span) -> &str {
+        self.text.get(at..at + len).unwrap_or_default()
+    }
+
+    /// Sets `key` (replacing a value it had).
+    fn insert(&mut self, key: &'static str, v: Val<'_>) {
+        let slot = match v {
+            Val::Text(s) => Slot::Text(self.keep(&s)),
+            Val::Bool(b) => Slot::Bool(b),
+            Val::Reference(id, descriptor) => Slot::Reference {
+                id: self.keep(id),
+                descriptor: descriptor.map(|d| self.keep(&d)),
+            },
+        };
+        match self.fields.iter_mut().find(|(k, _)| *k == key) {
+            Some(field) => field.1 = slot,
+            None => self.fields.push((key, slot)),
+        }
+    }
+
+    fn contains_key(&self, key: &str) -> bool {
+        self.fields.iter().any(|(k, _)| *k == key)
+    }
+
+    /// The record as the REST source's JSON object.
+    pub fn to_json(&self) -> Json {
+        let mut o = Map::new();
+        for &(key, slot) in &self.fields {
+            let v = match slot {
+                Slot::Text(s) => Json::from(self.str(s)),
+                Slot::Bool(b) => Json::Bool(b),
+                Slot::Reference { id, descriptor } => {
+                    let mut r = Map::new();
+                    r.insert("id".into(), self.str(id).into());
+                    if let Some(d) = descriptor {
+                        r.insert("descriptor".into(), self.str(d).into());
+                    }
+                    Json::Object(r)
+                }
+            };
+            o.insert(key.to_string(), v);
+        }
+        Json::Object(o)
+    }
+}
+
+impl Fields for SoapRecord {
+    fn not_an_object(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        let &(_, slot) = self.fields.iter().find(|(k, _)| *k == name)?;
+        Some(match slot {
+            Slot::Text(s) => FieldValue::String(Cow::Borrowed(self.str(s))),
+            Slot::Bool(b) => FieldValue::Bool(b),
+            Slot::Reference { id, descriptor } => FieldValue::Object {
+                id: Part::String(Cow::Borrowed(self.str(id))),
+                descriptor: descriptor
+                    .map_or(Part::Absent, |d| Part::String(Cow::Borrowed(self.str(d)))),
+            },
+        })
+    }
 }
 
 /// `Response_Results` of a page.
@@ -157,7 +290,7 @@ pub(crate) enum Parsed {
         /// Its `Response_Results`.
         results: Results,
         /// The records, in order.
-        records: Vec<Json>,
+        records: Vec<SoapRecord>,
     },
     /// A SOAP Fault.
     Fault {
@@ -201,7 +334,8 @@ fn within<'a>(body: &'a str, part: &[u8]) -> Option<&'a str> {
 /// (CDATA is not); borrowed from `body` unless an entity was replaced.
 fn decode<'a>(body: &'a str, raw: &[u8], escaped: bool) -> Result<Cow<'a, str>, String> {
     fn unescape(s: &str, escaped: bool) -> Result<Cow<'_, str>, String> {
-        if !escaped {
+        // Most text has no entity: one scan for `&` says so.
+        if !escaped || memchr::memchr(b'&', s.as_bytes()).is_none() {
             return Ok(Cow::Borrowed(s));
         }
         quick_xml::escape::unescape(s).map_err(|e| format!("the XML has a bad escape ({e})"))
@@ -226,15 +360,118 @@ fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
     }
 }
 
+/// Why the body is malformed, where the reader stopped.
+fn malformed(reader: &Reader<&[u8]>, body: &str, e: &quick_xml::Error) -> String {
+    // The reader's own count misses what [`skip`] jumped over.
+    let at = body.len() - reader.get_ref().len();
+    format!("the XML is malformed at byte {at} ({e})")
+}
+
+/// Reads past the element whose start tag (named `qname`, prefix and all)
+/// the reader has just read, and its end tag. Its end tag is found in the
+/// raw bytes ([`end_tag`]) rather than by tokenizing the subtree; when the
+/// subtree holds markup that search does not read, or the body ends inside
+/// it, quick-xml reads it (and says what is wrong).
+fn skip<'a>(
+    reader: &mut Reader<&'a [u8]>,
+    body: &'a str,
+    qname: QName<'_>,
+    finders: &mut Vec<Finder<'static>>,
+) -> Result<(), String> {
+    let from = body.len() - reader.get_ref().len();
+    let at = match finders.iter().position(|f| f.needle() == qname.as_ref()) {
+        Some(at) => at,
+        None => {
+            finders.push(Finder::new(qname.as_ref()).into_owned());
+            finders.len() - 1
+        }
+    };
+    match end_tag(body.as_bytes(), from, &finders[at]) {
+        Some(end) => {
+            // The reader resumes at the end tag and reads it, so it checks
+            // that the tag closes the element it saw open.
+            *reader.get_mut() = &body.as_bytes()[end..];
+            match reader.read_event() {
+                Ok(Event::End(_)) => Ok(()),
+                Ok(other) => Err(format!(
+                    "the XML is malformed at byte {end} (expected the end of <{}>, found {other:?})",
+                    String::from_utf8_lossy(qname.as_ref())
+                )),
+                Err(e) => Err(malformed(reader, body, &e)),
+            }
+        }
+        None => reader
+            .read_to_end(qname)
+            .map(drop)
+            .map_err(|e| malformed(reader, body, &e)),
+    }
+}
+
+/// Where, at or after `from`, the end tag `</qname>` (`qname` finds the
+/// name, prefix and all) closing an element
+/// opened just before `from` begins, found without tokenizing: each place
+/// `qname` occurs is an end tag of that name (`</qname` then `>` or
+/// whitespace), a start tag of that name (`<qname` then `>`, `/` or
+/// whitespace: a nested element, unless its tag closes itself), or neither
+/// (text, or a longer name). Every `<` outside comments, CDATA and
+/// processing instructions opens a tag (a `<` in text or an attribute is
+/// escaped), so this is exact when the subtree has none of those: `None`
+/// when it has (or the body ends first), and the caller tokenizes.
+fn end_tag(body: &[u8], from: usize, qname: &Finder<'_>) -> Option<usize> {
+    let rest = body.get(from..)?;
+    let qname_len = qname.needle().len();
+    let mut depth = 0usize;
+    let mut at = 0;
+    let end = loop {
+        let found = at + qname.find(rest.get(at..)?)?;
+        let after = rest.get(found + qname_len).copied();
+        at = found + qname_len;
+        if found >= 2 && rest[found - 2..found] == *b"</" {
+            if matches!(after, Some(b'>' | b' ' | b'\t' | b'\r' | b'\n')) {
+                if depth == 0 {
+                    break found - 2;
+                }
+                depth -= 1;
+            }
+        } else if found >= 1
+            && rest[found - 1] == b'<'
+            && matches!(after, Some(b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n'))
+        {
+            let (close, closes_itself) = tag_close(rest, at)?;
+            depth += usize::from(!closes_itself);
+            at = close + 1;
+        }
+    };
+    let inner = &rest[..end];
+    let plain =
+        memchr::memchr_iter(b'<', inner).all(|i| !matches!(inner.get(i + 1), Some(b'!' | b'?')));
+    plain.then_some(from + end)
+}
+
+/// The `>` that ends the tag whose name ends at `at` (a `>` in a quoted
+/// attribute value is not it), and whether the tag closes itself (`/>`).
+fn tag_close(bytes: &[u8], at: usize) -> Option<(usize, bool)> {
+    let mut quote = None;
+    for (i, &b) in bytes.get(at..)?.iter().enumerate() {
+        match (quote, b) {
+            (None, b'"' | b'\'') => quote = Some(b),
+            (Some(q), _) if b == q => quote = None,
+            (None, b'>') => return Some((at + i, i > 0 && bytes[at + i - 1] == b'/')),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses one answer: `record` is `Worker` or `Organization`; each is
-/// turned into JSON by `convert` as soon as it closes.
+/// translated by `convert` as soon as it closes.
 ///
 /// # Errors
 /// Why the body is not a readable SOAP answer.
 pub(crate) fn parse(
     body: &str,
     record: &str,
-    convert: for<'t, 'a> fn(Node<'t, 'a>) -> Json,
+    convert: for<'t, 'a> fn(Node<'t, 'a>) -> SoapRecord,
 ) -> Result<Parsed, String> {
     // Text is not trimmed as read: a comment inside a value keeps the spaces
     // around it. Values are trimmed when read (`Node::value`).
@@ -248,22 +485,18 @@ pub(crate) fn parse(
     let mut saw_results = false;
     let mut records = Vec::new();
     let mut fault: Option<(String, String)> = None;
-    let malformed = |reader: &Reader<&[u8]>, e: quick_xml::Error| {
-        format!(
-            "the XML is malformed at byte {} ({e})",
-            reader.buffer_position()
-        )
-    };
+    // The end-tag finders of the subtrees skipped so far (built once a page).
+    let mut finders = Vec::new();
     loop {
-        let event = reader.read_event().map_err(|e| malformed(&reader, e))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(&reader, body, &e))?;
         match event {
             Event::Start(start) => {
                 let name = decode(body, start.local_name().as_ref(), false)?;
                 if let Some(&parent) = open.last() {
                     if unread(&elements[parent].name, &name) {
-                        reader
-                            .read_to_end(start.name())
-                            .map_err(|e| malformed(&reader, e))?;
+                        skip(&mut reader, body, start.name(), &mut finders)?;
                         continue;
                     }
                 } else if name != record {
@@ -354,9 +587,9 @@ pub(crate) fn parse(
     Ok(Parsed::Page { results, records })
 }
 
-fn put(o: &mut Map<String, Json>, key: &str, v: Option<impl Into<Json>>) {
+fn put<'s>(o: &mut SoapRecord, key: &'static str, v: Option<impl Into<Val<'s>>>) {
     if let Some(v) = v {
-        o.insert(key.to_string(), v.into());
+        o.insert(key, v.into());
     }
 }
 
@@ -390,8 +623,8 @@ fn status(st: Node<'_, '_>) -> &'static str {
 }
 
 /// One `Worker` element as a REST-shaped worker record.
-pub(crate) fn worker(w: Node<'_, '_>) -> Json {
-    let mut o = Map::new();
+pub(crate) fn worker(w: Node<'_, '_>) -> SoapRecord {
+    let mut o = SoapRecord::new();
     let reference_el = w.child("Worker_Reference");
     let wid = reference_el.and_then(|r| r.id("WID"));
     put(&mut o, "id", wid);
@@ -405,7 +638,7 @@ pub(crate) fn worker(w: Node<'_, '_>) -> Json {
     put(&mut o, "displayName", w.text_at(&["Worker_Descriptor"]));
     put(&mut o, "descriptor", w.text_at(&["Worker_Descriptor"]));
     let Some(data) = w.child("Worker_Data") else {
-        return Json::Object(o);
+        return o;
     };
     put(&mut o, "employeeNumber", data.text_at(&["Worker_ID"]));
     if let Some(personal) = data.child("Personal_Data") {
@@ -461,7 +694,7 @@ pub(crate) fn worker(w: Node<'_, '_>) -> Json {
                     "jobProfile",
                     jp.child("Job_Profile_Reference")
                         .and_then(|r| reference(r, name))
-                        .or(name.map(Json::from)),
+                        .or(name.map(Val::from)),
                 );
             }
             if let Some(site) = pos.child("Business_Site_Summary_Data") {
@@ -475,8 +708,7 @@ pub(crate) fn worker(w: Node<'_, '_>) -> Json {
                 put(
                     &mut o,
                     "location",
-                    loc.and_then(|r| reference(r, name))
-                        .or(name.map(Json::from)),
+                    loc.and_then(|r| reference(r, name)).or(name.map(Val::from)),
                 );
             }
         }
@@ -519,32 +751,36 @@ pub(crate) fn worker(w: Node<'_, '_>) -> Json {
         "Management_Chain_Data",
         "Worker_Supervisory_Management_Chain_Data",
     ]) {
+        // One pass over the chain's managers, each one's WID read once.
         // A worker who manages an organization of their own chain is a
         // manager; otherwise the chain does not say (they may manage an
         // organization outside it), so isManager stays absent.
-        let manages = chain
-            .all("Management_Chain_Data")
-            .filter_map(|c| c.child("Manager_Reference"))
-            .any(|m| wid.is_some() && m.id("WID") == wid);
-        if manages {
-            o.insert("isManager".into(), Json::Bool(true));
-        }
         // Top-down: the nearest manager is the last one who is not the worker.
-        let manager = chain
+        let mut manages = false;
+        let mut nearest = None;
+        for m in chain
             .all("Management_Chain_Data")
             .filter_map(|c| c.child("Manager_Reference"))
-            .filter(|m| m.id("WID").is_some() && m.id("WID") != wid)
-            .last()
-            .and_then(|m| reference(m, None));
+        {
+            match m.id("WID") {
+                Some(id) if Some(id) == wid => manages = true,
+                Some(id) => nearest = Some((m, id)),
+                None => {}
+            }
+        }
+        if manages {
+            o.insert("isManager", Val::Bool(true));
+        }
+        let manager = nearest.map(|(m, id)| Val::Reference(id, m.attr("Descriptor")));
         put(&mut o, "manager", manager);
     }
-    Json::Object(o)
+    o
 }
 
 /// One `Organization` element as a REST-shaped supervisory organization
 /// record, plus `inactive` when Workday says so.
-pub(crate) fn organization(org: Node<'_, '_>) -> Json {
-    let mut o = Map::new();
+pub(crate) fn organization(org: Node<'_, '_>) -> SoapRecord {
+    let mut o = SoapRecord::new();
     let data = org.child("Organization_Data");
     let name = data.and_then(|d| d.text_at(&["Name"]));
     put(
@@ -554,7 +790,7 @@ pub(crate) fn organization(org: Node<'_, '_>) -> Json {
             .and_then(|r| r.id("WID")),
     );
     let Some(d) = data else {
-        return Json::Object(o);
+        return o;
     };
     put(&mut o, "name", name);
     put(
@@ -581,7 +817,7 @@ pub(crate) fn organization(org: Node<'_, '_>) -> Json {
         d.path(&["Hierarchy_Data", "Superior_Organization_Reference"])
             .and_then(|r| reference(r, None)),
     );
-    Json::Object(o)
+    o
 }
 
 /// Parses a `Get_Workers` answer.
@@ -601,6 +837,10 @@ mod tests {
     use serde_json::json;
 
     fn one_worker(xml: &str) -> Json {
+        one_record(xml).to_json()
+    }
+
+    fn one_record(xml: &str) -> SoapRecord {
         match workers(xml).unwrap() {
             Parsed::Page { results, records } => {
                 assert_eq!(results.total_results, 1);
@@ -613,11 +853,11 @@ mod tests {
 
     /// The translated record, then the change the one mapping makes of it.
     fn translated(xml: &str) -> String {
-        let record = one_worker(xml);
+        let record = one_record(xml);
         let change = crate::mapping::map_worker(&record, ExternalIdAttribute::Id).unwrap();
         format!(
             "{}\n--- mapped ---\n{:?}\n{}",
-            serde_json::to_string_pretty(&record).unwrap(),
+            serde_json::to_string_pretty(&record.to_json()).unwrap(),
             change.kind,
             change
                 .attributes
@@ -777,6 +1017,74 @@ mod tests {
         );
     }
 
+    /// A worker whose `Country_Reference` (a subtree no translation reads)
+    /// holds `inside`, followed by a name that is read.
+    fn with_unread(inside: &str) -> String {
+        format!(
+            "<wd:Envelope xmlns:wd=\"urn:com.workday/bsvc\"><wd:Response_Results><wd:Total_Results>1</wd:Total_Results></wd:Response_Results><wd:Worker><wd:Worker_Data><wd:Personal_Data><wd:Name_Data><wd:Legal_Name_Data><wd:Name_Detail_Data><wd:Country_Reference wd:Descriptor=\"a > b\">{inside}</wd:Country_Reference><wd:First_Name>Ann</wd:First_Name></wd:Name_Detail_Data></wd:Legal_Name_Data></wd:Name_Data></wd:Personal_Data></wd:Worker_Data></wd:Worker></wd:Envelope>"
+        )
+    }
+
+    #[test]
+    fn skipped_subtrees_end_where_their_element_closes() {
+        for inside in [
+            "",
+            "<wd:ID wd:type=\"X\">IE</wd:ID>",
+            // Nested elements of the same name, open and self-closing, with
+            // a `>` and a `/>` inside quoted attribute values.
+            "<wd:Country_Reference a=\"x>\"><wd:Country_Reference/></wd:Country_Reference>",
+            "<wd:Country_Reference a='/>'><wd:Country_Reference b=\"1\" /></wd:Country_Reference >",
+            // Longer names that start with the same name, text naming it.
+            "<wd:Country_Reference_ID>1</wd:Country_Reference_ID>wd:Country_Reference",
+            // Another prefix: not the same name.
+            "<x:Country_Reference xmlns:x=\"urn:x\">1</x:Country_Reference>",
+            // Markup the byte search leaves to quick-xml.
+            "<!-- </wd:Country_Reference> -->",
+            "<![CDATA[</wd:Country_Reference>]]>",
+            "<?pi </wd:Country_Reference> ?>",
+        ] {
+            let body = with_unread(inside);
+            assert_eq!(
+                workers(&body).map(|p| match p {
+                    Parsed::Page { records, .. } => records[0].to_json(),
+                    Parsed::Fault { .. } => Json::Null,
+                }),
+                Ok(json!({"firstName": "Ann"})),
+                "{inside}"
+            );
+        }
+    }
+
+    #[test]
+    fn end_tag_is_found_in_the_raw_bytes_only_when_that_is_exact() {
+        let finder = Finder::new(b"wd:R");
+        let end = |body: &str| end_tag(body.as_bytes(), 0, &finder);
+        assert_eq!(end("a</wd:R>"), Some(1));
+        assert_eq!(end("<wd:R>x</wd:R></wd:R>"), Some(14));
+        assert_eq!(end("<wd:R/><wd:R a=\"/>\"/></wd:R\n>"), Some(21));
+        assert_eq!(end("<wd:RX></wd:RX></wd:R>"), Some(15));
+        // Comments, CDATA and processing instructions: quick-xml reads them.
+        assert_eq!(end("<!--x--></wd:R>"), None);
+        assert_eq!(end("<![CDATA[x]]></wd:R>"), None);
+        assert_eq!(end("<?x?></wd:R>"), None);
+        // The body ends first: quick-xml says so.
+        assert_eq!(end("<wd:R></wd:R>"), None);
+        assert_eq!(end("<wd:R a=\"></wd:R>"), None);
+    }
+
+    #[test]
+    fn a_body_cut_inside_a_skipped_subtree_is_an_error() {
+        let whole = with_unread("<wd:ID wd:type=\"X\">IE</wd:ID>");
+        let cut = &whole[..whole.find("IE").unwrap()];
+        let err = workers(cut).unwrap_err();
+        assert!(err.starts_with("the XML is malformed at byte"), "{err}");
+        // An end tag that does not close what the skipped element's parent
+        // opened is caught after the skip too.
+        let bad = whole.replace("</wd:Name_Detail_Data>", "</wd:Legal_Name_Data>");
+        let err = workers(&bad).unwrap_err();
+        assert!(err.starts_with("the XML is malformed at byte"), "{err}");
+    }
+
     #[test]
     fn faults_are_read() {
         let body = "<SOAP-ENV:Envelope xmlns:SOAP-ENV=\"http://schemas.xmlsoap.org/soap/envelope/\"><SOAP-ENV:Body><SOAP-ENV:Fault><faultcode>SOAP-ENV:Client.validationError</faultcode><faultstring>Validation error occurred. Bad</faultstring></SOAP-ENV:Fault></SOAP-ENV:Body></SOAP-ENV:Envelope>";
@@ -800,6 +1108,7 @@ mod tests {
         assert_eq!(results.total_results, records.len() as u64);
         assert_eq!(records.len(), 8);
         // The top organization has no parent; the others have one.
+        let records: Vec<Json> = records.iter().map(SoapRecord::to_json).collect();
         assert!(records[0].get("parentOrganization").is_none());
         assert!(records[1..]
             .iter()
