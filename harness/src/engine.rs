@@ -23,11 +23,12 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,7 +41,7 @@ use connector_api::{
 use serde::Serialize;
 
 use crate::dry_run::{DryRunReport, Effect};
-use crate::run_writer::{Committed, Writer};
+use crate::run_writer::{Committed, Queued, Writer};
 use crate::secrets::Redactor;
 use crate::store::{RunFinish, RunStatus, Store, StoreError};
 
@@ -527,6 +528,8 @@ impl Engine {
             observer: options.observer.as_deref(),
             failed: None,
             dry: report.dry_run.take(),
+            queued: VecDeque::new(),
+            halted: Arc::new(AtomicBool::new(false)),
         };
         let result = import_with_grace(
             connector.import(request, &mut sink, ctx),
@@ -534,6 +537,7 @@ impl Engine {
             options.cancel_grace,
         )
         .await;
+        sink.drain().await;
         if let Some(obs) = &options.observer {
             obs.finished();
         }
@@ -942,56 +946,77 @@ struct StoreSink<'a> {
     failed: Option<ConnectorError>,
     /// With `--dry-run`: what the changes so far would do.
     dry: Option<DryRunReport>,
+    /// Pages handed to the writer thread and not yet recorded, oldest
+    /// first: at most [`PAGES_QUEUED`] once `apply` returns.
+    queued: VecDeque<Queued<Stored>>,
+    /// Set by the writer thread when a page failed: the pages queued
+    /// after it are then not applied (the run fails and rolls back).
+    halted: Arc<AtomicBool>,
 }
 
+/// How many pages the writer thread may still be storing when
+/// [`StoreSink::apply`] returns, so the connector fetches and maps the
+/// next page meanwhile (on another core).
+const PAGES_QUEUED: usize = 2;
+
 impl StoreSink<'_> {
-    /// Applies a page in the transaction. Returns the page, which of its
-    /// changes deleted a live object older than the run, in a dry run what
-    /// each would do, and the error of the first change that failed (the
-    /// ones before it were applied).
-    async fn store(&self, changes: Vec<Change>) -> Result<Stored, ConnectorError> {
+    /// Queues a page to be applied in the transaction, after the pages
+    /// queued before it. Its result is the page, which of its changes
+    /// deleted a live object older than the run, in a dry run what each
+    /// would do, and the error of the first change that failed (the ones
+    /// before it were applied). Once a page failed, the pages queued after
+    /// it apply nothing.
+    fn store(&self, changes: Vec<Change>) -> Result<Queued<Stored>, ConnectorError> {
         let instance = Arc::clone(&self.instance);
         let run_id = self.run_id;
         let mode = self.mode;
         let dry = self.dry.is_some();
-        self.writer
-            .call(move |tx| {
-                let mut deletes = Vec::with_capacity(changes.len());
-                let mut effects = Vec::new();
-                // Each change's attributes are encoded into this one buffer.
-                let mut json = Vec::with_capacity(2048);
-                for change in &changes {
-                    if dry {
-                        match crate::dry_run::classify(tx, &instance, run_id, change) {
-                            Ok(effect) => effects.push(effect),
-                            Err(e) => return (changes, deletes, effects, Some(sink_error(e))),
+        let halted = Arc::clone(&self.halted);
+        self.writer.queue(move |tx| {
+            if halted.load(Ordering::Acquire) {
+                return (changes, Vec::new(), Vec::new(), None);
+            }
+            let mut deletes = Vec::with_capacity(changes.len());
+            let mut effects = Vec::new();
+            // Each change's attributes are encoded into this one buffer.
+            let mut json = Vec::with_capacity(2048);
+            for change in &changes {
+                if dry {
+                    match crate::dry_run::classify(tx, &instance, run_id, change) {
+                        Ok(effect) => effects.push(effect),
+                        Err(e) => {
+                            halted.store(true, Ordering::Release);
+                            return (changes, deletes, effects, Some(sink_error(e)));
                         }
                     }
-                    json.clear();
-                    let applied = serde_json::to_writer(&mut json, &change.attributes)
-                        .map_err(|e| e.to_string())
-                        .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
-                        .map_err(|e| {
-                            ConnectorError::new(
-                                ErrorKind::Sink,
-                                format!(
-                                    "cannot encode the attributes of {} {}: {e}",
-                                    change.object_type, change.external_id
-                                ),
-                            )
-                        })
-                        .and_then(|attributes| {
-                            tx.apply(&instance, run_id, mode, change, attributes)
-                                .map_err(sink_error)
-                        });
-                    match applied {
-                        Ok(deleted) => deletes.push(deleted),
-                        Err(e) => return (changes, deletes, effects, Some(e)),
+                }
+                json.clear();
+                let applied = serde_json::to_writer(&mut json, &change.attributes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
+                    .map_err(|e| {
+                        ConnectorError::new(
+                            ErrorKind::Sink,
+                            format!(
+                                "cannot encode the attributes of {} {}: {e}",
+                                change.object_type, change.external_id
+                            ),
+                        )
+                    })
+                    .and_then(|attributes| {
+                        tx.apply(&instance, run_id, mode, change, attributes)
+                            .map_err(sink_error)
+                    });
+                match applied {
+                    Ok(deleted) => deletes.push(deleted),
+                    Err(e) => {
+                        halted.store(true, Ordering::Release);
+                        return (changes, deletes, effects, Some(e));
                     }
                 }
-                (changes, deletes, effects, None)
-            })
-            .await
+            }
+            (changes, deletes, effects, None)
+        })
     }
 
     fn record(&mut self, change: &Change, deleted_existing: bool) -> Result<(), ConnectorError> {
@@ -1052,7 +1077,29 @@ impl ChangeSink for StoreSink<'_> {
         if self.ctx.is_cancelled() {
             return Err(ConnectorError::cancelled());
         }
-        let (changes, deletes, effects, error) = match self.store(changes).await {
+        match self.store(changes) {
+            Ok(queued) => self.queued.push_back(queued),
+            Err(e) => {
+                self.failed = Some(e.clone());
+                return Err(e);
+            }
+        }
+        while self.queued.len() > PAGES_QUEUED {
+            self.settle_oldest().await?;
+        }
+        Ok(())
+    }
+}
+
+impl StoreSink<'_> {
+    /// Waits for the oldest queued page and records it: its counts, its
+    /// changes file lines, its dry-run effects and the observer's progress,
+    /// in page order. Its error (or the writer's) becomes the run's.
+    async fn settle_oldest(&mut self) -> Result<(), ConnectorError> {
+        let Some(queued) = self.queued.pop_front() else {
+            return Ok(());
+        };
+        let (changes, deletes, effects, error) = match queued.wait().await {
             Ok(stored) => stored,
             Err(e) => (Vec::new(), Vec::new(), Vec::new(), Some(e)),
         };
@@ -1086,6 +1133,16 @@ impl ChangeSink for StoreSink<'_> {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Records every page still queued, once the connector returned. After
+    /// a failure the rest are dropped unrecorded (they applied nothing).
+    async fn drain(&mut self) {
+        while !self.queued.is_empty() && self.failed.is_none() {
+            // An error is kept in `failed`, which the run reports.
+            let _ = self.settle_oldest().await;
+        }
+        self.queued.clear();
     }
 }
 
@@ -1248,6 +1305,68 @@ mod tests {
         assert_eq!(run.status, RunStatus::Failed);
         assert_eq!(run.error_kind.as_deref(), Some("Server"));
         assert_eq!(run.error.as_deref(), Some("503 at offset 200"));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_on_a_queued_page_fails_the_run_and_commits_nothing() {
+        let mut e = engine();
+        run(&mut e, vec![users(0..2)], "w1", ImportMode::Full).await;
+        // The store refuses u004, the second change of the second page,
+        // while later pages are already queued behind it.
+        crate::store::lock(&e.store().shared_connection().0)
+            .execute_batch(
+                "CREATE TRIGGER refuse_u004 BEFORE INSERT ON objects \
+                 WHEN NEW.external_id = 'u004' BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+            )
+            .unwrap();
+        let pages = vec![
+            vec![user("u000", "changed"), user("u002", "x")],
+            users(3..6),
+            users(6..9),
+            users(9..12),
+            users(12..15),
+        ];
+        let r = e
+            .run(&Fake::new(pages, "w2"), opts(ImportMode::Delta))
+            .await
+            .unwrap();
+        let RunOutcome::Failed { kind, message, .. } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(*kind, ErrorKind::Sink);
+        assert!(message.contains("disk says no"), "{message}");
+        // The connector heard of it at most PAGES_QUEUED pages later (the
+        // fourth apply), and sent no fifth page.
+        assert_eq!(r.metrics.pages, 4);
+        // Counted: the changes applied before the failure, nothing after it.
+        let mut counts = Counts::default();
+        for _ in 0..3 {
+            counts.add("User", ChangeKind::Upsert);
+        }
+        assert_eq!(r.counts, counts);
+        assert!(!r.watermark_advanced);
+        assert_eq!(watermark(&e).as_deref(), Some("w1"));
+        assert_eq!(object(&e, "u000").unwrap().attributes["firstName"], "x");
+        for id in ["u002", "u003", "u006", "u009", "u012"] {
+            assert!(object(&e, id).is_none(), "{id} rolled back");
+        }
+        let history = e.store().run(r.run_id).unwrap().unwrap();
+        assert_eq!(history.status, RunStatus::Failed);
+        assert_eq!(history.error_kind.as_deref(), Some("Sink"));
+
+        // The store stays usable: without the trigger the same run commits.
+        crate::store::lock(&e.store().shared_connection().0)
+            .execute_batch("DROP TRIGGER refuse_u004")
+            .unwrap();
+        let r = run(
+            &mut e,
+            vec![users(3..6), users(6..9)],
+            "w3",
+            ImportMode::Delta,
+        )
+        .await;
+        assert_eq!(r.outcome, RunOutcome::Succeeded);
+        assert!(object(&e, "u008").is_some());
     }
 
     #[tokio::test]

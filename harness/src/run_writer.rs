@@ -36,6 +36,16 @@ pub(crate) enum Committed {
     Cancelled,
 }
 
+/// The result of work [`Writer::queue`]d on the writer thread.
+pub(crate) struct Queued<R>(oneshot::Receiver<R>);
+
+impl<R> Queued<R> {
+    /// Waits until the thread has run the work; its result.
+    pub(crate) async fn wait(self) -> Result<R, ConnectorError> {
+        self.0.await.map_err(|_| gone())
+    }
+}
+
 /// A handle on the thread holding a run's open transaction.
 pub(crate) struct Writer {
     calls: mpsc::Sender<Msg>,
@@ -92,13 +102,24 @@ impl Writer {
         &self,
         f: impl FnOnce(&RunTransaction<'_>) -> R + Send + 'static,
     ) -> Result<R, ConnectorError> {
+        self.queue(f)?.wait().await
+    }
+
+    /// Queues `f` to run inside the transaction after the work queued
+    /// before it, without waiting: the caller goes on (e.g. fetching the
+    /// next page) while the thread works, and collects the result with
+    /// [`Queued::wait`]. Work runs strictly in the order it was queued.
+    pub(crate) fn queue<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&RunTransaction<'_>) -> R + Send + 'static,
+    ) -> Result<Queued<R>, ConnectorError> {
         let (reply, result) = oneshot::channel();
         self.calls
             .send(Msg::Work(Box::new(move |tx| {
                 let _ = reply.send(f(tx));
             })))
             .map_err(|_| gone())?;
-        result.await.map_err(|_| gone())
+        Ok(Queued(result))
     }
 
     /// Commits, unless `ctx` is cancelled when the thread is about to: the

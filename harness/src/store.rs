@@ -49,6 +49,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// memory flat: the cache is a fixed cap, not a share of the store.
 const PAGE_CACHE_KIB: u32 = 8 * 1024;
 
+/// The page size of a new store, in bytes (SQLite's default is 4 KiB).
+/// A full import writes ~1 KiB rows in arrival order; 32 KiB pages carry
+/// them in an eighth of the pages, so an eighth of the B-tree balances, WAL
+/// frames and `pwrite`/`pread` calls: a 100,000-worker full import used
+/// about 10 % less CPU (40 % less system time) and a 5 % smaller file; at
+/// 1,000,000 workers it was even (see docs/harness.md). The page cache
+/// stays [`PAGE_CACHE_KIB`] in bytes, whatever the page size.
+const PAGE_SIZE: u32 = 32 * 1024;
+
 /// The tables other than `objects` (see [`OBJECTS_SCHEMA`]).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (
@@ -97,6 +106,13 @@ CREATE TABLE IF NOT EXISTS runs (
 /// index entries stay short: the index is what the page cache must hold
 /// during a run. `attributes` comes last, so a scan reading the other
 /// columns does not decode it.
+///
+/// `objects_by_seen` stays although every row pays for it: a run appends
+/// to it (its `last_seen_run` is the run's), which is cheap, and it is what
+/// lets the live counts, the unseen count of a full run and its purge read
+/// a small covering index instead of every row. Without it a 100,000-worker
+/// full import used about 30 % more CPU (system time nearly doubled: those
+/// queries read the table's pages back at random through the primary key).
 const OBJECTS_SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS objects (
     instance_id    INTEGER NOT NULL REFERENCES instances (id),
@@ -438,6 +454,19 @@ impl Store {
     fn init(conn: Connection, path: &Path) -> Result<Self, StoreError> {
         let mut store = Self::wrap(conn, path)?;
         if path != Path::new(":memory:") {
+            // A new (empty) file gets PAGE_SIZE; it must be set before the
+            // first table, and WAL mode cannot change it later, so an
+            // existing store keeps the page size it was created with.
+            let pages: i64 = store
+                .conn()
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .map_err(|e| store.err(e))?;
+            if pages == 0 {
+                store
+                    .conn()
+                    .execute_batch(&format!("PRAGMA page_size = {PAGE_SIZE};"))
+                    .map_err(|e| store.err(e))?;
+            }
             let mode: String = store
                 .conn()
                 .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
@@ -1840,6 +1869,44 @@ mod tests {
         assert_eq!(pragma("synchronous"), 1, "NORMAL");
         assert_eq!(pragma("temp_store"), 2, "MEMORY");
         assert_eq!(pragma("cache_size"), -8192, "8 MiB");
+        assert_eq!(pragma("page_size"), i64::from(PAGE_SIZE), "a new store");
+        assert_eq!(pragma("page_size"), 32_768);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_existing_store_keeps_its_page_size_and_its_cache_stays_8_mib() {
+        let dir = temp_dir();
+        let path = dir.join("old.db");
+        {
+            // A store created before PAGE_SIZE: SQLite's default 4 KiB.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;")
+                .unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            conn.execute_batch(OBJECTS_SCHEMA).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let pragma = |name: &str| -> i64 {
+            s.conn()
+                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(pragma("page_size"), 4096);
+        assert_eq!(pragma("cache_size"), -8192, "a cap in bytes, not pages");
+        let run = s
+            .begin_run(
+                "w:t",
+                "workday",
+                ImportMode::Full,
+                "2026-01-01T00:00:00Z",
+                None,
+            )
+            .unwrap();
+        let change = Change::new("User", "a", ChangeKind::Upsert);
+        in_transaction(&s, run, &[(&change, "{}")], true);
+        assert_eq!(s.live_objects("w:t", "User").unwrap().len(), 1);
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
