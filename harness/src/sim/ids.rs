@@ -117,7 +117,12 @@ mod tests {
 
     #[test]
     fn wid_buf_spells_the_wid_as_lowercase_hex() {
-        for (seed, idx) in [(0, 0), (42, 1), (7, 999_999), (u64::MAX, u64::from(u32::MAX))] {
+        for (seed, idx) in [
+            (0, 0),
+            (42, 1),
+            (7, 999_999),
+            (u64::MAX, u64::from(u32::MAX)),
+        ] {
             let k = key(seed, IdKind::Worker);
             let lo = feistel(k, idx);
             let hi = mix64(k ^ lo.rotate_left(29));
