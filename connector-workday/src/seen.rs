@@ -16,6 +16,11 @@ use std::hash::{Hash, Hasher};
 /// The fewest ids the recent set holds before it is merged.
 const MIN_RECENT: usize = 1 << 12;
 
+/// The most ids the recent set holds before it is merged: 14,336 fit a
+/// 16,384-bucket table (about 150 KB), where a sixteenth of a million ids
+/// would take a 131,072-bucket one (1.2 MB) at the peak of a large run.
+const MAX_RECENT: usize = 14_336;
+
 /// The most ids the sorted run is sized for up front (16 MiB); a larger
 /// `total` (or one a broken server made up) grows it as ids arrive.
 const PRESIZE_LIMIT: u64 = 1 << 21;
@@ -75,7 +80,7 @@ impl SeenIds {
         if self.sorted.binary_search(&hash).is_ok() || !self.recent.insert(hash) {
             return false;
         }
-        if self.recent.len() >= self.batch.max(self.sorted.len() / 16) {
+        if self.recent.len() >= self.batch.max((self.sorted.len() / 16).min(MAX_RECENT)) {
             self.merge();
         }
         true

@@ -10,9 +10,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::txlog::Subject;
 
-use super::ids::{index_of, mix64, wid, IdKind};
+use super::ids::{index_of, mix64, wid, wid_buf, IdKind, Wid};
 use super::tables::{
     Location, BADGES, CJK_FIRST, CJK_LAST, COMPANIES, DEPTS, JOBS, LOCATIONS, MANAGER_JOBS,
     QUALIFIERS, UPDATERS, WESTERN_FIRST, WESTERN_LAST,
@@ -100,21 +100,40 @@ pub(crate) struct WorkerCore {
     overrides: Map<String, Value>,
 }
 
-/// One supervisory organization: a few numbers each (its WID, code, name
-/// and manager's name are derived when rendered).
+/// One supervisory organization: a few numbers each, 24 bytes (its WID,
+/// code, name and manager's name are derived when rendered; the fields set
+/// through `update` live in `Tenant::org_overrides`).
 #[derive(Debug, Clone)]
 pub(crate) struct OrgState {
+    updated: i64,
+    /// The parent org, or [`NO_PARENT`] (the top).
+    parent: u32,
+    manager: u32,
+    /// `0` for the first org with its name; `k` appends `" {k + 1}"`.
+    repeat: u16,
     /// Index into [`DEPTS`].
     dept: u8,
     /// Index into [`QUALIFIERS`].
     qualifier: u8,
-    /// `0` for the first org with its name; `k` appends `" {k + 1}"`.
-    repeat: u16,
-    parent: Option<u32>,
-    manager: u32,
-    updated: i64,
-    staffing: &'static str,
-    overrides: Map<String, Value>,
+    /// `staffingModel`: Position Management when set, Job Management otherwise.
+    position_management: bool,
+}
+
+/// `OrgState::parent` of an org without one.
+const NO_PARENT: u32 = u32::MAX;
+
+impl OrgState {
+    fn parent(&self) -> Option<u32> {
+        (self.parent != NO_PARENT).then_some(self.parent)
+    }
+
+    fn staffing(&self) -> &'static str {
+        if self.position_management {
+            "Position Management"
+        } else {
+            "Job Management"
+        }
+    }
 }
 
 /// The per-worker facts paging and mutations need. Derived from the seed
@@ -223,6 +242,9 @@ impl ChurnSummary {
     }
 }
 
+/// The overrides of a record nobody updated.
+static NO_OVERRIDES: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+
 /// Live worker indices matching an `updatedFrom`, in API order.
 type Matching = Arc<Vec<u32>>;
 
@@ -238,6 +260,8 @@ pub(crate) struct Tenant {
     overlay: HashMap<u32, WorkerCore>,
     manages: HashMap<u32, u32>,
     orgs: Vec<OrgState>,
+    /// Fields of orgs set through `update` (`null` means "omit").
+    org_overrides: HashMap<usize, Map<String, Value>>,
     top_name: String,
     job_ids: Vec<String>,
     loc_ids: Vec<String>,
@@ -261,9 +285,43 @@ fn ms_to_date(ms: i64) -> NaiveDate {
 
 struct MsTime(i64);
 
+/// Writes `n` into `out` as zero-padded decimal digits (as many as `out`
+/// is long).
+fn put_digits(out: &mut [u8], mut n: u32) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// `%Y-%m-%d` into the first 10 bytes of `out`, for years 0 to 9999
+/// (`false` otherwise: chrono then writes the signed form).
+fn put_date(out: &mut [u8], d: NaiveDate) -> bool {
+    let Some(year) = u32::try_from(d.year()).ok().filter(|y| *y <= 9999) else {
+        return false;
+    };
+    put_digits(&mut out[0..4], year);
+    put_digits(&mut out[5..7], d.month());
+    put_digits(&mut out[8..10], d.day());
+    true
+}
+
 impl Serialize for MsTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&ms_to_dt(self.0).format("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        // `%Y-%m-%dT%H:%M:%S%.3fZ` without chrono's format parser (a
+        // record has a few dates; the parser was a tenth of serving).
+        let dt = ms_to_dt(self.0);
+        let mut b = *b"0000-00-00T00:00:00.000Z";
+        if put_date(&mut b, dt.date_naive()) {
+            put_digits(&mut b[11..13], dt.hour());
+            put_digits(&mut b[14..16], dt.minute());
+            put_digits(&mut b[17..19], dt.second());
+            put_digits(&mut b[20..23], dt.timestamp_subsec_millis() % 1000);
+            if let Ok(text) = std::str::from_utf8(&b) {
+                return s.serialize_str(text);
+            }
+        }
+        s.collect_str(&dt.format("%Y-%m-%dT%H:%M:%S%.3fZ"))
     }
 }
 
@@ -271,17 +329,40 @@ struct Date(NaiveDate);
 
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut b = *b"0000-00-00";
+        if put_date(&mut b, self.0) {
+            if let Ok(text) = std::str::from_utf8(&b) {
+                return s.serialize_str(text);
+            }
+        }
         s.collect_str(&self.0.format("%Y-%m-%d"))
     }
 }
 
-/// `"{title}, {department}"` without an intermediate String.
-struct Title<'a>(&'a str, &'a str);
+/// Pieces of one JSON string, written in turn (no intermediate `String`,
+/// no format string to interpret).
+struct Concat<'a, const N: usize>([&'a str; N]);
 
-impl Serialize for Title<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&format_args!("{}, {}", self.0, self.1))
+impl<const N: usize> std::fmt::Display for Concat<'_, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|p| f.write_str(p))
     }
+}
+
+impl<const N: usize> Serialize for Concat<'_, N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// `"{title}, {department}"` without an intermediate String.
+fn title<'a>(job_title: &'a str, dept: &'a str) -> Concat<'a, 3> {
+    Concat([job_title, ", ", dept])
+}
+
+/// `"{first} {last}"`: the label Workday puts in a worker's `descriptor`.
+fn full_name<'a>(first: &'a str, last: &'a str) -> Concat<'a, 3> {
+    Concat([first, " ", last])
 }
 
 #[derive(Serialize)]
@@ -310,12 +391,9 @@ impl std::fmt::Display for OrgName<'_> {
             return f.write_str(&self.t.top_name);
         }
         let o = &self.t.orgs[self.org];
-        write!(
-            f,
-            "{} – {}",
-            DEPTS[usize::from(o.dept)].0,
-            QUALIFIERS[usize::from(o.qualifier)]
-        )?;
+        f.write_str(DEPTS[usize::from(o.dept)].0)?;
+        f.write_str(" – ")?;
+        f.write_str(QUALIFIERS[usize::from(o.qualifier)])?;
         if o.repeat > 0 {
             write!(f, " {}", u32::from(o.repeat) + 1)?;
         }
@@ -479,7 +557,7 @@ impl WorkerCore {
     }
 
     /// The label Workday puts in `descriptor`: preferred (or first) + last name.
-    fn display_name(&self) -> String {
+    fn display_name(&self) -> Concat<'_, 3> {
         let first = self.str_field("firstName", &self.first.0);
         let first = match self.overrides.get("preferredName") {
             Some(Value::String(s)) => s.as_str(),
@@ -487,7 +565,7 @@ impl WorkerCore {
             _ => self.preferred_name.unwrap_or(first),
         };
         let last = self.str_field("lastName", &self.last.0);
-        format!("{first} {last}")
+        full_name(first, last)
     }
 }
 
@@ -571,12 +649,13 @@ impl Serialize for WorkerView<'_> {
         // The org whose manager supervises this worker: the parent org's
         // for a manager, their own org's otherwise (never themselves).
         let supervisor = match self.manages {
-            Some(o) => t.orgs[o as usize].parent,
+            Some(o) => t.orgs[o as usize].parent(),
             None => Some(facts.org),
         }
         .map(|o| t.orgs[o as usize].manager)
         .filter(|&m| m != self.idx);
-        let org_wid = t.org_wid(org_idx);
+        let org_wid = t.org_wid_buf(org_idx);
+        let org_wid = org_wid.as_str();
         let Location {
             name: loc_name,
             code: loc_code,
@@ -591,10 +670,7 @@ impl Serialize for WorkerView<'_> {
         let mut e = Emitter::new(s.serialize_map(None)?, &c.overrides);
         e.field("id", &c.wid)?;
         e.field("descriptor", &c.display_name())?;
-        e.field(
-            "href",
-            &format_args!("{}/workers/{}", t.opts.api_base, c.wid),
-        )?;
+        e.field("href", &Concat([&t.opts.api_base, "/workers/", &c.wid]))?;
         if t.opts.shape == Shape::Published {
             // Only what Workday's published `common/v1` workers collection
             // carries: id, descriptor, href, workerID, primaryWorkEmail,
@@ -610,7 +686,7 @@ impl Serialize for WorkerView<'_> {
             e.opt("primaryWorkPhone", c.work_phone.as_ref())?;
             e.opt(
                 "businessTitle",
-                c.business_title.then_some(Title(job_title, dept)),
+                c.business_title.then(|| title(job_title, dept)),
             )?;
             if self.bad {
                 e.field("isManager", "yes")?;
@@ -620,9 +696,9 @@ impl Serialize for WorkerView<'_> {
             e.field(
                 "primarySupervisoryOrganization",
                 &LinkedRef {
-                    id: &org_wid,
+                    id: org_wid,
                     descriptor: OrgName { t, org: org_idx },
-                    href: format_args!("{}/supervisoryOrganizations/{org_wid}", t.opts.api_base),
+                    href: Concat([&t.opts.api_base, "/supervisoryOrganizations/", org_wid]),
                 },
             )?;
             e.opt(
@@ -669,7 +745,7 @@ impl Serialize for WorkerView<'_> {
         )?;
         e.opt(
             "businessTitle",
-            c.business_title.then_some(Title(job_title, dept)),
+            c.business_title.then(|| title(job_title, dept)),
         )?;
         e.field(
             "costCenter",
@@ -682,21 +758,21 @@ impl Serialize for WorkerView<'_> {
         e.field("companyCode", COMPANIES[company].0)?;
         e.field("legalEntity", COMPANIES[company].1)?;
         if t.opts.flat {
-            e.opt("manager", supervisor.map(|m| t.worker_wid(m)))?;
-            e.field("primaryWorkerSupervisoryOrganization", &org_wid)?;
+            e.opt("manager", supervisor.map(|m| t.worker_wid_buf(m)))?;
+            e.field("primaryWorkerSupervisoryOrganization", org_wid)?;
         } else {
-            let supervisor = supervisor.map(|m| (t.worker_wid(m), t.display_name(m)));
+            let supervisor = supervisor.map(|m| (t.worker_wid_buf(m), t.display_name(m)));
             e.opt(
                 "supervisor",
                 supervisor.as_ref().map(|(id, name)| Ref {
-                    id,
-                    descriptor: name.as_str(),
+                    id: id.as_str(),
+                    descriptor: name,
                 }),
             )?;
             e.field(
                 "primarySupervisoryOrganization",
                 &Ref {
-                    id: &org_wid,
+                    id: org_wid,
                     descriptor: OrgName { t, org: org_idx },
                 },
             )?;
@@ -751,10 +827,12 @@ impl Serialize for OrgView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.t;
         let o = &t.orgs[self.org];
-        let wid = t.org_wid(self.org);
+        let wid = t.org_wid_buf(self.org);
+        let wid = wid.as_str();
         let name = OrgName { t, org: self.org };
-        let mut e = Emitter::new(s.serialize_map(None)?, &o.overrides);
-        e.field("id", &wid)?;
+        let overrides = t.org_overrides.get(&self.org).unwrap_or(&NO_OVERRIDES);
+        let mut e = Emitter::new(s.serialize_map(None)?, overrides);
+        e.field("id", wid)?;
         if self.bad && t.opts.shape == Shape::Published {
             e.field("descriptor", &12345)?;
         } else {
@@ -762,7 +840,7 @@ impl Serialize for OrgView<'_> {
         }
         e.field(
             "href",
-            &format_args!("{}/supervisoryOrganizations/{wid}", t.opts.api_base),
+            &Concat([&t.opts.api_base, "/supervisoryOrganizations/", wid]),
         )?;
         if t.opts.shape == Shape::Published {
             // A published `supervisoryOrganizations` record: id, descriptor
@@ -771,15 +849,15 @@ impl Serialize for OrgView<'_> {
         }
         e.field("name", &name)?;
         e.field("code", &format_args!("SO-{:05}", self.org + 1))?;
-        let parent = o.parent.map(|p| p as usize);
+        let parent = o.parent().map(|p| p as usize);
         if t.opts.flat {
-            e.opt("parentOrganizationId", parent.map(|p| t.org_wid(p)))?;
+            e.opt("parentOrganizationId", parent.map(|p| t.org_wid_buf(p)))?;
         } else {
-            let parent_wid = parent.map(|p| t.org_wid(p));
+            let parent_wid = parent.map(|p| t.org_wid_buf(p));
             e.opt(
                 "parentOrganization",
-                parent.zip(parent_wid.as_deref()).map(|(p, id)| Ref {
-                    id,
+                parent.zip(parent_wid.as_ref()).map(|(p, id)| Ref {
+                    id: id.as_str(),
                     descriptor: OrgName { t, org: p },
                 }),
             )?;
@@ -787,7 +865,7 @@ impl Serialize for OrgView<'_> {
         e.field(
             "manager",
             &Ref {
-                id: &t.worker_wid(o.manager),
+                id: t.worker_wid_buf(o.manager).as_str(),
                 descriptor: t.display_name(o.manager),
             },
         )?;
@@ -798,7 +876,7 @@ impl Serialize for OrgView<'_> {
                 descriptor: "Supervisory",
             },
         )?;
-        e.field("staffingModel", o.staffing)?;
+        e.field("staffingModel", o.staffing())?;
         e.field("inactive", &false)?;
         if self.bad {
             e.field("lastUpdatedDateTime", &12345)?;
@@ -902,15 +980,10 @@ impl Tenant {
                 dept,
                 qualifier,
                 repeat,
-                parent,
+                parent: parent.unwrap_or(NO_PARENT),
                 manager: managers[j],
                 updated: rng.random_range(GEN_FROM_MS..GEN_TO_MS),
-                staffing: if rng.random_bool(0.7) {
-                    "Job Management"
-                } else {
-                    "Position Management"
-                },
-                overrides: Map::new(),
+                position_management: !rng.random_bool(0.7),
             });
         }
         let top_name = {
@@ -930,6 +1003,7 @@ impl Tenant {
             overlay: HashMap::new(),
             manages,
             orgs: org_states,
+            org_overrides: HashMap::new(),
             top_name,
             job_ids: ref_ids(IdKind::JobProfile, JOBS.len()),
             loc_ids: ref_ids(IdKind::Location, LOCATIONS.len()),
@@ -974,12 +1048,12 @@ impl Tenant {
     }
 
     /// The label Workday puts in a worker reference's `descriptor`.
-    fn display_name(&self, idx: u32) -> String {
+    fn display_name(&self, idx: u32) -> Concat<'_, 3> {
         match self.overlay.get(&idx) {
             Some(c) => c.display_name(),
             None => {
                 let n = gen_name(&mut record_rng(self.opts.seed, idx));
-                format!("{} {}", n.preferred.unwrap_or(n.first.0), n.last.0)
+                full_name(n.preferred.unwrap_or(n.first.0), n.last.0)
             }
         }
     }
@@ -1191,6 +1265,16 @@ impl Tenant {
         wid(self.opts.seed, IdKind::Org, idx as u64)
     }
 
+    /// [`Tenant::worker_wid`] without the `String`.
+    fn worker_wid_buf(&self, idx: u32) -> Wid {
+        wid_buf(self.opts.seed, IdKind::Worker, u64::from(idx))
+    }
+
+    /// [`Tenant::org_wid`] without the `String`.
+    fn org_wid_buf(&self, idx: usize) -> Wid {
+        wid_buf(self.opts.seed, IdKind::Org, idx as u64)
+    }
+
     // ---- mutations -------------------------------------------------------
 
     fn stamp(&mut self, idx: u32, now: i64) {
@@ -1216,9 +1300,11 @@ impl Tenant {
         }
         match target {
             Subject::Org(org) => {
-                let o = &mut self.orgs[org];
-                o.overrides.insert(field.to_string(), value);
-                o.updated = now;
+                self.org_overrides
+                    .entry(org)
+                    .or_default()
+                    .insert(field.to_string(), value);
+                self.orgs[org].updated = now;
             }
             Subject::Worker(idx) => {
                 let status = (field == "employmentStatus")
@@ -1358,9 +1444,9 @@ impl Tenant {
                     self.org_wid(org)
                 )));
             }
-            cur = self.orgs[c as usize].parent;
+            cur = self.orgs[c as usize].parent();
         }
-        self.orgs[org].parent = Some(parent as u32);
+        self.orgs[org].parent = parent as u32;
         self.orgs[org].updated = now;
         let m = self.orgs[org].manager;
         self.stamp(m, now);
@@ -1523,5 +1609,46 @@ impl Tenant {
     /// Org `org`'s last update (epoch ms).
     pub(crate) fn org_updated(&self, org: usize) -> i64 {
         self.orgs[org].updated
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    /// The hand-written date forms are chrono's, digit for digit, and
+    /// years outside 0-9999 still get chrono's signed form.
+    #[test]
+    fn dates_are_written_as_chrono_writes_them() {
+        let json = |v: &dyn erased::Ser| v.json();
+        for ms in [
+            0,
+            GEN_FROM_MS + 1,
+            GEN_TO_MS - 1,
+            1_767_225_599_999,
+            -62_135_596_800_001, // 0000-12-31T23:59:59.999Z
+            253_402_300_800_000, // 10000-01-01
+            -62_198_755_200_000, // year -1
+        ] {
+            let dt = ms_to_dt(ms);
+            assert_eq!(
+                json(&MsTime(ms)),
+                format!("\"{}\"", dt.format("%Y-%m-%dT%H:%M:%S%.3fZ")),
+                "{ms}"
+            );
+            let d = dt.date_naive();
+            assert_eq!(json(&Date(d)), format!("\"{}\"", d.format("%Y-%m-%d")));
+        }
+    }
+
+    mod erased {
+        pub(super) trait Ser {
+            fn json(&self) -> String;
+        }
+        impl<T: serde::Serialize> Ser for T {
+            fn json(&self) -> String {
+                serde_json::to_string(self).unwrap()
+            }
+        }
     }
 }

@@ -55,10 +55,46 @@ fn unfeistel(key: u64, y: u64) -> u64 {
 
 /// The WID of item `idx` of `kind` under `seed`.
 pub(crate) fn wid(seed: u64, kind: IdKind, idx: u64) -> String {
+    wid_buf(seed, kind, idx).as_str().to_string()
+}
+
+/// A WID in place: 32 lowercase hex digits, no allocation (records render
+/// a few per worker).
+#[derive(Clone, Copy)]
+pub(crate) struct Wid([u8; 32]);
+
+impl Wid {
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for Wid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Wid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// [`wid`] without the `String`: `{hi:016x}{lo:016x}`.
+pub(crate) fn wid_buf(seed: u64, kind: IdKind, idx: u64) -> Wid {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let k = key(seed, kind);
     let lo = feistel(k, idx);
     let hi = mix64(k ^ lo.rotate_left(29));
-    format!("{hi:016x}{lo:016x}")
+    let mut b = [0u8; 32];
+    for (n, v) in [hi, lo].into_iter().enumerate() {
+        for (i, d) in b[n * 16..n * 16 + 16].iter_mut().enumerate() {
+            *d = HEX[((v >> (60 - 4 * i)) & 0xf) as usize];
+        }
+    }
+    Wid(b)
 }
 
 /// The index behind a WID of `kind`, if `id` is one this seed could produce.
@@ -78,6 +114,23 @@ pub(crate) fn index_of(seed: u64, kind: IdKind, id: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wid_buf_spells_the_wid_as_lowercase_hex() {
+        for (seed, idx) in [
+            (0, 0),
+            (42, 1),
+            (7, 999_999),
+            (u64::MAX, u64::from(u32::MAX)),
+        ] {
+            let k = key(seed, IdKind::Worker);
+            let lo = feistel(k, idx);
+            let hi = mix64(k ^ lo.rotate_left(29));
+            let expected = format!("{hi:016x}{lo:016x}");
+            assert_eq!(wid_buf(seed, IdKind::Worker, idx).as_str(), expected);
+            assert_eq!(wid(seed, IdKind::Worker, idx), expected);
+        }
+    }
 
     #[test]
     fn roundtrip() {

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::data::{parse_instant, PageQuery};
 use super::fault::DriftKind;
-use super::{lock, AuthUsed, Endpoint, FaultKind, Inner, RecordedRequest, RetryAfter, TokenState};
+use super::{lock, AuthUsed, Endpoint, FaultKind, Inner, RetryAfter, TokenState};
 
 /// A listener whose streams can be killed by the handler serving them.
 pub(crate) struct KillListener(TcpListener);
@@ -215,9 +215,8 @@ fn invalid_token(description: &str) -> Reply {
 /// The per-request bookkeeping.
 pub(crate) struct Ctx {
     endpoint: Endpoint,
-    method: String,
-    path: String,
-    query: Option<String>,
+    method: Method,
+    uri: Uri,
     pub(crate) auth: AuthUsed,
     pub(crate) faults: Vec<FaultKind>,
     kill: Arc<AtomicBool>,
@@ -247,9 +246,8 @@ impl Ctx {
         };
         Ctx {
             endpoint,
-            method: method.as_str().to_string(),
-            path: uri.path().to_string(),
-            query: uri.query().map(str::to_string),
+            method: method.clone(),
+            uri: uri.clone(),
             auth: AuthUsed::None,
             faults,
             kill: Arc::clone(&conn.kill),
@@ -302,15 +300,15 @@ impl Ctx {
             .find(|f| f.is_terminal())
             .or_else(|| self.faults.first())
             .copied();
-        lock(&inner.requests).push(RecordedRequest {
-            method: self.method,
-            path: self.path,
-            query: self.query,
-            status: if close { 0 } else { reply.status.as_u16() },
-            auth: self.auth,
-            endpoint: self.endpoint,
-            fault: primary,
-        });
+        lock(&inner.requests).push(
+            self.method.as_str(),
+            self.uri.path(),
+            self.uri.query(),
+            if close { 0 } else { reply.status.as_u16() },
+            self.auth,
+            self.endpoint,
+            primary,
+        );
         let mut delay = lock(&inner.latency).unwrap_or_default();
         for f in &self.faults {
             if let FaultKind::Slow(d) = f {
