@@ -111,7 +111,7 @@ fn prepare<T>(
         .enumerate()
         .filter_map(|(i, record)| {
             let position = offset + i as u64;
-            prepare(record).map(|item| (position, item))
+            prepare(&record).map(|item| (position, item))
         })
         .collect();
     Ok(Fetched {
