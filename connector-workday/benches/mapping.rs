@@ -98,20 +98,18 @@ fn mapping(c: &mut Criterion) {
     let mut g = c.benchmark_group("page");
     g.throughput(Throughput::Elements(100));
     let page = RestPage::parse(&body).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(page.data.len(), 100);
+    assert_eq!(page.len(), 100);
     assert!(page
-        .data
-        .iter()
-        .all(|r| map_worker(r, ExternalIdAttribute::Id).is_ok()));
+        .records()
+        .all(|r| map_worker(&r, ExternalIdAttribute::Id).is_ok()));
     g.bench_function("parse_100_workers", |b| {
-        b.iter(|| RestPage::parse(black_box(&body)).map(|p| p.data.len()))
+        b.iter(|| RestPage::parse(black_box(&body)).map(|p| p.len()))
     });
     g.bench_function("parse_and_map_100_workers", |b| {
         b.iter(|| {
             RestPage::parse(black_box(&body)).map(|page| {
-                page.data
-                    .iter()
-                    .filter_map(|r| map_worker(r, ExternalIdAttribute::Id).ok())
+                page.records()
+                    .filter_map(|r| map_worker(&r, ExternalIdAttribute::Id).ok())
                     .count()
             })
         })

@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use crate::endpoint::{Endpoints, Feed};
 use crate::error::{workday_detail, WorkdayError};
 use crate::ratelimit::RequestLimiter;
-use crate::record::{Fields, RestPage, RestRecord};
+use crate::record::{FieldValue, Fields, KnownField, RestPage, RestRecord};
 use crate::retry::{parse_retry_after, retrying, RetryPolicy, Sleeper};
 use crate::soap::SoapRecord;
 use crate::token::TokenProvider;
@@ -353,20 +353,51 @@ impl PageView<'_> {
     /// How many records the page holds.
     pub(crate) fn len(&self) -> usize {
         match self {
-            PageView::Rest(page) => page.data.len(),
+            PageView::Rest(page) => page.len(),
             PageView::Parsed { data, .. } => data.len(),
         }
     }
 
     /// The page's records, in order.
-    pub(crate) fn records(&self) -> impl Iterator<Item = &dyn Fields> {
-        let (rest, parsed): (&[RestRecord<'_>], &[SoapRecord]) = match self {
-            PageView::Rest(page) => (&page.data, &[]),
-            PageView::Parsed { data, .. } => (&[], data),
+    pub(crate) fn records(&self) -> impl Iterator<Item = PageRecord<'_>> {
+        let (rest, parsed): (Option<&RestPage<'_>>, &[SoapRecord]) = match self {
+            PageView::Rest(page) => (Some(page), &[]),
+            PageView::Parsed { data, .. } => (None, data),
         };
-        rest.iter()
-            .map(|r| r as &dyn Fields)
-            .chain(parsed.iter().map(|r| r as &dyn Fields))
+        rest.into_iter()
+            .flat_map(RestPage::records)
+            .map(PageRecord::Rest)
+            .chain(parsed.iter().map(PageRecord::Parsed))
+    }
+}
+
+/// One record of a [`PageView`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PageRecord<'p> {
+    Rest(RestRecord<'p>),
+    Parsed(&'p SoapRecord),
+}
+
+impl Fields for PageRecord<'_> {
+    fn not_an_object(&self) -> Option<&'static str> {
+        match self {
+            PageRecord::Rest(r) => r.not_an_object(),
+            PageRecord::Parsed(r) => r.not_an_object(),
+        }
+    }
+
+    fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        match self {
+            PageRecord::Rest(r) => r.field(name),
+            PageRecord::Parsed(r) => r.field(name),
+        }
+    }
+
+    fn known_field(&self, field: KnownField) -> Option<FieldValue<'_>> {
+        match self {
+            PageRecord::Rest(r) => r.known_field(field),
+            PageRecord::Parsed(r) => r.known_field(field),
+        }
     }
 }
 

@@ -219,12 +219,12 @@ async fn token_check(
 /// import something is missing (terminations, names, or, over REST, deltas),
 /// so an operator learns before the first import that a tenant's REST
 /// collection, or the ISU's domains, are too thin.
-fn coverage_check<'a>(records: impl Iterator<Item = &'a dyn Fields>, soap: bool) -> HealthCheck {
+fn coverage_check(records: impl Iterator<Item = impl Fields>, soap: bool) -> HealthCheck {
     const NAME: &str = "fieldCoverage";
     let mut coverage = Coverage::new(Feed::Workers);
     for record in records {
         // The anchor does not change which attributes a record carries.
-        if let Ok(change) = mapping::map_worker(record, ExternalIdAttribute::Id) {
+        if let Ok(change) = mapping::map_worker(&record, ExternalIdAttribute::Id) {
             coverage.record(&change);
         }
     }

@@ -25,12 +25,15 @@
 //! - A wrong type, an unreadable date, or a missing id is a [`MappingError`]
 //!   naming the field; its message never quotes the record's values.
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use chrono::format::{Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, NaiveDate, Utc};
 use connector_api::{Change, ChangeKind, RecordError, Value};
 
 use crate::config::ExternalIdAttribute;
-use crate::record::{FieldValue, Fields, Part};
+use crate::record::{FieldValue, Fields, KnownField, Part};
 
 /// How a source field becomes an attribute value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,12 +223,18 @@ impl MappingError {
 }
 
 /// A present value: not absent, not null, not an empty string.
-fn present<'r, R: Fields + ?Sized>(record: &'r R, field: &str) -> Option<FieldValue<'r>> {
-    match record.field(field)? {
+fn present(value: Option<FieldValue<'_>>) -> Option<FieldValue<'_>> {
+    match value? {
         FieldValue::Null => None,
-        FieldValue::String(s) if s.trim().is_empty() => None,
+        FieldValue::String(s) if blank(&s) => None,
         v => Some(v),
     }
+}
+
+/// Whether `s` is empty or only whitespace (`s.trim().is_empty()`, deciding
+/// at the first non-blank character).
+fn blank(s: &str) -> bool {
+    s.chars().all(char::is_whitespace)
 }
 
 /// A string, or a reference object's `key` (`"id"` or `"descriptor"`);
@@ -234,7 +243,7 @@ fn reference_part(v: FieldValue<'_>, key: &str) -> Result<Option<String>, String
     match v {
         FieldValue::String(s) => Ok(Some(s.into_owned())),
         FieldValue::Object { id, descriptor } => match if key == "id" { id } else { descriptor } {
-            Part::String(s) if !s.trim().is_empty() => Ok(Some(s.into_owned())),
+            Part::String(s) if !blank(&s) => Ok(Some(s.into_owned())),
             Part::Absent => Err(format!(
                 "expected a string or a reference object holding \"{key}\", got an object without it"
             )),
@@ -315,7 +324,8 @@ pub fn parse_date_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// The record's `lastUpdatedDateTime`, when present and readable.
 pub fn last_updated<R: Fields + ?Sized>(record: &R) -> Option<DateTime<Utc>> {
-    match record.field(LAST_UPDATED)? {
+    static FIELD: LazyLock<KnownField> = LazyLock::new(|| KnownField::new(LAST_UPDATED));
+    match record.known_field(*FIELD)? {
         FieldValue::String(s) => parse_date_time(&s),
         _ => None,
     }
@@ -332,22 +342,46 @@ pub(crate) fn source_fields() -> impl Iterator<Item = &'static str> {
         .chain(["id", INACTIVE])
 }
 
+/// A mapping table, resolved once for reading records: each rule's sources
+/// as [`KnownField`]s, read without comparing names.
+struct Table {
+    rules: &'static [FieldRule],
+    /// `sources[i]`: `rules[i].sources()`, resolved.
+    sources: Vec<Vec<KnownField>>,
+}
+
+impl Table {
+    fn new(rules: &'static [FieldRule]) -> Table {
+        Table {
+            rules,
+            sources: rules
+                .iter()
+                .map(|r| r.sources().iter().map(|f| KnownField::new(f)).collect())
+                .collect(),
+        }
+    }
+}
+
+static WORKER_TABLE: LazyLock<Table> = LazyLock::new(|| Table::new(WORKER_FIELDS));
+static ORG_TABLE: LazyLock<Table> = LazyLock::new(|| Table::new(ORG_FIELDS));
+
+/// Reads `table`'s rules from `record` into `change`'s attributes; the
+/// first rule (in table order) whose field is unreadable is the error.
 fn apply_rules<R: Fields + ?Sized>(
     record: &R,
-    rules: &[FieldRule],
+    table: &Table,
     change: &mut Change,
 ) -> Result<(), MappingError> {
-    for r in rules {
-        let Some((field, v)) = r
-            .sources()
+    for (r, sources) in table.rules.iter().zip(&table.sources) {
+        let Some((field, v)) = sources
             .iter()
-            .find_map(|f| present(record, f).map(|v| (*f, v)))
+            .find_map(|f| present(record.known_field(*f)).map(|v| (f.name(), v)))
         else {
             continue;
         };
         match read(r.kind, v) {
             Ok(Some(value)) => {
-                change.attributes.insert(r.attribute.into(), value);
+                change.attributes.insert(Cow::Borrowed(r.attribute), value);
             }
             Ok(None) => {}
             Err(expected) => {
@@ -383,7 +417,7 @@ fn external_id<R: Fields + ?Sized>(
     }
     let found = id_fields
         .iter()
-        .find_map(|f| present(record, f).map(|v| (*f, v)));
+        .find_map(|f| present(record.field(f)).map(|v| (*f, v)));
     match found {
         Some((_, FieldValue::String(s))) => Ok(s.into_owned()),
         Some((field, other)) => Err(MappingError {
@@ -457,7 +491,7 @@ pub fn map_worker<R: Fields + ?Sized>(
 ) -> Result<Change, MappingError> {
     let id = self::external_id(record, anchor_fields(external_id), "worker")?;
     let mut change = Change::new("User", id, ChangeKind::Upsert);
-    apply_rules(record, WORKER_FIELDS, &mut change)?;
+    apply_rules(record, &WORKER_TABLE, &mut change)?;
     let status = match change.attributes.get("employmentStatus") {
         Some(Value::String(s)) => Some(match s.trim() {
             s if s.eq_ignore_ascii_case("active") => Status::Active,
@@ -497,7 +531,7 @@ pub fn map_worker<R: Fields + ?Sized>(
 pub fn map_org<R: Fields + ?Sized>(record: &R) -> Result<Change, MappingError> {
     let id = external_id(record, &["id"], "supervisory organization")?;
     let mut change = Change::new("OrgUnit", id, ChangeKind::Upsert);
-    apply_rules(record, ORG_FIELDS, &mut change)?;
+    apply_rules(record, &ORG_TABLE, &mut change)?;
     Ok(change)
 }
 

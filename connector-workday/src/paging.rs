@@ -106,14 +106,12 @@ fn prepare<T>(
     prepare: &Prepare<T>,
 ) -> Result<Fetched<T>, WorkdayError> {
     let view = page.read()?;
-    let items = view
-        .records()
-        .enumerate()
-        .filter_map(|(i, record)| {
-            let position = offset + i as u64;
-            prepare(record).map(|item| (position, item))
-        })
-        .collect();
+    // Sized once: a filtered iterator would grow it by doubling.
+    let mut items = Vec::with_capacity(view.len());
+    items.extend(view.records().enumerate().filter_map(|(i, record)| {
+        let position = offset + i as u64;
+        prepare(&record).map(|item| (position, item))
+    }));
     Ok(Fetched {
         total: view.total(),
         records: view.len() as u64,

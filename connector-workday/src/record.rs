@@ -1,9 +1,11 @@
 //! Records as the mapping reads them: [`Fields`], one field at a time.
 //!
-//! Two sources implement it:
-//! - a JSON object ([`serde_json::Value`] or its `Map`): the SOAP source's
-//!   records and the public [`map_worker`](crate::mapping::map_worker) /
+//! Three sources implement it:
+//! - a JSON object ([`serde_json::Value`] or its `Map`): the public
+//!   [`map_worker`](crate::mapping::map_worker) /
 //!   [`map_org`](crate::mapping::map_org) API;
+//! - the SOAP source's `SoapRecord`: a `Worker` or `Organization`
+//!   the SOAP source translated into the REST field names;
 //! - [`RestRecord`], a record of a REST page read by [`RestPage::parse`]
 //!   straight from the body: strings borrow from it, only the fields the
 //!   mapping reads are kept, and everything else is skipped without being
@@ -17,7 +19,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::LazyLock;
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json};
 
@@ -54,6 +56,12 @@ pub trait Fields {
 
     /// The field `name`: `None` when the record does not have it.
     fn field(&self, name: &str) -> Option<FieldValue<'_>>;
+
+    /// The known field `field`, as [`Fields::field`] reads it by name. A
+    /// [`RestRecord`] reads it from its slot, without comparing names.
+    fn known_field(&self, field: KnownField) -> Option<FieldValue<'_>> {
+        self.field(field.name())
+    }
 }
 
 impl<T: Fields + ?Sized> Fields for &T {
@@ -63,6 +71,46 @@ impl<T: Fields + ?Sized> Fields for &T {
 
     fn field(&self, name: &str) -> Option<FieldValue<'_>> {
         (**self).field(name)
+    }
+
+    fn known_field(&self, field: KnownField) -> Option<FieldValue<'_>> {
+        (**self).known_field(field)
+    }
+}
+
+/// A Workday field the mapping reads, resolved once: its name and its slot
+/// in a [`RestRecord`], so that reading it compares no strings.
+///
+/// ```
+/// use connector_workday::record::{Fields, FieldValue, KnownField, RestPage};
+/// let page = RestPage::parse(r#"{"total": 1, "data": [{"id": "a"}]}"#).unwrap();
+/// let record = page.records().next().unwrap();
+/// let id = KnownField::new("id");
+/// assert_eq!(id.name(), "id");
+/// assert_eq!(record.known_field(id), Some(FieldValue::String("a".into())));
+/// // A field the mapping does not read is never kept.
+/// assert_eq!(record.known_field(KnownField::new("payRate")), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownField {
+    name: &'static str,
+    /// Its slot; `usize::MAX` (no slot) for a field a REST record does not keep.
+    slot: usize,
+}
+
+impl KnownField {
+    /// The field `name`, resolved. A name the mapping does not read is
+    /// absent from every [`RestRecord`].
+    pub fn new(name: &'static str) -> KnownField {
+        KnownField {
+            name,
+            slot: known(name).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Its Workday name.
+    pub fn name(&self) -> &'static str {
+        self.name
     }
 }
 
@@ -191,43 +239,58 @@ impl Fields for Json {
 }
 
 /// The fields a REST record keeps: every Workday field the mapping reads
-/// (from its tables), each with its slot, grouped by length so that a key
-/// is compared only with the names of its length.
+/// (from its tables), each with its slot, grouped by length, and within a
+/// length told apart by their first and last bytes first, so that a key is
+/// compared with about one name (the ends of today's names of a length all
+/// differ), and most unknown keys with none.
 struct Known {
     names: Vec<&'static str>,
-    by_len: Vec<Vec<(&'static str, usize)>>,
+    /// `by_len[n]`: the names of length `n`, with their ends and slots.
+    by_len: Vec<Vec<(Ends, &'static str, usize)>>,
+}
+
+/// A name's first and last bytes.
+type Ends = (u8, u8);
+
+fn ends(name: &str) -> Ends {
+    let b = name.as_bytes();
+    (
+        b.first().copied().unwrap_or(0),
+        b.last().copied().unwrap_or(0),
+    )
 }
 
 static KNOWN: LazyLock<Known> = LazyLock::new(|| {
     let mut names: Vec<&'static str> = crate::mapping::source_fields().collect();
     names.sort_unstable();
     names.dedup();
-    let mut by_len: Vec<Vec<(&'static str, usize)>> = Vec::new();
+    let mut by_len: Vec<Vec<(Ends, &'static str, usize)>> = Vec::new();
     for (slot, name) in names.iter().enumerate() {
         if by_len.len() <= name.len() {
             by_len.resize_with(name.len() + 1, Vec::new);
         }
-        by_len[name.len()].push((name, slot));
+        by_len[name.len()].push((ends(name), name, slot));
     }
     Known { names, by_len }
 });
 
 /// The slot of the known field `name`.
 fn known(name: &str) -> Option<usize> {
+    let ends = ends(name);
     KNOWN
         .by_len
         .get(name.len())?
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, slot)| *slot)
+        .find(|(e, n, _)| *e == ends && *n == name)
+        .map(|(_, _, slot)| *slot)
 }
 
-/// One record of a REST page, borrowed from the page's body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RestRecord<'a> {
+/// One record of a REST page, borrowed from the page ([`RestPage::records`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestRecord<'p> {
     /// An object: the value of each known field it has, by its index in the
     /// sorted list of known fields.
-    Object(Box<[Option<FieldValue<'a>>]>),
+    Object(&'p [Option<FieldValue<'p>>]),
     /// Not an object: its JSON type in words.
     NotAnObject(&'static str),
 }
@@ -241,8 +304,19 @@ impl Fields for RestRecord<'_> {
     }
 
     fn field(&self, name: &str) -> Option<FieldValue<'_>> {
+        self.slot(known(name)?)
+    }
+
+    fn known_field(&self, field: KnownField) -> Option<FieldValue<'_>> {
+        self.slot(field.slot)
+    }
+}
+
+impl RestRecord<'_> {
+    /// The value in slot `slot`, if the record has it.
+    fn slot(&self, slot: usize) -> Option<FieldValue<'_>> {
         match self {
-            RestRecord::Object(slots) => slots.get(known(name)?)?.as_ref().map(|v| v.reborrow()),
+            RestRecord::Object(slots) => slots.get(slot)?.as_ref().map(|v| v.reborrow()),
             RestRecord::NotAnObject(_) => None,
         }
     }
@@ -250,12 +324,28 @@ impl Fields for RestRecord<'_> {
 
 /// One page of a REST collection, read from its body: `{"total": n,
 /// "data": [record, ...]}` (other keys are skipped).
+///
+/// The known fields of all its records are kept in one allocation (a run of
+/// slots a record), not one a record: a record's slots are about 2 KB, an
+/// allocation large enough to make the allocator sort its free lists each
+/// time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestPage<'a> {
     /// The collection's `total` as this page reported it.
     pub total: u64,
-    /// The page's records, in order.
-    pub data: Vec<RestRecord<'a>>,
+    /// The object records' slots, [`Known::names`]' length a record.
+    slots: Vec<Option<FieldValue<'a>>>,
+    /// The records, in order.
+    shapes: Vec<Shape>,
+}
+
+/// Where a record of a [`RestPage`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// An object: the index of its first slot.
+    Object(usize),
+    /// Not an object: its JSON type in words.
+    NotAnObject(&'static str),
 }
 
 impl<'a> RestPage<'a> {
@@ -266,9 +356,11 @@ impl<'a> RestPage<'a> {
     /// use connector_workday::record::{Fields, FieldValue, RestPage};
     /// let page = RestPage::parse(r#"{"total": 7, "data": [{"id": "a", "payRate": {"amount": 1}}, 5]}"#).unwrap();
     /// assert_eq!(page.total, 7);
-    /// assert_eq!(page.data[0].field("id"), Some(FieldValue::String("a".into())));
-    /// assert_eq!(page.data[0].field("payRate"), None);
-    /// assert_eq!(page.data[1].not_an_object(), Some("a number"));
+    /// assert_eq!(page.len(), 2);
+    /// let records: Vec<_> = page.records().collect();
+    /// assert_eq!(records[0].field("id"), Some(FieldValue::String("a".into())));
+    /// assert_eq!(records[0].field("payRate"), None);
+    /// assert_eq!(records[1].not_an_object(), Some("a number"));
     /// assert!(RestPage::parse(r#"{"data": []}"#).unwrap_err().contains("no \"total\""));
     /// ```
     ///
@@ -286,12 +378,37 @@ impl<'a> RestPage<'a> {
             Some(None) => return Err("\"total\" is not a non-negative whole number".into()),
             None => return Err("it has no \"total\"".into()),
         };
-        let data = match data {
+        let Data { slots, shapes } = match data {
             Some(Some(d)) => d,
             Some(None) => return Err("\"data\" is not an array".into()),
             None => return Err("it has no \"data\"".into()),
         };
-        Ok(RestPage { total, data })
+        Ok(RestPage {
+            total,
+            slots,
+            shapes,
+        })
+    }
+
+    /// How many records the page holds.
+    pub fn len(&self) -> usize {
+        self.shapes.len()
+    }
+
+    /// Whether the page holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.shapes.is_empty()
+    }
+
+    /// The page's records, in order.
+    pub fn records(&self) -> impl ExactSizeIterator<Item = RestRecord<'_>> + '_ {
+        let width = KNOWN.names.len();
+        self.shapes.iter().map(move |shape| match *shape {
+            Shape::Object(start) => {
+                RestRecord::Object(self.slots.get(start..start + width).unwrap_or_default())
+            }
+            Shape::NotAnObject(t) => RestRecord::NotAnObject(t),
+        })
     }
 }
 
@@ -300,7 +417,7 @@ impl<'a> RestPage<'a> {
 enum Envelope<'a> {
     Object {
         total: Option<Option<u64>>,
-        data: Option<Option<Vec<RestRecord<'a>>>>,
+        data: Option<Option<Data<'a>>>,
     },
     NotAnObject,
 }
@@ -323,7 +440,7 @@ impl<'de> Deserialize<'de> for Envelope<'de> {
                                 _ => None,
                             })
                         }
-                        "data" => data = Some(map.next_value::<Data<'de>>()?.0),
+                        "data" => data = Some(map.next_value::<DataOrNot<'de>>()?.0),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -429,80 +546,95 @@ impl<'a> From<Scalar<'a>> for Part<'a> {
     }
 }
 
-/// `data`: the records, or `None` when it is not an array.
-struct Data<'a>(Option<Vec<RestRecord<'a>>>);
+/// `data`'s records: the object records' slots and every record's shape.
+struct Data<'a> {
+    slots: Vec<Option<FieldValue<'a>>>,
+    shapes: Vec<Shape>,
+}
 
-impl<'de> Deserialize<'de> for Data<'de> {
+/// `data`: the records, or `None` when it is not an array.
+struct DataOrNot<'a>(Option<Data<'a>>);
+
+impl<'de> Deserialize<'de> for DataOrNot<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Data<'de>;
+            type Value = DataOrNot<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("an array of records")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-                let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(100).min(1000));
-                while let Some(record) = seq.next_element::<RestRecord<'de>>()? {
-                    records.push(record);
+                // Sized for a page of 100 records (the default PageSize).
+                let expected = seq.size_hint().unwrap_or(100).min(1000);
+                let mut slots = Vec::with_capacity(expected * KNOWN.names.len());
+                let mut shapes = Vec::with_capacity(expected);
+                while let Some(shape) = seq.next_element_seed(RecordSeed(&mut slots))? {
+                    shapes.push(shape);
                 }
-                Ok(Data(Some(records)))
+                Ok(DataOrNot(Some(Data { slots, shapes })))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                IgnoredAny.visit_map(map).map(|_| Data(None))
+                IgnoredAny.visit_map(map).map(|_| DataOrNot(None))
             }
-            scalars_are!(Data(None));
+            scalars_are!(DataOrNot(None));
         }
         d.deserialize_any(V)
     }
 }
 
-impl<'de> Deserialize<'de> for RestRecord<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = RestRecord<'de>;
+/// Reads one record of `data`: an object's known fields are appended to the
+/// page's slots.
+struct RecordSeed<'s, 'de>(&'s mut Vec<Option<FieldValue<'de>>>);
+
+impl<'de> DeserializeSeed<'de> for RecordSeed<'_, 'de> {
+    type Value = Shape;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Shape, D::Error> {
+        struct V<'s, 'de>(&'s mut Vec<Option<FieldValue<'de>>>);
+        impl<'de> Visitor<'de> for V<'_, 'de> {
+            type Value = Shape;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a record")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut slots: Box<[Option<FieldValue<'de>>]> = std::iter::repeat_with(|| None)
-                    .take(KNOWN.names.len())
-                    .collect();
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+                let slots = self.0;
+                let start = slots.len();
+                slots.resize_with(start + KNOWN.names.len(), || None);
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     match known(&key.0) {
-                        Some(i) => slots[i] = Some(map.next_value::<Value<'de>>()?.0),
+                        Some(i) => slots[start + i] = Some(map.next_value::<Value<'de>>()?.0),
                         None => {
                             map.next_value::<IgnoredAny>()?;
                         }
                     }
                 }
-                Ok(RestRecord::Object(slots))
+                Ok(Shape::Object(start))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Shape, A::Error> {
                 IgnoredAny
                     .visit_seq(seq)
-                    .map(|_| RestRecord::NotAnObject("an array"))
+                    .map(|_| Shape::NotAnObject("an array"))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(RestRecord::NotAnObject("a boolean"))
+            fn visit_bool<E>(self, _: bool) -> Result<Shape, E> {
+                Ok(Shape::NotAnObject("a boolean"))
             }
-            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(RestRecord::NotAnObject("a number"))
+            fn visit_i64<E>(self, _: i64) -> Result<Shape, E> {
+                Ok(Shape::NotAnObject("a number"))
             }
-            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(RestRecord::NotAnObject("a number"))
+            fn visit_u64<E>(self, _: u64) -> Result<Shape, E> {
+                Ok(Shape::NotAnObject("a number"))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(RestRecord::NotAnObject("a number"))
+            fn visit_f64<E>(self, _: f64) -> Result<Shape, E> {
+                Ok(Shape::NotAnObject("a number"))
             }
-            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(RestRecord::NotAnObject("a string"))
+            fn visit_str<E>(self, _: &str) -> Result<Shape, E> {
+                Ok(Shape::NotAnObject("a string"))
             }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(RestRecord::NotAnObject("null"))
+            fn visit_unit<E>(self) -> Result<Shape, E> {
+                Ok(Shape::NotAnObject("null"))
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(self.0))
     }
 }
 
@@ -585,29 +717,34 @@ mod tests {
         let body = json!({"total": 1, "extra": {"a": [1]}, "data": [record]}).to_string();
         let page = RestPage::parse(&body).unwrap();
         assert_eq!(page.total, 1);
-        assert_eq!(page.data.len(), 1);
+        assert_eq!(page.len(), 1);
+        let records: Vec<_> = page.records().collect();
         for name in &KNOWN.names {
-            assert_eq!(page.data[0].field(name), record.field(name), "{name}");
+            assert_eq!(records[0].field(name), record.field(name), "{name}");
+            let known = KnownField::new(name);
+            assert_eq!(records[0].known_field(known), record.field(name), "{name}");
+            assert_eq!(record.known_field(known), record.field(name), "{name}");
         }
         // Fields the mapping does not read are not kept.
         for name in ["payRate", "href", "nope"] {
-            assert_eq!(page.data[0].field(name), None, "{name}");
+            assert_eq!(records[0].field(name), None, "{name}");
         }
         assert_eq!(
-            page.data[0].field("manager"),
+            records[0].field("manager"),
             Some(FieldValue::Object {
                 id: Part::Other("a number"),
                 descriptor: Part::Absent
             })
         );
-        assert_eq!(page.data[0].not_an_object(), None);
+        assert_eq!(records[0].not_an_object(), None);
     }
 
     #[test]
     fn records_that_are_not_objects_keep_their_type() {
         let page =
             RestPage::parse(r#"{"data": [1, "s", null, true, [1], -2.5], "total": 6}"#).unwrap();
-        let types: Vec<_> = page.data.iter().map(|r| r.not_an_object()).collect();
+        let records: Vec<_> = page.records().collect();
+        let types: Vec<_> = records.iter().map(|r| r.not_an_object()).collect();
         assert_eq!(
             types,
             [
@@ -619,7 +756,7 @@ mod tests {
                 Some("a number")
             ]
         );
-        assert_eq!(page.data[0].field("id"), None);
+        assert_eq!(records[0].field("id"), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// The fewest ids the recent set holds before it is merged.
 const MIN_RECENT: usize = 1 << 12;
@@ -32,13 +32,36 @@ pub(crate) fn id_hash(id: &str) -> u64 {
     h.finish()
 }
 
+/// Hashes an id hash (already a well-mixed 64-bit hash) to itself, so the
+/// recent set does not hash it a second time.
+#[derive(Debug, Default, Clone, Copy)]
+struct AlreadyHashed(u64);
+
+impl Hasher for AlreadyHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the set holds `u64`s); any other input
+        // is folded in, so this stays a correct, if weak, hasher.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// A set of id hashes: exact, compact, no large reallocation spikes.
 #[derive(Debug)]
 pub(crate) struct SeenIds {
     /// Merged ids, ascending, no repeats.
     sorted: Vec<u64>,
     /// Ids inserted since the last merge (none of them in `sorted`).
-    recent: HashSet<u64>,
+    recent: HashSet<u64, BuildHasherDefault<AlreadyHashed>>,
     /// The fewest ids `recent` holds before it is merged.
     batch: usize,
 }
@@ -59,7 +82,7 @@ impl SeenIds {
     fn with_batch(batch: usize) -> Self {
         Self {
             sorted: Vec::new(),
-            recent: HashSet::new(),
+            recent: HashSet::default(),
             batch: batch.max(1),
         }
     }
@@ -72,12 +95,12 @@ impl SeenIds {
 
     /// Whether the set holds `hash`.
     pub(crate) fn contains(&self, hash: u64) -> bool {
-        self.recent.contains(&hash) || self.sorted.binary_search(&hash).is_ok()
+        self.recent.contains(&hash) || find(&self.sorted, hash).is_ok()
     }
 
     /// Adds `hash`; `false` when it was already there.
     pub(crate) fn insert(&mut self, hash: u64) -> bool {
-        if self.sorted.binary_search(&hash).is_ok() || !self.recent.insert(hash) {
+        if find(&self.sorted, hash).is_ok() || !self.recent.insert(hash) {
             return false;
         }
         if self.recent.len() >= self.batch.max((self.sorted.len() / 16).min(MAX_RECENT)) {
@@ -126,6 +149,57 @@ impl SeenIds {
                 j -= 1;
             }
         }
+    }
+}
+
+/// `sorted.binary_search(&hash)`, with fewer cache misses: the ids are
+/// hashes, spread evenly over `u64`, so where `hash` sits is guessed from
+/// its value (interpolation), bracketed by probes 1, 2, 4, ... away from the
+/// guess, and only that bracket is bisected. A binary search of 100,000 ids
+/// misses the cache about 17 times; this touches a few neighbouring lines.
+/// An uneven set costs at most about twice a binary search.
+fn find(sorted: &[u64], hash: u64) -> Result<usize, usize> {
+    let n = sorted.len();
+    let (Some(&first), Some(&last)) = (sorted.first(), sorted.last()) else {
+        return Err(0);
+    };
+    if n < 16 || hash <= first || hash >= last {
+        return sorted.binary_search(&hash);
+    }
+    // first < hash < last, so the guess is in 0..n-1.
+    let offset = u128::from(hash - first) * (n - 1) as u128 / u128::from(last - first);
+    let guess = usize::try_from(offset).unwrap_or(0).min(n - 1);
+    // Everything before `lo` is below `hash`, everything from `hi` on above.
+    let (lo, hi) = if sorted[guess] < hash {
+        let (mut lo, mut step) = (guess + 1, 1);
+        loop {
+            let probe = guess + step;
+            if probe >= n {
+                break (lo, n);
+            }
+            if sorted[probe] >= hash {
+                break (lo, probe + 1);
+            }
+            lo = probe + 1;
+            step *= 2;
+        }
+    } else {
+        let (mut hi, mut step) = (guess + 1, 1);
+        loop {
+            if step > guess {
+                break (0, hi);
+            }
+            let probe = guess - step;
+            if sorted[probe] < hash {
+                break (probe + 1, hi);
+            }
+            hi = probe + 1;
+            step *= 2;
+        }
+    };
+    match sorted[lo..hi].binary_search(&hash) {
+        Ok(i) => Ok(lo + i),
+        Err(i) => Err(lo + i),
     }
 }
 
@@ -185,6 +259,19 @@ mod tests {
     }
 
     proptest! {
+        /// `find` answers as `binary_search` does, for even and uneven sets.
+        #[test]
+        fn find_is_a_binary_search(
+            mut set in proptest::collection::vec(prop_oneof![any::<u64>(), 0u64..64, (u64::MAX - 64)..], 0..400),
+            probes in proptest::collection::vec(prop_oneof![any::<u64>(), 0u64..64, (u64::MAX - 64)..], 0..50),
+        ) {
+            set.sort_unstable();
+            set.dedup();
+            for hash in probes.into_iter().chain(set.iter().copied()) {
+                prop_assert_eq!(find(&set, hash), set.binary_search(&hash));
+            }
+        }
+
         #[test]
         fn behaves_like_a_hash_set(ids in proptest::collection::vec(0u64..5_000, 0..3_000)) {
             let mut s = SeenIds::with_batch(7);

@@ -8,6 +8,7 @@ mod common;
 use connector_api::{ChangeKind, Value};
 use connector_workday::config::ExternalIdAttribute;
 use connector_workday::mapping::{map_org, map_worker, MappingError};
+use connector_workday::record::RestPage;
 use connector_workday::schema::schema;
 use proptest::prelude::*;
 use serde_json::{json, Value as Json};
@@ -501,5 +502,32 @@ proptest! {
             Err(e) => prop_assert!(!e.message.is_empty()),
         }
         let _ = map_org(&record);
+    }
+
+    /// A REST record read from a page body (fields by slot) maps exactly as
+    /// the same record as a JSON value (fields by name): the same change,
+    /// or the same error for the same field, with every anchor.
+    #[test]
+    fn a_rest_record_maps_like_its_json(
+        fields in prop::collection::btree_map(
+            prop::sample::select(vec![
+                "id", "descriptor", "firstName", "lastName", "workEmail", "primaryWorkEmail",
+                "supervisor", "manager", "employmentStatus", "hireDate", "terminationDate",
+                "lastUpdatedDateTime", "workerType", "payRate", "isManager", "workerID",
+                "workerId", "employeeNumber", "primarySupervisoryOrganization", "costCenter",
+                "name", "code", "parentOrganization", "parentOrganizationId", "inactive", "unknown",
+            ]),
+            arbitrary_json(),
+            0..14,
+        )
+    ) {
+        let record = Json::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        let body = json!({"total": 1, "data": [record]}).to_string();
+        let page = RestPage::parse(&body).unwrap();
+        let rest = page.records().next().unwrap();
+        for anchor in ExternalIdAttribute::ALL {
+            prop_assert_eq!(map_worker(&rest, anchor), map_worker(&record, anchor));
+        }
+        prop_assert_eq!(map_org(&rest), map_org(&record));
     }
 }
