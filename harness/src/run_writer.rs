@@ -82,6 +82,12 @@ impl Writer {
                         }
                     }
                 }
+                // The thread's handle on the connection goes before `done`
+                // says the store is released: otherwise the engine's own
+                // handle could be dropped first and the process exit with
+                // this one still held, leaving the connection unclosed and
+                // the committed run in the `-wal` file, not the store file.
+                drop(conn);
                 let _ = done_tx.send(());
             })
             .map_err(|e| {
@@ -169,5 +175,49 @@ fn serve(tx: RunTransaction<'_>, rx: &mpsc::Receiver<Msg>) {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn wal(path: &Path) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push("-wal");
+        PathBuf::from(p)
+    }
+
+    /// When `commit` or `roll_back` returns, the thread holds no handle on
+    /// the connection: dropping the `Store` then closes it, so SQLite
+    /// checkpoints and removes the `-wal` file (a process that exits right
+    /// after a run leaves everything in the store file). Repeated, because
+    /// the race this pins was lost only now and then.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_connection_is_released_when_commit_or_roll_back_returns() {
+        let dir = std::env::temp_dir().join(format!("harness-writer-{}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..40 {
+            let path = dir.join(format!("s{i}.db"));
+            let store = Store::open(&path).unwrap();
+            let writer = Writer::begin(&store).await.unwrap();
+            if i % 2 == 0 {
+                let ctx = RunContext::default();
+                assert!(matches!(writer.commit(&ctx).await.unwrap(), Committed::Yes));
+            } else {
+                writer.roll_back().await;
+            }
+            let (conn, _) = store.shared_connection();
+            assert_eq!(
+                std::sync::Arc::strong_count(&conn),
+                2,
+                "run {i}: store + this"
+            );
+            drop(conn);
+            drop(store);
+            assert!(!wal(&path).exists(), "run {i}: the -wal outlived the store");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -609,6 +609,7 @@ async fn dry_run_reports_what_a_run_would_change_and_commits_nothing() {
     )
     .await;
     assert_eq!(code(&o), 0, "{}", show(&o));
+    let real_run = show(&o);
     let expected = diff(&objects_before, &objects(&scratch));
     let got: serde_json::Map<String, serde_json::Value> = dry["types"]
         .as_object()
@@ -627,7 +628,11 @@ async fn dry_run_reports_what_a_run_would_change_and_commits_nothing() {
             )
         })
         .collect();
-    assert_eq!(serde_json::Value::Object(got), expected, "{dry}");
+    assert_eq!(
+        serde_json::Value::Object(got),
+        expected,
+        "{dry}\nREAL RUN: {real_run}"
+    );
     let users = &dry["types"]["User"];
     assert!(users["purge"]["count"].as_u64().unwrap() > 0, "{dry}");
     assert!(users["create"]["count"].as_u64().unwrap() > 0, "{dry}");
