@@ -1619,6 +1619,13 @@ mod tests {
         assert!(!p.exists());
     }
 
+    /// The integer value of `PRAGMA name` on the store's connection.
+    fn pragma(s: &Store, name: &str) -> i64 {
+        s.conn()
+            .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn temp_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("harness-store-{}", rand::random::<u64>()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -1861,16 +1868,11 @@ mod tests {
     fn a_writable_open_sets_the_run_pragmas() {
         let dir = temp_dir();
         let s = Store::open(&dir.join("s.db")).unwrap();
-        let pragma = |name: &str| -> i64 {
-            s.conn()
-                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(pragma("synchronous"), 1, "NORMAL");
-        assert_eq!(pragma("temp_store"), 2, "MEMORY");
-        assert_eq!(pragma("cache_size"), -8192, "8 MiB");
-        assert_eq!(pragma("page_size"), i64::from(PAGE_SIZE), "a new store");
-        assert_eq!(pragma("page_size"), 32_768);
+        assert_eq!(pragma(&s, "synchronous"), 1, "NORMAL");
+        assert_eq!(pragma(&s, "temp_store"), 2, "MEMORY");
+        assert_eq!(pragma(&s, "cache_size"), -8192, "8 MiB");
+        assert_eq!(pragma(&s, "page_size"), i64::from(PAGE_SIZE), "a new store");
+        assert_eq!(pragma(&s, "page_size"), 32_768);
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -1888,13 +1890,8 @@ mod tests {
             conn.execute_batch(OBJECTS_SCHEMA).unwrap();
         }
         let s = Store::open(&path).unwrap();
-        let pragma = |name: &str| -> i64 {
-            s.conn()
-                .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
-                .unwrap()
-        };
-        assert_eq!(pragma("page_size"), 4096);
-        assert_eq!(pragma("cache_size"), -8192, "a cap in bytes, not pages");
+        assert_eq!(pragma(&s, "page_size"), 4096);
+        assert_eq!(pragma(&s, "cache_size"), -8192, "a cap in bytes, not pages");
         let run = s
             .begin_run(
                 "w:t",
