@@ -1018,7 +1018,13 @@ mod tests {
     }
 
     /// A worker whose `Country_Reference` (a subtree no translation reads)
-    /// holds `inside`, followed by a name that is read.
+    /// holds `inside`, followed by a name that is read. The frame is
+    /// Workday's: `Name_Detail_Data` (`PersonNameDetailDataType` in
+    /// ../shared/reference's v31.2 element tree) opens with
+    /// `Country_Reference`, then `First_Name`. What the tests put `inside`
+    /// is not a Workday shape on purpose: it is markup the raw-byte skip must
+    /// step over exactly, and the translation never reads it (the assertions
+    /// are on `First_Name` only).
     fn with_unread(inside: &str) -> String {
         format!(
             "<wd:Envelope xmlns:wd=\"urn:com.workday/bsvc\"><wd:Response_Results><wd:Total_Results>1</wd:Total_Results></wd:Response_Results><wd:Worker><wd:Worker_Data><wd:Personal_Data><wd:Name_Data><wd:Legal_Name_Data><wd:Name_Detail_Data><wd:Country_Reference wd:Descriptor=\"a > b\">{inside}</wd:Country_Reference><wd:First_Name>Ann</wd:First_Name></wd:Name_Detail_Data></wd:Legal_Name_Data></wd:Name_Data></wd:Personal_Data></wd:Worker_Data></wd:Worker></wd:Envelope>"
