@@ -348,16 +348,23 @@ struct Table {
     rules: &'static [FieldRule],
     /// `sources[i]`: `rules[i].sources()`, resolved.
     sources: Vec<Vec<KnownField>>,
+    /// The indexes of `rules` in the order of their attribute names: read
+    /// in this order, a record's attributes come out sorted, which is what
+    /// building the change's map from them costs least for.
+    by_name: Vec<usize>,
 }
 
 impl Table {
     fn new(rules: &'static [FieldRule]) -> Table {
+        let mut by_name: Vec<usize> = (0..rules.len()).collect();
+        by_name.sort_by_key(|&i| rules[i].attribute);
         Table {
             rules,
             sources: rules
                 .iter()
                 .map(|r| r.sources().iter().map(|f| KnownField::new(f)).collect())
                 .collect(),
+            by_name,
         }
     }
 }
@@ -365,14 +372,25 @@ impl Table {
 static WORKER_TABLE: LazyLock<Table> = LazyLock::new(|| Table::new(WORKER_FIELDS));
 static ORG_TABLE: LazyLock<Table> = LazyLock::new(|| Table::new(ORG_FIELDS));
 
-/// Reads `table`'s rules from `record` into `change`'s attributes; the
-/// first rule (in table order) whose field is unreadable is the error.
+/// The attributes of one record, in rule order, before they become the
+/// change's map: collecting them builds the map in one pass from sorted
+/// entries instead of searching it once per attribute.
+type Read = Vec<(Cow<'static, str>, Value)>;
+
+/// Reads `table`'s rules from `record` (for the change with `external_id`);
+/// the first rule (in table order) whose field is unreadable is the error.
+/// `extra` is room for attributes the caller adds.
 fn apply_rules<R: Fields + ?Sized>(
     record: &R,
     table: &Table,
-    change: &mut Change,
-) -> Result<(), MappingError> {
-    for (r, sources) in table.rules.iter().zip(&table.sources) {
+    external_id: &str,
+    extra: usize,
+) -> Result<Read, MappingError> {
+    let mut read_so_far = Read::with_capacity(table.rules.len() + extra);
+    // The error of the first unreadable rule in table order, and its index.
+    let mut unreadable: Option<(usize, MappingError)> = None;
+    for &i in &table.by_name {
+        let (r, sources) = (&table.rules[i], &table.sources[i]);
         let Some((field, v)) = sources
             .iter()
             .find_map(|f| present(record.known_field(*f)).map(|v| (f.name(), v)))
@@ -380,23 +398,26 @@ fn apply_rules<R: Fields + ?Sized>(
             continue;
         };
         match read(r.kind, v) {
-            Ok(Some(value)) => {
-                change.attributes.insert(Cow::Borrowed(r.attribute), value);
-            }
+            Ok(Some(value)) => read_so_far.push((Cow::Borrowed(r.attribute), value)),
             Ok(None) => {}
+            Err(_) if unreadable.as_ref().is_some_and(|(first, _)| *first < i) => {}
             Err(expected) => {
-                return Err(MappingError {
-                    external_id: Some(change.external_id.clone()),
+                let error = MappingError {
+                    external_id: Some(external_id.to_string()),
                     field: Some(field.to_string()),
                     message: format!(
                         "field {field:?} ({}): {expected}; the record was skipped - correct it in Workday, the next run picks it up",
                         r.attribute
                     ),
-                })
+                };
+                unreadable = Some((i, error));
             }
         }
     }
-    Ok(())
+    match unreadable {
+        Some((_, error)) => Err(error),
+        None => Ok(read_so_far),
+    }
 }
 
 /// The record's external id: the first present of `id_fields` (the
@@ -490,27 +511,31 @@ pub fn map_worker<R: Fields + ?Sized>(
     external_id: ExternalIdAttribute,
 ) -> Result<Change, MappingError> {
     let id = self::external_id(record, anchor_fields(external_id), "worker")?;
+    let mut read = apply_rules(record, &WORKER_TABLE, &id, 2)?;
     let mut change = Change::new("User", id, ChangeKind::Upsert);
-    apply_rules(record, &WORKER_TABLE, &mut change)?;
-    let status = match change.attributes.get("employmentStatus") {
-        Some(Value::String(s)) => Some(match s.trim() {
+    let status = match read.iter().find(|(name, _)| name == "employmentStatus") {
+        Some((_, Value::String(s))) => Some(match s.trim() {
             s if s.eq_ignore_ascii_case("active") => Status::Active,
             s if s.eq_ignore_ascii_case("terminated") => Status::Terminated,
             _ => Status::Other,
         }),
         _ => None,
     };
-    let (enabled, deleted) = match status {
-        None => return Ok(change),
+    let derived = match status {
+        None => None,
         Some(Status::Terminated) => {
             change.kind = ChangeKind::Delete;
-            (false, true)
+            Some((false, true))
         }
-        Some(status) => (matches!(status, Status::Active), false),
+        Some(status) => Some((matches!(status, Status::Active), false)),
     };
-    let attributes = &mut change.attributes;
-    attributes.insert(ACCOUNT_ENABLED.into(), Value::Bool(enabled));
-    attributes.insert(IS_DELETED.into(), Value::Bool(deleted));
+    if let Some((enabled, deleted)) = derived {
+        read.push((ACCOUNT_ENABLED.into(), Value::Bool(enabled)));
+        read.push((IS_DELETED.into(), Value::Bool(deleted)));
+    }
+    // Sorts (stably: a later entry of a name wins, as an insert would) and
+    // builds the map in one pass.
+    change.attributes = read.into_iter().collect();
     Ok(change)
 }
 
@@ -530,8 +555,9 @@ pub fn map_worker<R: Fields + ?Sized>(
 /// As [`map_worker`].
 pub fn map_org<R: Fields + ?Sized>(record: &R) -> Result<Change, MappingError> {
     let id = external_id(record, &["id"], "supervisory organization")?;
+    let read = apply_rules(record, &ORG_TABLE, &id, 0)?;
     let mut change = Change::new("OrgUnit", id, ChangeKind::Upsert);
-    apply_rules(record, &ORG_TABLE, &mut change)?;
+    change.attributes = read.into_iter().collect();
     Ok(change)
 }
 
@@ -578,6 +604,62 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("supervisor"));
+    }
+
+    /// Rules are read in attribute-name order, but of several unreadable
+    /// fields the error names the first in table order: `firstName` (3rd
+    /// rule) before `email` (7th), though `email` sorts first.
+    #[test]
+    fn of_several_unreadable_fields_the_first_in_table_order_is_the_error() {
+        let e = map_worker(
+            &json!({"id": "a", "email": 1, "firstName": true, "hireDate": "x"}),
+            ExternalIdAttribute::Id,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("firstName"));
+        assert_eq!(e.external_id.as_deref(), Some("a"));
+        assert!(
+            e.message
+                .starts_with("field \"firstName\" (firstName): expected a string, got a boolean"),
+            "{}",
+            e.message
+        );
+        let e = map_worker(
+            &json!({"id": "a", "email": 1, "hireDate": "x"}),
+            ExternalIdAttribute::Id,
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("email"));
+    }
+
+    /// The map built from the rules read in name order, plus the derived
+    /// attributes, is the one a map filled rule by rule would be.
+    #[test]
+    fn attributes_come_out_whole_and_sorted() {
+        let c = map_worker(
+            &json!({"id": "a", "workerType": {"descriptor": "Employee"}, "employmentStatus": "Terminated",
+                    "firstName": "Zoë", "supervisor": {"id": "m1"}, "hireDate": "2020-01-31"}),
+            ExternalIdAttribute::Id,
+        )
+        .unwrap();
+        assert_eq!(c.kind, ChangeKind::Delete);
+        let names: Vec<&str> = c.attributes.keys().map(|k| k.as_ref()).collect();
+        assert_eq!(
+            names,
+            [
+                "IsDeleted",
+                "accountEnabled",
+                "employmentStatus",
+                "firstName",
+                "hireDate",
+                "manager",
+                "workerType"
+            ]
+        );
+        assert_eq!(c.attributes["IsDeleted"], Value::Bool(true));
+        assert_eq!(c.attributes["accountEnabled"], Value::Bool(false));
+        assert_eq!(c.attributes["manager"], Value::Reference("m1".into()));
+        assert_eq!(c.attributes["hireDate"], Value::date(2020, 1, 31).unwrap());
     }
 
     #[test]

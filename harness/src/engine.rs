@@ -978,6 +978,13 @@ impl StoreSink<'_> {
             }
             let mut deletes = Vec::with_capacity(changes.len());
             let mut effects = Vec::new();
+            let mut objects = match tx.objects(&instance, run_id, mode) {
+                Ok(objects) => objects,
+                Err(e) => {
+                    halted.store(true, Ordering::Release);
+                    return (changes, deletes, effects, Some(sink_error(e)));
+                }
+            };
             // Each change's attributes are encoded into this one buffer.
             let mut json = Vec::with_capacity(2048);
             for change in &changes {
@@ -1003,10 +1010,7 @@ impl StoreSink<'_> {
                             ),
                         )
                     })
-                    .and_then(|attributes| {
-                        tx.apply(&instance, run_id, mode, change, attributes)
-                            .map_err(sink_error)
-                    });
+                    .and_then(|attributes| objects.apply(change, attributes).map_err(sink_error));
                 match applied {
                     Ok(deleted) => deletes.push(deleted),
                     Err(e) => {

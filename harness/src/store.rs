@@ -1120,15 +1120,9 @@ impl<'c> RunTransaction<'c> {
         self.tx.commit().map_err(|e| store_error(path, e))
     }
 
-    /// Applies one change. Returns whether it was a Delete of an object that
-    /// was live and older than this run (a deletion the delete threshold
-    /// counts; a Delete of an object never seen, already deleted or created
-    /// by this run is not one).
-    ///
-    /// In a delta run, an Upsert of a live object whose stored attributes
-    /// are byte-identical writes nothing (its `last_seen_run` stays): only
-    /// a full run's purge reads `last_seen_run`, and a full run records it
-    /// for every object it sees.
+    /// Applies one change (see [`ObjectWriter::apply`]); a page of
+    /// changes goes through one [`RunTransaction::objects`] instead.
+    #[cfg(test)]
     pub(crate) fn apply(
         &self,
         instance: &str,
@@ -1137,9 +1131,21 @@ impl<'c> RunTransaction<'c> {
         change: &Change,
         attributes_json: &str,
     ) -> Result<bool, StoreError> {
+        self.objects(instance, run_id, mode)?
+            .apply(change, attributes_json)
+    }
+
+    /// A writer of `instance`'s objects for run `run_id`: its statements
+    /// are prepared once for all the changes it applies.
+    pub(crate) fn objects(
+        &self,
+        instance: &str,
+        run_id: i64,
+        mode: ImportMode,
+    ) -> Result<ObjectWriter<'_>, StoreError> {
         let instance = self.instance_id(instance)?;
-        let sql = match (change.kind, mode) {
-            (ChangeKind::Upsert, ImportMode::Delta) => {
+        let upsert = match mode {
+            ImportMode::Delta => {
                 "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
                  deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
                  ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
@@ -1147,50 +1153,22 @@ impl<'c> RunTransaction<'c> {
                  last_seen_run = excluded.last_seen_run \
                  WHERE objects.deleted <> 0 OR objects.attributes <> excluded.attributes"
             }
-            (ChangeKind::Upsert, ImportMode::Full) => {
+            ImportMode::Full => {
                 "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
                  deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 0, NULL, ?5, ?5) \
                  ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
                  attributes = excluded.attributes, deleted = 0, deleted_by = NULL, \
                  last_seen_run = excluded.last_seen_run"
             }
-            (ChangeKind::Delete, _) => {
-                "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
-                 deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
-                 ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
-                 attributes = CASE WHEN excluded.attributes = '{}' THEN objects.attributes \
-                 ELSE excluded.attributes END, deleted = 1, deleted_by = 'change', \
-                 last_seen_run = excluded.last_seen_run"
-            }
         };
-        let deletes_existing = match change.kind {
-            ChangeKind::Upsert => false,
-            ChangeKind::Delete => self
-                .tx
-                .prepare_cached(
-                    "SELECT deleted = 0 AND first_seen_run <> ?4 FROM objects \
-                     WHERE instance_id = ?1 AND object_type = ?2 AND external_id = ?3",
-                )
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![instance, change.object_type, change.external_id, run_id],
-                        |r| r.get::<_, bool>(0),
-                    )
-                    .optional()
-                })
-                .map_err(|e| self.err(e))?
-                .unwrap_or(false),
-        };
-        let result = self.tx.prepare_cached(sql).and_then(|mut s| {
-            s.execute(params![
-                instance,
-                change.object_type,
-                change.external_id,
-                attributes_json,
-                run_id
-            ])
-        });
-        result.map(|_| deletes_existing).map_err(|e| self.err(e))
+        let upsert = self.tx.prepare_cached(upsert).map_err(|e| self.err(e))?;
+        Ok(ObjectWriter {
+            tx: self,
+            instance,
+            run_id,
+            upsert,
+            delete: None,
+        })
     }
 
     /// An object's attributes (JSON), whether it is deleted and the run
@@ -1340,6 +1318,90 @@ impl<'c> RunTransaction<'c> {
     /// Writes the run's final state (committed with everything else).
     pub(crate) fn finish_run(&self, run_id: i64, f: &RunFinish<'_>) -> Result<(), StoreError> {
         write_finish(&self.tx, self.path, run_id, f)
+    }
+}
+
+/// Applies changes to one instance's objects in a [`RunTransaction`] (see
+/// [`RunTransaction::objects`]).
+pub(crate) struct ObjectWriter<'t> {
+    tx: &'t RunTransaction<'t>,
+    instance: i64,
+    run_id: i64,
+    upsert: rusqlite::CachedStatement<'t>,
+    /// The Delete statements, prepared at the first Delete: whether the
+    /// object is live and older than the run, and the write.
+    delete: Option<(rusqlite::CachedStatement<'t>, rusqlite::CachedStatement<'t>)>,
+}
+
+/// [`ObjectWriter`]'s Delete statements.
+fn prepare_delete<'t>(
+    tx: &'t RunTransaction<'t>,
+) -> Result<(rusqlite::CachedStatement<'t>, rusqlite::CachedStatement<'t>), StoreError> {
+    let prepare = |sql| tx.tx.prepare_cached(sql).map_err(|e| tx.err(e));
+    Ok((
+        prepare(
+            "SELECT deleted = 0 AND first_seen_run <> ?4 FROM objects \
+             WHERE instance_id = ?1 AND object_type = ?2 AND external_id = ?3",
+        )?,
+        prepare(
+            "INSERT INTO objects (instance_id, object_type, external_id, attributes, deleted, \
+             deleted_by, first_seen_run, last_seen_run) VALUES (?1, ?2, ?3, ?4, 1, 'change', ?5, ?5) \
+             ON CONFLICT (instance_id, object_type, external_id) DO UPDATE SET \
+             attributes = CASE WHEN excluded.attributes = '{}' THEN objects.attributes \
+             ELSE excluded.attributes END, deleted = 1, deleted_by = 'change', \
+             last_seen_run = excluded.last_seen_run",
+        )?,
+    ))
+}
+
+impl ObjectWriter<'_> {
+    /// Applies one change. Returns whether it was a Delete of an object that
+    /// was live and older than this run (a deletion the delete threshold
+    /// counts; a Delete of an object never seen, already deleted or created
+    /// by this run is not one).
+    ///
+    /// In a delta run, an Upsert of a live object whose stored attributes
+    /// are byte-identical writes nothing (its `last_seen_run` stays): only
+    /// a full run's purge reads `last_seen_run`, and a full run records it
+    /// for every object it sees.
+    pub(crate) fn apply(
+        &mut self,
+        change: &Change,
+        attributes_json: &str,
+    ) -> Result<bool, StoreError> {
+        let row = params![
+            self.instance,
+            change.object_type,
+            change.external_id,
+            attributes_json,
+            self.run_id
+        ];
+        let tx = self.tx;
+        match change.kind {
+            ChangeKind::Upsert => self.upsert.execute(row).map(|_| false),
+            ChangeKind::Delete => {
+                let (live, write) = match &mut self.delete {
+                    Some(statements) => statements,
+                    None => self.delete.insert(prepare_delete(tx)?),
+                };
+                live.query_row(
+                    params![
+                        self.instance,
+                        change.object_type,
+                        change.external_id,
+                        self.run_id
+                    ],
+                    |r| r.get::<_, bool>(0),
+                )
+                .optional()
+                .and_then(|deletes_existing| {
+                    write
+                        .execute(row)
+                        .map(|_| deletes_existing.unwrap_or(false))
+                })
+            }
+        }
+        .map_err(|e| tx.err(e))
     }
 }
 
@@ -1503,10 +1565,13 @@ mod tests {
         let (conn, path) = s.shared_connection();
         let mut guard = lock(&conn);
         let tx = RunTransaction::begin(&mut guard, &path).unwrap();
+        // One writer for all the changes, as the engine has for a page.
+        let mut objects = tx.objects("w:t", run, ImportMode::Full).unwrap();
         let deleted = changes
             .iter()
-            .map(|(c, attrs)| tx.apply("w:t", run, ImportMode::Full, c, attrs).unwrap())
+            .map(|(c, attrs)| objects.apply(c, attrs).unwrap())
             .collect();
+        drop(objects);
         if commit {
             tx.commit().unwrap();
         }
