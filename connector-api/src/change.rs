@@ -1,7 +1,6 @@
 //! Changes: what a connector streams to the engine.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -141,15 +140,7 @@ impl Serialize for Value {
     }
 }
 
-/// The attributes of a change: an ordered map (by name) of typed values.
-///
-/// A name is a `Cow<'static, str>`: a connector whose attribute names are
-/// fixed (its schema's) inserts them as `&'static str`, without allocating a
-/// `String` per attribute per record; a name read at run time is owned.
-/// Look-ups take a `&str` (`attributes["firstName"]`, `get("firstName")`),
-/// and `"firstName".into()` makes a key. The JSON form is the same either
-/// way: an object keyed by name.
-pub type Attributes = BTreeMap<Cow<'static, str>, Value>;
+pub use crate::attributes::Attributes;
 
 /// Whether a change creates/updates an object or deletes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

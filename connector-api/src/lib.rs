@@ -28,6 +28,7 @@
 //! assert_eq!(json, r#"{"objectType":"User","changeType":"Delete","externalId":"3aa5550b7fe348b98d7b5741afc65534","attributes":{"IsDeleted":true}}"#);
 //! ```
 
+mod attributes;
 mod change;
 mod connector;
 mod error;
@@ -40,6 +41,7 @@ mod secret;
 pub mod contract;
 pub mod plugin;
 
+pub use attributes::Iter as AttributesIter;
 pub use change::{Attributes, Change, ChangeKind, ChangeParseError, Value};
 pub use connector::{Connector, ConnectorFactory, ConnectorInfo};
 pub use error::{ConfigProblem, ConnectorError, ErrorKind};

@@ -30,7 +30,7 @@ use std::sync::LazyLock;
 
 use chrono::format::{Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, NaiveDate, Utc};
-use connector_api::{Change, ChangeKind, RecordError, Value};
+use connector_api::{Attributes, Change, ChangeKind, RecordError, Value};
 
 use crate::config::ExternalIdAttribute;
 use crate::record::{FieldValue, Fields, KnownField, Part};
@@ -349,8 +349,8 @@ struct Table {
     /// `sources[i]`: `rules[i].sources()`, resolved.
     sources: Vec<Vec<KnownField>>,
     /// The indexes of `rules` in the order of their attribute names: read
-    /// in this order, a record's attributes come out sorted, which is what
-    /// building the change's map from them costs least for.
+    /// in this order, each attribute is appended to the change's
+    /// [`Attributes`] without a search.
     by_name: Vec<usize>,
 }
 
@@ -372,21 +372,17 @@ impl Table {
 static WORKER_TABLE: LazyLock<Table> = LazyLock::new(|| Table::new(WORKER_FIELDS));
 static ORG_TABLE: LazyLock<Table> = LazyLock::new(|| Table::new(ORG_FIELDS));
 
-/// The attributes of one record, in rule order, before they become the
-/// change's map: collecting them builds the map in one pass from sorted
-/// entries instead of searching it once per attribute.
-type Read = Vec<(Cow<'static, str>, Value)>;
-
-/// Reads `table`'s rules from `record` (for the change with `external_id`);
-/// the first rule (in table order) whose field is unreadable is the error.
-/// `extra` is room for attributes the caller adds.
+/// Reads `table`'s rules from `record` (for the change with `external_id`)
+/// in the order of their attribute names, so that each attribute is
+/// appended to the map; the first rule (in table order) whose field is
+/// unreadable is the error. `extra` is room for attributes the caller adds.
 fn apply_rules<R: Fields + ?Sized>(
     record: &R,
     table: &Table,
     external_id: &str,
     extra: usize,
-) -> Result<Read, MappingError> {
-    let mut read_so_far = Read::with_capacity(table.rules.len() + extra);
+) -> Result<Attributes, MappingError> {
+    let mut read_so_far = Attributes::with_capacity(table.rules.len() + extra);
     // The error of the first unreadable rule in table order, and its index.
     let mut unreadable: Option<(usize, MappingError)> = None;
     for &i in &table.by_name {
@@ -398,7 +394,9 @@ fn apply_rules<R: Fields + ?Sized>(
             continue;
         };
         match read(r.kind, v) {
-            Ok(Some(value)) => read_so_far.push((Cow::Borrowed(r.attribute), value)),
+            Ok(Some(value)) => {
+                read_so_far.insert(Cow::Borrowed(r.attribute), value);
+            }
             Ok(None) => {}
             Err(_) if unreadable.as_ref().is_some_and(|(first, _)| *first < i) => {}
             Err(expected) => {
@@ -513,8 +511,8 @@ pub fn map_worker<R: Fields + ?Sized>(
     let id = self::external_id(record, anchor_fields(external_id), "worker")?;
     let mut read = apply_rules(record, &WORKER_TABLE, &id, 2)?;
     let mut change = Change::new("User", id, ChangeKind::Upsert);
-    let status = match read.iter().find(|(name, _)| name == "employmentStatus") {
-        Some((_, Value::String(s))) => Some(match s.trim() {
+    let status = match read.get("employmentStatus") {
+        Some(Value::String(s)) => Some(match s.trim() {
             s if s.eq_ignore_ascii_case("active") => Status::Active,
             s if s.eq_ignore_ascii_case("terminated") => Status::Terminated,
             _ => Status::Other,
@@ -530,12 +528,10 @@ pub fn map_worker<R: Fields + ?Sized>(
         Some(status) => Some((matches!(status, Status::Active), false)),
     };
     if let Some((enabled, deleted)) = derived {
-        read.push((ACCOUNT_ENABLED.into(), Value::Bool(enabled)));
-        read.push((IS_DELETED.into(), Value::Bool(deleted)));
+        read.insert(ACCOUNT_ENABLED.into(), Value::Bool(enabled));
+        read.insert(IS_DELETED.into(), Value::Bool(deleted));
     }
-    // Sorts (stably: a later entry of a name wins, as an insert would) and
-    // builds the map in one pass.
-    change.attributes = read.into_iter().collect();
+    change.attributes = read;
     Ok(change)
 }
 
@@ -555,9 +551,9 @@ pub fn map_worker<R: Fields + ?Sized>(
 /// As [`map_worker`].
 pub fn map_org<R: Fields + ?Sized>(record: &R) -> Result<Change, MappingError> {
     let id = external_id(record, &["id"], "supervisory organization")?;
-    let read = apply_rules(record, &ORG_TABLE, &id, 0)?;
+    let attributes = apply_rules(record, &ORG_TABLE, &id, 0)?;
     let mut change = Change::new("OrgUnit", id, ChangeKind::Upsert);
-    change.attributes = read.into_iter().collect();
+    change.attributes = attributes;
     Ok(change)
 }
 

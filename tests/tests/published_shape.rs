@@ -112,7 +112,7 @@ async fn a_published_tenant_imports_fully_and_derives_nothing_from_missing_field
         assert_eq!(ch.kind, ChangeKind::Upsert, "{}", ch.external_id);
         for a in NEVER {
             assert!(
-                !ch.attributes.contains_key(*a),
+                !ch.attributes.contains_key(a),
                 "{} has {a}",
                 ch.external_id
             );
