@@ -111,11 +111,7 @@ async fn a_published_tenant_imports_fully_and_derives_nothing_from_missing_field
     for ch in &sink.changes {
         assert_eq!(ch.kind, ChangeKind::Upsert, "{}", ch.external_id);
         for a in NEVER {
-            assert!(
-                !ch.attributes.contains_key(a),
-                "{} has {a}",
-                ch.external_id
-            );
+            assert!(!ch.attributes.contains_key(a), "{} has {a}", ch.external_id);
         }
     }
     // Organizations: the descriptor is the name; nothing else is known.
