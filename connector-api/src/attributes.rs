@@ -176,28 +176,41 @@ impl IntoIterator for Attributes {
 /// order are taken as they are, without sorting.
 impl FromIterator<Entry> for Attributes {
     fn from_iter<I: IntoIterator<Item = Entry>>(iter: I) -> Self {
-        let mut entries: Vec<Entry> = iter.into_iter().collect();
-        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            // Stable: of equal names, the later entry comes later...
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            // ...and its value is kept (`dedup_by` keeps the earlier entry).
-            entries.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                if same {
-                    std::mem::swap(&mut later.1, &mut kept.1);
-                }
-                same
-            });
-        }
-        Self { entries }
+        let mut attributes = Self {
+            entries: iter.into_iter().collect(),
+        };
+        attributes.restore_order();
+        attributes
     }
 }
 
+/// Adds attributes in any order (one sort at the end, not a shift per
+/// entry); a name already present, or given twice, takes the last value.
 impl Extend<Entry> for Attributes {
     fn extend<I: IntoIterator<Item = Entry>>(&mut self, iter: I) {
-        for (name, value) in iter {
-            self.insert(name, value);
+        self.entries.extend(iter);
+        self.restore_order();
+    }
+}
+
+impl Attributes {
+    /// Sorts the entries by name and keeps the last value of a name given
+    /// more than once; entries already in order are left as they are.
+    fn restore_order(&mut self) {
+        let entries = &mut self.entries;
+        if entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            return;
         }
+        // Stable: of equal names, the later entry stays later...
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // ...and its value is kept (`dedup_by` keeps the earlier entry).
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                std::mem::swap(&mut later.1, &mut kept.1);
+            }
+            same
+        });
     }
 }
 
@@ -280,9 +293,16 @@ mod tests {
                 .collect();
             let expected: BTreeMap<Cow<'static, str>, Value> = entries.iter().cloned().collect();
             let mut inserted = Attributes::new();
-            inserted.extend(entries.iter().cloned());
+            for (name, value) in entries.iter().cloned() {
+                inserted.insert(name, value);
+            }
+            // Half inserted one by one, the rest extended onto them.
+            let (first, rest) = entries.split_at(entries.len() / 2);
+            let mut extended: Attributes = first.iter().cloned().collect();
+            extended.extend(rest.iter().cloned());
             let collected: Attributes = entries.into_iter().collect();
             prop_assert_eq!(&inserted, &collected);
+            prop_assert_eq!(&extended, &collected);
             let pairs = |a: &Attributes| a.iter().map(|(n, v)| (n.clone(), v.clone())).collect::<Vec<_>>();
             prop_assert_eq!(pairs(&collected), expected.clone().into_iter().collect::<Vec<_>>());
             prop_assert_eq!(
