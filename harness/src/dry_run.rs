@@ -102,8 +102,7 @@ pub(crate) fn classify(
         (ChangeKind::Upsert, None) => Effect::Create,
         (ChangeKind::Upsert, Some(state)) if state.deleted => Effect::Create,
         (ChangeKind::Upsert, Some(state)) => {
-            let old: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&state.attributes).unwrap_or_default();
+            let old = state.attributes;
             let new = match serde_json::to_value(&change.attributes) {
                 Ok(serde_json::Value::Object(m)) => m,
                 _ => serde_json::Map::new(),

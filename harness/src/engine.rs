@@ -998,8 +998,12 @@ impl StoreSink<'_> {
                     }
                 }
                 json.clear();
-                let applied = serde_json::to_writer(&mut json, &change.attributes)
+                let applied = tx
+                    .stored(&change.attributes)
                     .map_err(|e| e.to_string())
+                    .and_then(|stored| {
+                        serde_json::to_writer(&mut json, &stored).map_err(|e| e.to_string())
+                    })
                     .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
                     .map_err(|e| {
                         ConnectorError::new(

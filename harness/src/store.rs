@@ -16,13 +16,18 @@
 //!   warnings, record_error_list)`: the last two (JSON arrays) since schema
 //!   version 2.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::hash_map::{DefaultHasher, Entry};
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use connector_api::{Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, RecordError};
+use connector_api::{
+    Attributes, Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, RecordError,
+};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -30,8 +35,9 @@ use serde::{Deserialize, Serialize};
 /// when opened for a run, and read as they are by read-only commands:
 /// version 1 lacks the run history's `warnings` and `record_error_list`
 /// columns; versions 1 and 2 key `objects` by the instance's name (text)
-/// instead of its id in `instances`.
-pub const SCHEMA_VERSION: i64 = 3;
+/// instead of its id in `instances`; versions 1 to 3 have no
+/// `attribute_names`, so all their attributes are JSON objects.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// The columns version 2 added to `runs`: the run's warnings and its record
 /// errors, JSON arrays (secret values redacted).
@@ -68,6 +74,10 @@ CREATE TABLE IF NOT EXISTS instances (
     id   INTEGER PRIMARY KEY,
     name TEXT    NOT NULL UNIQUE
 );
+CREATE TABLE IF NOT EXISTS attribute_names (
+    id    INTEGER PRIMARY KEY,
+    names TEXT    NOT NULL UNIQUE
+);
 CREATE TABLE IF NOT EXISTS watermarks (
     instance     TEXT    PRIMARY KEY,
     watermark    TEXT    NOT NULL,
@@ -98,7 +108,14 @@ CREATE TABLE IF NOT EXISTS runs (
 
 /// `objects` (version 3), created after [`SCHEMA`] and any migration.
 ///
-/// It is a rowid table: rows (attributes of ~1 KiB) are appended in arrival
+/// `attributes` is `[names_id, value, ...]` ([`StoredAttributes`]): a
+/// worker's values (~470 bytes) without their names, which are the same
+/// few lists record after record and are kept once each in
+/// `attribute_names`. Rows written before version 4 hold the JSON object,
+/// and are read as they are. The view `objects_json` shows every row's
+/// attributes as the JSON object, for SQL users.
+///
+/// It is a rowid table: rows (attributes of ~0.5 KiB) are appended in arrival
 /// order and only the small primary-key index takes the random external
 /// ids. (As `WITHOUT ROWID` every upsert landed on a random leaf of the
 /// whole table, which outgrew SQLite's page cache; see docs/benchmarks.md.)
@@ -127,6 +144,15 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_by_seen
     ON objects (instance_id, object_type, deleted, last_seen_run);
+CREATE VIEW IF NOT EXISTS objects_json AS
+SELECT i.name AS instance, o.object_type, o.external_id, o.deleted, o.deleted_by,
+       o.first_seen_run, o.last_seen_run,
+       CASE WHEN json_type(o.attributes) = 'array' THEN
+           (SELECT json_group_object(n.value, o.attributes -> ('$[' || (n.key + 1) || ']'))
+              FROM attribute_names a, json_each(a.names) n
+             WHERE a.id = o.attributes ->> '$[0]')
+       ELSE o.attributes END AS attributes
+  FROM objects o JOIN instances i ON i.id = o.instance_id;
 ";
 
 /// The objects with their instance's name, whatever the layout: a
@@ -745,7 +771,8 @@ impl Store {
             )
             .optional()
             .map_err(|e| self.err(e))?;
-        row.map(|r| self.object_from_raw(r)).transpose()
+        row.map(|r| self.object_from_raw(&self.conn(), r, &mut NamesById::default()))
+            .transpose()
     }
 
     /// Every live (not deleted) object of a type, ordered by external id.
@@ -788,9 +815,10 @@ impl Store {
         let rows = stmt
             .query_map(params![instance, object_type], raw_object)
             .map_err(|e| self.err(e))?;
+        let mut names = NamesById::default();
         let mut out = Vec::new();
         for row in rows {
-            out.push(self.object_from_raw(row.map_err(|e| self.err(e))?)?);
+            out.push(self.object_from_raw(&conn, row.map_err(|e| self.err(e))?, &mut names)?);
         }
         Ok(out)
     }
@@ -977,10 +1005,15 @@ impl Store {
         })
     }
 
-    fn object_from_raw(&self, raw: RawObject) -> Result<StoredObject, StoreError> {
-        let attributes = serde_json::from_str(&raw.attributes).map_err(|e| {
+    fn object_from_raw(
+        &self,
+        conn: &Connection,
+        raw: RawObject,
+        names: &mut NamesById,
+    ) -> Result<StoredObject, StoreError> {
+        let attributes = read_attributes(conn, &raw.attributes, names).map_err(|why| {
             self.corrupt(format!(
-                "attributes of {} {}: {e}",
+                "attributes of {} {}: {why}",
                 raw.object_type, raw.external_id
             ))
         })?;
@@ -1056,7 +1089,7 @@ impl Store {
 /// An object as a run transaction sees it (see [`RunTransaction::object_state`]).
 #[derive(Debug)]
 pub(crate) struct ObjectState {
-    pub attributes: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
     pub deleted: bool,
     pub first_seen_run: i64,
 }
@@ -1075,6 +1108,8 @@ pub(crate) struct RunTransaction<'c> {
     path: &'c Path,
     /// The last instance [`RunTransaction::apply`] wrote, and its id.
     instance: RefCell<Option<(String, i64)>>,
+    /// The attribute name lists written so far, and their ids.
+    names: RefCell<NameLists>,
 }
 
 impl<'c> RunTransaction<'c> {
@@ -1087,6 +1122,48 @@ impl<'c> RunTransaction<'c> {
             tx,
             path,
             instance: RefCell::new(None),
+            names: RefCell::new(NameLists::default()),
+        })
+    }
+
+    /// How `attributes` are stored (see [`StoredAttributes`]): their name
+    /// list's id in `attribute_names` is looked up in the run's cache, and
+    /// added to the table (in the run's transaction) when new.
+    pub(crate) fn stored<'a>(
+        &self,
+        attributes: &'a Attributes,
+    ) -> Result<StoredAttributes<'a>, StoreError> {
+        if attributes.is_empty() {
+            return Ok(StoredAttributes {
+                names: None,
+                attributes,
+            });
+        }
+        let mut lists = self.names.borrow_mut();
+        let key = NameLists::key(attributes);
+        if let Some(id) = lists.get(key, attributes) {
+            return Ok(StoredAttributes {
+                names: Some(id),
+                attributes,
+            });
+        }
+        let names: Vec<&str> = attributes.keys().map(|n| n.as_ref()).collect();
+        let text = serde_json::to_string(&names).map_err(|e| StoreError::Corrupt {
+            path: self.path.to_path_buf(),
+            why: format!("cannot encode attribute names: {e}"),
+        })?;
+        let id = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO attribute_names (names) VALUES (?1) \
+                 ON CONFLICT (names) DO UPDATE SET names = names RETURNING id",
+            )
+            .and_then(|mut s| s.query_row(params![text], |r| r.get::<_, i64>(0)))
+            .map_err(|e| self.err(e))?;
+        lists.insert(key, attributes, id);
+        Ok(StoredAttributes {
+            names: Some(id),
+            attributes,
         })
     }
 
@@ -1179,22 +1256,34 @@ impl<'c> RunTransaction<'c> {
         object_type: &str,
         external_id: &str,
     ) -> Result<Option<ObjectState>, StoreError> {
-        self.tx
+        let row = self
+            .tx
             .prepare_cached(&format!(
                 "SELECT attributes, deleted, first_seen_run FROM objects \
                  WHERE instance_id = {INSTANCE_ID} AND object_type = ?2 AND external_id = ?3"
             ))
             .and_then(|mut s| {
                 s.query_row(params![instance, object_type, external_id], |r| {
-                    Ok(ObjectState {
-                        attributes: r.get(0)?,
-                        deleted: r.get(1)?,
-                        first_seen_run: r.get(2)?,
-                    })
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?))
                 })
                 .optional()
             })
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.err(e))?;
+        let Some((text, deleted, first_seen_run)) = row else {
+            return Ok(None);
+        };
+        let attributes =
+            read_attributes(&self.tx, &text, &mut NamesById::default()).map_err(|why| {
+                StoreError::Corrupt {
+                    path: self.path.to_path_buf(),
+                    why: format!("attributes of {object_type} {external_id}: {why}"),
+                }
+            })?;
+        Ok(Some(ObjectState {
+            attributes,
+            deleted,
+            first_seen_run,
+        }))
     }
 
     /// Up to `limit` external ids of the objects of a type this run purged.
@@ -1455,6 +1544,114 @@ impl Store {
     }
 }
 
+/// A change's attributes as a row stores them: `{}` when there are none,
+/// else `[names_id, value, ...]`, the values in name order and the names
+/// once per distinct list in `attribute_names` (a JSON array). Rows written
+/// before version 4 hold a JSON object, which is read as it is.
+pub(crate) struct StoredAttributes<'a> {
+    names: Option<i64>,
+    attributes: &'a Attributes,
+}
+
+impl Serialize for StoredAttributes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let Some(names) = self.names else {
+            return serializer.serialize_map(Some(0))?.end();
+        };
+        let mut row = serializer.serialize_seq(Some(self.attributes.len() + 1))?;
+        row.serialize_element(&names)?;
+        for value in self.attributes.values() {
+            row.serialize_element(value)?;
+        }
+        row.end()
+    }
+}
+
+/// The attribute name lists a run wrote, by a cheap key: record after
+/// record carries one of a few lists of the connector's fixed names.
+#[derive(Default)]
+struct NameLists {
+    by_key: HashMap<u64, Vec<(NameList, i64)>>,
+}
+
+/// A list of attribute names, in order.
+type NameList = Vec<Cow<'static, str>>;
+
+impl NameLists {
+    /// A key of the list: fixed (`&'static str`) names by address, owned
+    /// ones by content. Equal lists of fixed names always get equal keys.
+    fn key(attributes: &Attributes) -> u64 {
+        let mut h = DefaultHasher::new();
+        for name in attributes.keys() {
+            match name {
+                Cow::Borrowed(n) => (n.as_ptr() as usize, n.len()).hash(&mut h),
+                Cow::Owned(n) => n.hash(&mut h),
+            }
+        }
+        h.finish()
+    }
+
+    fn get(&self, key: u64, attributes: &Attributes) -> Option<i64> {
+        self.by_key
+            .get(&key)?
+            .iter()
+            .find(|(names, _)| names.iter().eq(attributes.keys()))
+            .map(|(_, id)| *id)
+    }
+
+    fn insert(&mut self, key: u64, attributes: &Attributes, id: i64) {
+        let names = attributes.keys().cloned().collect();
+        self.by_key.entry(key).or_default().push((names, id));
+    }
+}
+
+/// Name lists read from `attribute_names`, by id.
+type NamesById = HashMap<i64, Vec<String>>;
+
+/// Reads a row's attributes, in either form (see [`StoredAttributes`]),
+/// into a JSON object. `Err` says what is wrong with them.
+fn read_attributes(
+    conn: &Connection,
+    text: &str,
+    names_by_id: &mut NamesById,
+) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if !text.trim_start().starts_with('[') {
+        return serde_json::from_str(text).map_err(|e| e.to_string());
+    }
+    let mut row: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let id = match row.first() {
+        Some(v) => v.as_i64().ok_or("its name list id is not a number")?,
+        None => return Err("the row is an empty array".into()),
+    };
+    let names = match names_by_id.entry(id) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(new) => {
+            let names: Option<String> = conn
+                .query_row(
+                    "SELECT names FROM attribute_names WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(|e| format!("cannot read attribute name list {id}: {e}"))?;
+            let names = names.ok_or_else(|| format!("attribute name list {id} is missing"))?;
+            new.insert(
+                serde_json::from_str(&names)
+                    .map_err(|e| format!("attribute name list {id} is not a list of names: {e}"))?,
+            )
+        }
+    };
+    if names.len() + 1 != row.len() {
+        return Err(format!(
+            "{} values for the {} names of list {id}",
+            row.len() - 1,
+            names.len()
+        ));
+    }
+    Ok(names.iter().cloned().zip(row.drain(1..)).collect())
+}
+
 struct RawObject {
     instance: String,
     object_type: String,
@@ -1621,6 +1818,135 @@ mod tests {
             [true, false],
             "a live older object, then an already deleted one"
         );
+    }
+
+    /// Attributes are stored as `[names_id, values...]`, one name list per
+    /// distinct list, and read back (by the store and by the `objects_json`
+    /// view) as the JSON object serde_json writes; an older `{...}` row
+    /// reads as it is, and a row whose list is missing or of another length
+    /// is reported, not guessed.
+    #[test]
+    fn attributes_are_stored_without_their_names_and_read_back_whole() {
+        use connector_api::Value;
+        let dir = temp_dir();
+        let s = Store::open(&dir.join("s.db")).unwrap();
+        let run = s
+            .begin_run("w:t", "w", ImportMode::Full, "2026-01-01T00:00:00Z", None)
+            .unwrap();
+        let mut a = Change::new("User", "a", ChangeKind::Upsert);
+        a.attributes
+            .insert("firstName".into(), Value::String("Zoë \"Z\"".into()));
+        a.attributes
+            .insert("hireDate".into(), Value::date(2020, 1, 31).unwrap());
+        a.attributes.insert("isManager".into(), Value::Bool(true));
+        a.attributes.insert("manager".into(), Value::Null);
+        let mut b = Change::new("User", "b", ChangeKind::Upsert);
+        b.attributes = a.attributes.clone();
+        b.attributes
+            .insert("firstName".into(), Value::String("Ada".into()));
+        let mut c = Change::new("User", "c", ChangeKind::Upsert);
+        // Owned names, as a plugin's changes carry them: the same list.
+        c.attributes = a
+            .attributes
+            .iter()
+            .map(|(n, v)| (Cow::Owned(n.to_string()), v.clone()))
+            .collect();
+        let mut d = Change::new("User", "d", ChangeKind::Upsert);
+        d.attributes
+            .insert("firstName".into(), Value::String("Eve".into()));
+        let e = Change::new("User", "e", ChangeKind::Delete);
+        {
+            let (conn, path) = s.shared_connection();
+            let mut guard = lock(&conn);
+            let tx = RunTransaction::begin(&mut guard, &path).unwrap();
+            let mut objects = tx.objects("w:t", run, ImportMode::Full).unwrap();
+            for change in [&a, &b, &c, &d, &e] {
+                let json = serde_json::to_string(&tx.stored(&change.attributes).unwrap()).unwrap();
+                objects.apply(change, &json).unwrap();
+            }
+            drop(objects);
+            tx.commit().unwrap();
+        }
+        let conn = Connection::open(dir.join("s.db")).unwrap();
+        let rows: Vec<(String, String)> = conn
+            .prepare("SELECT external_id, attributes FROM objects ORDER BY external_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let lists: Vec<(i64, String)> = conn
+            .prepare("SELECT id, names FROM attribute_names ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                (
+                    1,
+                    r#"["firstName","hireDate","isManager","manager"]"#.to_string()
+                ),
+                (2, r#"["firstName"]"#.to_string())
+            ]
+        );
+        assert_eq!(
+            rows,
+            [
+                (
+                    "a".to_string(),
+                    r#"[1,"Zoë \"Z\"","2020-01-31",true,null]"#.to_string()
+                ),
+                (
+                    "b".to_string(),
+                    r#"[1,"Ada","2020-01-31",true,null]"#.to_string()
+                ),
+                (
+                    "c".to_string(),
+                    r#"[1,"Zoë \"Z\"","2020-01-31",true,null]"#.to_string()
+                ),
+                ("d".to_string(), r#"[2,"Eve"]"#.to_string()),
+                ("e".to_string(), "{}".to_string()),
+            ]
+        );
+        for change in [&a, &b, &c, &d, &e] {
+            let json = serde_json::to_string(&change.attributes).unwrap();
+            let stored = s
+                .object("w:t", "User", &change.external_id)
+                .unwrap()
+                .unwrap();
+            assert_eq!(serde_json::to_string(&stored.attributes).unwrap(), json);
+            let viewed: String = conn
+                .query_row(
+                    "SELECT attributes FROM objects_json WHERE external_id = ?1",
+                    [&change.external_id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(viewed, json, "{}", change.external_id);
+        }
+        // An older row (a JSON object) reads as it is; broken rows say so.
+        conn.execute_batch(
+            r#"UPDATE objects SET attributes = '{"firstName":"Old"}' WHERE external_id = 'a';
+               UPDATE objects SET attributes = '[9,"x"]' WHERE external_id = 'b';
+               UPDATE objects SET attributes = '[2,"x","y"]' WHERE external_id = 'c';"#,
+        )
+        .unwrap();
+        let old = s.object("w:t", "User", "a").unwrap().unwrap();
+        assert_eq!(old.attributes["firstName"], "Old");
+        for (id, why) in [
+            ("b", "attribute name list 9 is missing"),
+            ("c", "2 values for the 1 names of list 2"),
+        ] {
+            let e = s.object("w:t", "User", id).unwrap_err();
+            assert!(
+                matches!(&e, StoreError::Corrupt { why: w, .. } if w.ends_with(why)),
+                "{id}: {e}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -1878,7 +2204,7 @@ mod tests {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(version, "3");
+        assert_eq!(version, "4");
         assert_eq!(s.runs(None).unwrap()[0].record_errors, 2, "old rows kept");
         assert!(!s.has_named_objects().unwrap());
         assert_named_objects_read(&s);
@@ -1922,7 +2248,7 @@ mod tests {
         drop(s);
         Connection::open(&path)
             .unwrap()
-            .execute_batch("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+            .execute_batch("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
             .unwrap();
         let e = Store::open(&path).unwrap_err();
         assert!(matches!(e, StoreError::Incompatible { .. }), "{e}");
