@@ -998,23 +998,26 @@ impl StoreSink<'_> {
                     }
                 }
                 json.clear();
-                let applied = tx
-                    .stored(&change.attributes)
-                    .map_err(|e| e.to_string())
-                    .and_then(|stored| {
-                        serde_json::to_writer(&mut json, &stored).map_err(|e| e.to_string())
-                    })
-                    .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
-                    .map_err(|e| {
-                        ConnectorError::new(
-                            ErrorKind::Sink,
-                            format!(
-                                "cannot encode the attributes of {} {}: {e}",
-                                change.object_type, change.external_id
-                            ),
-                        )
-                    })
-                    .and_then(|attributes| objects.apply(change, attributes).map_err(sink_error));
+                // Looking the name list up is a store step: its error is the
+                // store's (a busy store stays retryable), not an encoding one.
+                let applied = match tx.stored(&change.attributes) {
+                    Err(e) => Err(sink_error(e)),
+                    Ok(stored) => serde_json::to_writer(&mut json, &stored)
+                        .map_err(|e| e.to_string())
+                        .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
+                        .map_err(|e| {
+                            ConnectorError::new(
+                                ErrorKind::Sink,
+                                format!(
+                                    "cannot encode the attributes of {} {}: {e}",
+                                    change.object_type, change.external_id
+                                ),
+                            )
+                        })
+                        .and_then(|attributes| {
+                            objects.apply(change, attributes).map_err(sink_error)
+                        }),
+                };
                 match applied {
                     Ok(deleted) => deletes.push(deleted),
                     Err(e) => {
@@ -1313,6 +1316,29 @@ mod tests {
         assert_eq!(run.status, RunStatus::Failed);
         assert_eq!(run.error_kind.as_deref(), Some("Server"));
         assert_eq!(run.error.as_deref(), Some("503 at offset 200"));
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_recording_a_name_list_is_the_stores_error() {
+        let mut e = engine();
+        crate::store::lock(&e.store().shared_connection().0)
+            .execute_batch(
+                "CREATE TRIGGER refuse_names BEFORE INSERT ON attribute_names \
+                 BEGIN SELECT RAISE(ABORT, 'disk says no'); END;",
+            )
+            .unwrap();
+        let r = e
+            .run(&Fake::new(vec![users(0..2)], "w1"), opts(ImportMode::Full))
+            .await
+            .unwrap();
+        let RunOutcome::Failed { kind, message, .. } = &r.outcome else {
+            panic!("{:?}", r.outcome)
+        };
+        assert_eq!(*kind, ErrorKind::Sink);
+        assert!(message.starts_with("the state store "), "{message}");
+        assert!(message.contains("disk says no"), "{message}");
+        assert!(!message.contains("cannot encode"), "{message}");
+        assert!(object(&e, "u000").is_none());
     }
 
     #[tokio::test]
