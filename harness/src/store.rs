@@ -1147,11 +1147,8 @@ impl<'c> RunTransaction<'c> {
                 attributes,
             });
         }
-        let names: Vec<&str> = attributes.keys().map(|n| n.as_ref()).collect();
-        let text = serde_json::to_string(&names).map_err(|e| StoreError::Corrupt {
-            path: self.path.to_path_buf(),
-            why: format!("cannot encode attribute names: {e}"),
-        })?;
+        // A JSON array of strings: writing it cannot fail.
+        let text = serde_json::Value::from_iter(attributes.keys().map(|n| n.as_ref())).to_string();
         let id = self
             .tx
             .prepare_cached(
