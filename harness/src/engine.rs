@@ -1003,8 +1003,6 @@ impl StoreSink<'_> {
                 let applied = match tx.stored(&change.attributes) {
                     Err(e) => Err(sink_error(e)),
                     Ok(stored) => serde_json::to_writer(&mut json, &stored)
-                        .map_err(|e| e.to_string())
-                        .and_then(|()| std::str::from_utf8(&json).map_err(|e| e.to_string()))
                         .map_err(|e| {
                             ConnectorError::new(
                                 ErrorKind::Sink,
@@ -1014,9 +1012,7 @@ impl StoreSink<'_> {
                                 ),
                             )
                         })
-                        .and_then(|attributes| {
-                            objects.apply(change, attributes).map_err(sink_error)
-                        }),
+                        .and_then(|()| objects.apply(change, &json).map_err(sink_error)),
                 };
                 match applied {
                     Ok(deleted) => deletes.push(deleted),

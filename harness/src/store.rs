@@ -28,6 +28,7 @@ use std::time::Duration;
 use connector_api::{
     Attributes, Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, RecordError,
 };
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -119,9 +120,14 @@ CREATE TABLE IF NOT EXISTS runs (
 /// order and only the small primary-key index takes the random external
 /// ids. (As `WITHOUT ROWID` every upsert landed on a random leaf of the
 /// whole table, which outgrew SQLite's page cache; see docs/benchmarks.md.)
-/// The key starts with the instance's integer id, not its name, so the
-/// index entries stay short: the index is what the page cache must hold
-/// during a run. `attributes` comes last, so a scan reading the other
+/// The key holds the instance's integer id, not its name, so the index
+/// entries stay short: the index is what the page cache must hold during a
+/// run. It starts with `external_id`, the column that tells two keys apart,
+/// so each of the ~17 comparisons of an upsert's look-up is decided by the
+/// first column (SQLite's string fast path) instead of stepping over two
+/// equal ones: 3 % fewer instructions a record. Stores created before
+/// keep `(instance_id, object_type, external_id)`; the statements are the
+/// same for both (a conflict target names the key's columns, in any order). `attributes` comes last, so a scan reading the other
 /// columns does not decode it.
 ///
 /// `objects_by_seen` stays although every row pays for it: a run appends
@@ -140,7 +146,7 @@ CREATE TABLE IF NOT EXISTS objects (
     first_seen_run INTEGER NOT NULL,
     last_seen_run  INTEGER NOT NULL,
     attributes     TEXT    NOT NULL,
-    PRIMARY KEY (instance_id, object_type, external_id)
+    PRIMARY KEY (external_id, object_type, instance_id)
 );
 CREATE INDEX IF NOT EXISTS objects_by_seen
     ON objects (instance_id, object_type, deleted, last_seen_run);
@@ -1206,7 +1212,7 @@ impl<'c> RunTransaction<'c> {
         attributes_json: &str,
     ) -> Result<bool, StoreError> {
         self.objects(instance, run_id, mode)?
-            .apply(change, attributes_json)
+            .apply(change, attributes_json.as_bytes())
     }
 
     /// A writer of `instance`'s objects for run `run_id`: its statements
@@ -1450,16 +1456,21 @@ impl ObjectWriter<'_> {
     /// are byte-identical writes nothing (its `last_seen_run` stays): only
     /// a full run's purge reads `last_seen_run`, and a full run records it
     /// for every object it sees.
+    ///
+    /// `attributes_json` is the stored form's JSON text, as serde_json
+    /// writes it (so UTF-8): it is bound as `TEXT` without being
+    /// validated a second time.
     pub(crate) fn apply(
         &mut self,
         change: &Change,
-        attributes_json: &str,
+        attributes_json: &[u8],
     ) -> Result<bool, StoreError> {
+        let attributes = ToSqlOutput::Borrowed(ValueRef::Text(attributes_json));
         let row = params![
             self.instance,
             change.object_type,
             change.external_id,
-            attributes_json,
+            attributes,
             self.run_id
         ];
         let tx = self.tx;
@@ -1578,22 +1589,35 @@ type NameList = Vec<Cow<'static, str>>;
 impl NameLists {
     /// A key of the list: fixed (`&'static str`) names by address, owned
     /// ones by content. Equal lists of fixed names always get equal keys.
+    ///
+    /// Every change asks for one, so the addresses are folded by a
+    /// multiply-rotate step (a few instructions a name) rather than by
+    /// SipHash: the key only picks a bucket, and [`NameLists::get`] still
+    /// compares the lists.
     fn key(attributes: &Attributes) -> u64 {
-        let mut h = DefaultHasher::new();
-        for name in attributes.keys() {
-            match name {
-                Cow::Borrowed(n) => (n.as_ptr() as usize, n.len()).hash(&mut h),
-                Cow::Owned(n) => n.hash(&mut h),
+        let fold = |h: u64, x: u64| (h.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+        attributes.keys().fold(0, |h, name| match name {
+            Cow::Borrowed(n) => fold(fold(h, n.as_ptr() as u64), n.len() as u64),
+            Cow::Owned(n) => {
+                let mut content = DefaultHasher::new();
+                n.hash(&mut content);
+                fold(h, content.finish())
             }
-        }
-        h.finish()
+        })
     }
 
     fn get(&self, key: u64, attributes: &Attributes) -> Option<i64> {
+        // The same fixed name is the same address: equal without reading it.
+        let same = |a: &Cow<'static, str>, b: &Cow<'static, str>| {
+            (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+        };
         self.by_key
             .get(&key)?
             .iter()
-            .find(|(names, _)| names.iter().eq(attributes.keys()))
+            .find(|(names, _)| {
+                names.len() == attributes.len()
+                    && names.iter().zip(attributes.keys()).all(|(a, b)| same(a, b))
+            })
             .map(|(_, id)| *id)
     }
 
@@ -1763,7 +1787,7 @@ mod tests {
         let mut objects = tx.objects("w:t", run, ImportMode::Full).unwrap();
         let deleted = changes
             .iter()
-            .map(|(c, attrs)| objects.apply(c, attrs).unwrap())
+            .map(|(c, attrs)| objects.apply(c, attrs.as_bytes()).unwrap())
             .collect();
         drop(objects);
         if commit {
@@ -1859,7 +1883,7 @@ mod tests {
             let mut objects = tx.objects("w:t", run, ImportMode::Full).unwrap();
             for change in [&a, &b, &c, &d, &e] {
                 let json = serde_json::to_string(&tx.stored(&change.attributes).unwrap()).unwrap();
-                objects.apply(change, &json).unwrap();
+                objects.apply(change, json.as_bytes()).unwrap();
             }
             drop(objects);
             tx.commit().unwrap();
@@ -2292,6 +2316,64 @@ mod tests {
         let change = Change::new("User", "a", ChangeKind::Upsert);
         in_transaction(&s, run, &[(&change, "{}")], true);
         assert_eq!(s.live_objects("w:t", "User").unwrap().len(), 1);
+        drop(s);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Stores created before the key began with `external_id` keep their
+    /// `(instance_id, object_type, external_id)` key: the same statements
+    /// upsert, update and delete on either (a conflict target names the
+    /// key's columns, not their order).
+    #[test]
+    fn a_store_keyed_instance_first_is_written_by_the_same_statements() {
+        let dir = temp_dir();
+        let path = dir.join("instance-first.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+            conn.execute_batch(SCHEMA).unwrap();
+            let old = OBJECTS_SCHEMA.replace(
+                "PRIMARY KEY (external_id, object_type, instance_id)",
+                "PRIMARY KEY (instance_id, object_type, external_id)",
+            );
+            assert_ne!(old, OBJECTS_SCHEMA);
+            conn.execute_batch(&old).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let key: String = {
+            let (conn, _) = s.shared_connection();
+            let sql = lock(&conn)
+                .query_row(
+                    "SELECT sql FROM sqlite_master WHERE name = 'objects'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            sql
+        };
+        assert!(key.contains("PRIMARY KEY (instance_id, object_type, external_id)"));
+        let begin = |mode| {
+            s.begin_run("w:t", "workday", mode, "2026-01-01T00:00:00Z", None)
+                .unwrap()
+        };
+        let ada = Change::new("User", "a", ChangeKind::Upsert);
+        let bob = Change::new("User", "b", ChangeKind::Upsert);
+        let run = begin(ImportMode::Full);
+        in_transaction(&s, run, &[(&ada, "{}"), (&bob, "{}")], true);
+        // The same ids again: each is one row, updated in place.
+        let run = begin(ImportMode::Full);
+        let gone = Change::new("User", "b", ChangeKind::Delete);
+        let deleted = in_transaction(&s, run, &[(&ada, "{}"), (&gone, "{}")], true);
+        assert_eq!(deleted, [false, true]);
+        assert_eq!(s.live_objects("w:t", "User").unwrap().len(), 1);
+        let rows: i64 = {
+            let (conn, _) = s.shared_connection();
+            let n = lock(&conn)
+                .query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))
+                .unwrap();
+            n
+        };
+        assert_eq!(rows, 2);
         drop(s);
         std::fs::remove_dir_all(&dir).unwrap();
     }
