@@ -75,14 +75,14 @@ impl Connector for Synthetic {
                     let mut c = Change::new("User", format!("{i:032x}"), ChangeKind::Upsert);
                     for a in ATTRIBUTES {
                         c.attributes
-                            .insert(a.into(), Value::String(format!("{a} of worker {i}")));
+                            .insert(a.into(), Value::String(format!("{a} of worker {i}").into()));
                     }
                     c.attributes
                         .insert("hireDate".into(), Value::date(2020, 1, 1).unwrap());
                     c.attributes.insert("IsDeleted".into(), Value::Bool(false));
                     c.attributes.insert(
                         "manager".into(),
-                        Value::Reference(format!("{:032x}", i / 10)),
+                        Value::Reference(format!("{:032x}", i / 10).into()),
                     );
                     outcome.counts.add("User", ChangeKind::Upsert);
                     c

@@ -289,7 +289,7 @@ mod tests {
         fn behaves_as_a_btree_map(entries in prop::collection::vec(("[a-d]{0,2}", "[x-z]{0,2}"), 0..24)) {
             let entries: Vec<Entry> = entries
                 .into_iter()
-                .map(|(n, v)| (Cow::Owned(n), Value::String(v)))
+                .map(|(n, v)| (Cow::Owned(n), Value::String(v.into())))
                 .collect();
             let expected: BTreeMap<Cow<'static, str>, Value> = entries.iter().cloned().collect();
             let mut inserted = Attributes::new();

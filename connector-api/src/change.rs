@@ -7,6 +7,7 @@ use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::schema::{ObjectTypeSchema, Schema, ValueKind};
+use crate::text::Text;
 
 /// A typed attribute value.
 ///
@@ -26,7 +27,7 @@ pub enum Value {
     /// The source sent the field without a value.
     Null,
     /// Free text.
-    String(String),
+    String(Text),
     /// A boolean.
     Bool(bool),
     /// A calendar date.
@@ -34,7 +35,7 @@ pub enum Value {
     /// An instant, always in UTC.
     DateTime(DateTime<Utc>),
     /// The external id of another object.
-    Reference(String),
+    Reference(Text),
 }
 
 impl Value {
@@ -71,8 +72,8 @@ impl Value {
         use serde_json::Value as J;
         match (kind, json) {
             (_, J::Null) => Ok(Value::Null),
-            (ValueKind::String, J::String(s)) => Ok(Value::String(s.clone())),
-            (ValueKind::Reference { .. }, J::String(s)) => Ok(Value::Reference(s.clone())),
+            (ValueKind::String, J::String(s)) => Ok(Value::String(Text::new(s))),
+            (ValueKind::Reference { .. }, J::String(s)) => Ok(Value::Reference(Text::new(s))),
             (ValueKind::Bool, J::Bool(b)) => Ok(Value::Bool(*b)),
             (ValueKind::Date, J::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map(Value::Date)
@@ -95,8 +96,8 @@ impl Value {
     ) -> Result<Self, String> {
         use serde_json::Value as J;
         match (kind, json) {
-            (ValueKind::String, J::String(s)) => Ok(Value::String(s)),
-            (ValueKind::Reference { .. }, J::String(s)) => Ok(Value::Reference(s)),
+            (ValueKind::String, J::String(s)) => Ok(Value::String(s.into())),
+            (ValueKind::Reference { .. }, J::String(s)) => Ok(Value::Reference(s.into())),
             (kind, json) => Value::from_json(kind, &json),
         }
     }

@@ -36,6 +36,7 @@ mod health;
 mod import;
 mod schema;
 mod secret;
+mod text;
 
 #[cfg(feature = "contract")]
 pub mod contract;
@@ -57,5 +58,6 @@ pub use secret::{
 
 /// Re-exported so connectors and engines use the same secret type.
 pub use secrecy;
+pub use text::Text;
 /// Re-exported so engines can build a [`RunContext`] from their own token.
 pub use tokio_util::sync::CancellationToken;

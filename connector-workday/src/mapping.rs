@@ -30,7 +30,7 @@ use std::sync::LazyLock;
 
 use chrono::format::{Item, Numeric, Pad, Parsed};
 use chrono::{DateTime, NaiveDate, Utc};
-use connector_api::{Attributes, Change, ChangeKind, RecordError, Value};
+use connector_api::{Attributes, Change, ChangeKind, RecordError, Text, Value};
 
 use crate::config::ExternalIdAttribute;
 use crate::record::{FieldValue, Fields, KnownField, Part};
@@ -239,11 +239,11 @@ fn blank(s: &str) -> bool {
 
 /// A string, or a reference object's `key` (`"id"` or `"descriptor"`);
 /// `Ok(None)` for an empty one. `Err` holds what was expected.
-fn reference_part(v: FieldValue<'_>, key: &str) -> Result<Option<String>, String> {
+fn reference_part(v: FieldValue<'_>, key: &str) -> Result<Option<Text>, String> {
     match v {
-        FieldValue::String(s) => Ok(Some(s.into_owned())),
+        FieldValue::String(s) => Ok(Some(s.into())),
         FieldValue::Object { id, descriptor } => match if key == "id" { id } else { descriptor } {
-            Part::String(s) if !blank(&s) => Ok(Some(s.into_owned())),
+            Part::String(s) if !blank(&s) => Ok(Some(s.into())),
             Part::Absent => Err(format!(
                 "expected a string or a reference object holding \"{key}\", got an object without it"
             )),
@@ -264,7 +264,7 @@ fn read(kind: FieldKind, v: FieldValue<'_>) -> Result<Option<Value>, String> {
     let type_name = v.type_name();
     match kind {
         FieldKind::Text => match v {
-            FieldValue::String(s) => Ok(Some(Value::String(s.into_owned()))),
+            FieldValue::String(s) => Ok(Some(Value::String(s.into()))),
             _ => Err(format!("expected a string, got {type_name}")),
         },
         FieldKind::Label => Ok(reference_part(v, "descriptor")?.map(Value::String)),

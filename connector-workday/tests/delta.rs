@@ -541,7 +541,7 @@ async fn delta_after_each_kind_of_change() {
         .unwrap();
     assert_eq!(
         ch.attributes["primaryWorkerSupervisoryOrganization"],
-        connector_api::Value::Reference(org_id(3))
+        connector_api::Value::Reference(org_id(3).into())
     );
     step(&mut w, out);
 
@@ -560,7 +560,7 @@ async fn delta_after_each_kind_of_change() {
         .unwrap();
     assert_eq!(
         ch.attributes["parentOrganizationId"],
-        connector_api::Value::Reference(org_id(1))
+        connector_api::Value::Reference(org_id(1).into())
     );
     step(&mut w, out);
 

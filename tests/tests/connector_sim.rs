@@ -347,7 +347,7 @@ async fn delta_after_each_kind_of_mutation() {
     let (out, sink, _) = run(&c, ImportRequest::delta(Some(w.clone()))).await;
     assert_eq!(
         find(&sink, &mover).attributes["primaryWorkerSupervisoryOrganization"],
-        Value::Reference(target)
+        Value::Reference(target.into())
     );
     w = out.watermark.unwrap();
 
@@ -358,7 +358,7 @@ async fn delta_after_each_kind_of_mutation() {
     let (out, sink, _) = run(&c, ImportRequest::delta(Some(w.clone()))).await;
     assert_eq!(
         find(&sink, &child).attributes["parentOrganizationId"],
-        Value::Reference(top)
+        Value::Reference(top.into())
     );
     w = out.watermark.unwrap();
 

@@ -153,7 +153,8 @@ impl Connector for MemoryConnector {
                         ChangeKind::Upsert
                     };
                     let mut c = Change::new("Thing", o.id, kind);
-                    c.attributes.insert("name".into(), Value::String(o.name));
+                    c.attributes
+                        .insert("name".into(), Value::String(o.name.into()));
                     c.attributes
                         .insert("IsDeleted".into(), Value::Bool(o.deleted));
                     outcome.counts.add("Thing", kind);
