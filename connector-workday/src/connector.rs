@@ -3,6 +3,7 @@
 //! imports.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,7 @@ pub struct WorkdayFactory {
     retry: RetryPolicy,
     request_timeout: Option<Duration>,
     max_response_bytes: usize,
+    spill: (usize, Option<PathBuf>),
 }
 
 impl Default for WorkdayFactory {
@@ -62,6 +64,7 @@ impl WorkdayFactory {
             retry: RetryPolicy::default(),
             request_timeout: None,
             max_response_bytes: crate::client::MAX_RESPONSE_BYTES,
+            spill: (crate::seen::SPILL_AT, None),
         }
     }
 
@@ -92,6 +95,16 @@ impl WorkdayFactory {
     #[must_use]
     pub fn with_max_response_bytes(mut self, limit: usize) -> Self {
         self.max_response_bytes = limit;
+        self
+    }
+
+    /// Overrides how many ids a read keeps in memory (131,072) before it
+    /// writes the rest to temporary files, and where those go (`None`:
+    /// `TMPDIR` or the system's temporary directory). Tests, so that they
+    /// need not read 131,072 records.
+    #[must_use]
+    pub fn with_id_spill(mut self, in_memory: usize, dir: Option<PathBuf>) -> Self {
+        self.spill = (in_memory, dir);
         self
     }
 
@@ -179,6 +192,7 @@ impl WorkdayFactory {
             import_organizations: config.import_organizations,
             policy: self.retry,
             api: config.api,
+            spill: self.spill.clone(),
         };
         Ok(WorkdayConnector {
             schema: crate::schema::schema(config.external_id_attribute),

@@ -1,6 +1,7 @@
 //! One import run: feeds in order (organizations, then workers), pages to
 //! the sink in order, delta filtering, drift detection and the new watermark.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use crate::mapping::{self, MappingError, LAST_UPDATED};
 use crate::paging::{Pager, Prepare, Source};
 use crate::record::{FieldValue, Fields};
 use crate::retry::RetryPolicy;
-use crate::seen::{id_hash, SeenIds};
+use crate::seen::{id_hash, PassIds, SeenIds};
 use crate::soap::request::{Query, Window};
 use crate::watermark::{self, Watermark};
 
@@ -35,6 +36,9 @@ pub(crate) struct RunSettings {
     pub import_organizations: bool,
     pub policy: RetryPolicy,
     pub api: Api,
+    /// How many ids a pass keeps in memory before it spills, and where to
+    /// (see [`PassIds`]).
+    pub spill: (usize, Option<PathBuf>),
 }
 
 impl RunSettings {
@@ -70,8 +74,12 @@ fn slot(w: &mut Watermark, feed: Feed) -> &mut Option<DateTime<Utc>> {
 struct FeedResult {
     newest: Option<DateTime<Utc>>,
     duplicates: u64,
-    /// The external ids emitted (hashed), so a later pass skips them.
+    /// The external ids emitted (hashed), so a later pass skips them: all
+    /// of them when the caller asked to keep them, else those in memory.
     seen: SeenIds,
+    /// Why repeats could not be ruled out (a spill file failed): the read
+    /// is treated as drifted.
+    unverified: Option<String>,
 }
 
 /// The SOAP passes of one feed: a full read, or on a delta the transaction
@@ -212,9 +220,13 @@ pub(crate) async fn run_import(
             newest: None,
             duplicates: 0,
             seen: SeenIds::new(),
+            unverified: None,
         };
         let mut first_date = None;
-        for source in sources {
+        let passes = sources.len();
+        for (pass_number, source) in sources.into_iter().enumerate() {
+            // A later pass skips this one's ids, so they are kept.
+            let keep = pass_number + 1 < passes;
             let soap = matches!(source, Source::Soap { .. });
             let mut pager = Pager::new(
                 Arc::clone(client),
@@ -230,13 +242,21 @@ pub(crate) async fn run_import(
                 &mut pager,
                 feed,
                 if soap { None } else { from },
-                &emitted,
+                PassIds::spilling_at(settings.spill.0, settings.spill.1.clone())
+                    .after(&emitted)
+                    .keeping(keep),
                 sink,
                 ctx,
                 &mut outcome,
             )
             .await?;
             drift.extend(pager.drift().iter().cloned());
+            drift.extend(pass.unverified.map(|why| {
+                format!(
+                    "the {} read cannot rule out records returned twice while paging: {why}",
+                    feed.noun()
+                )
+            }));
             if first_date.is_none() {
                 first_date = pager.started_at().cloned();
             }
@@ -245,7 +265,9 @@ pub(crate) async fn run_import(
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => a.or(b),
             };
-            emitted.extend(pass.seen);
+            if keep {
+                emitted.extend(pass.seen);
+            }
         }
         if !drift.is_empty() || result.duplicates > 0 {
             // Records may have shifted between pages (a hire or purge during
@@ -339,12 +361,11 @@ async fn read_feed(
     pager: &mut Pager<Mapped>,
     feed: Feed,
     from: Option<DateTime<Utc>>,
-    skip: &SeenIds,
+    mut seen: PassIds<'_>,
     sink: &mut dyn ChangeSink,
     ctx: &RunContext,
     outcome: &mut ImportOutcome,
 ) -> Result<FeedResult, ConnectorError> {
-    let mut seen = SeenIds::new();
     let mut duplicates: Vec<String> = Vec::new();
     let mut duplicate_count = 0u64;
     let mut undated = 0u64;
@@ -367,7 +388,7 @@ async fn read_feed(
             match mapped {
                 Ok(change) => {
                     let hash = id_hash(&change.external_id);
-                    if skip.contains(hash) {
+                    if seen.emitted_earlier(hash) {
                         // An earlier pass of this run emitted it.
                         continue;
                     }
@@ -407,11 +428,19 @@ async fn read_feed(
         sink.apply(changes).await?;
         ctx.metrics().add_page(records);
     }
+    let end = seen.finish();
+    duplicate_count += end.repeats;
     if duplicate_count > 0 {
+        // Repeats among the ids spilled to files are counted at the end,
+        // without their ids.
+        let examples = if duplicates.is_empty() {
+            String::new()
+        } else {
+            format!(" (e.g. {})", duplicates.join(", "))
+        };
         outcome.warnings.push(format!(
-            "Workday returned {duplicate_count} {} more than once while paging (e.g. {}): records moved between pages during the read",
+            "Workday returned {duplicate_count} {} more than once while paging{examples}: records moved between pages during the read",
             feed.noun(),
-            duplicates.join(", ")
         ));
     }
     if undated > 0 && from.is_some() {
@@ -438,6 +467,7 @@ async fn read_feed(
     Ok(FeedResult {
         newest,
         duplicates: duplicate_count,
-        seen,
+        seen: end.seen,
+        unverified: end.unverified,
     })
 }

@@ -8,10 +8,18 @@
 //! sorted run in place whenever it fills. A `HashSet<u64>` of a million ids
 //! takes about 19 MiB, and briefly half as much again while it grows; this
 //! takes 8 MiB.
+//!
+//! A pass keeps at most [`SPILL_AT`] ids (1 MiB) in memory ([`PassIds`]):
+//! the ids of a larger read go to unnamed temporary files, 8 bytes each,
+//! and their repeats are counted when the pass ends, so memory stays flat
+//! however large the tenant.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
+use std::fs::File;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
 /// The fewest ids the recent set holds before it is merged.
 const MIN_RECENT: usize = 1 << 12;
@@ -152,6 +160,243 @@ impl SeenIds {
     }
 }
 
+/// The most ids a pass keeps in memory (1 MiB of hashes) before it writes
+/// the rest to temporary files ([`PassIds`]). Tenants up to this size are
+/// read without a file.
+pub(crate) const SPILL_AT: usize = 1 << 17;
+
+/// The most files a pass spreads its spilled ids over (by their top bits),
+/// so that each is read back whole, sorted and counted at the end.
+const MAX_PARTS: u64 = 64;
+
+/// The buffer of each spill file, written and read.
+const PART_BUFFER: usize = 16 * 1024;
+
+/// The ids one pass emitted, to count the records it read more than once:
+/// exactly, in flat memory.
+///
+/// The first [`SPILL_AT`] ids are kept in memory (a [`SeenIds`], which then
+/// stops growing) and a repeat of one of them is known at once. Ids after
+/// those are appended to temporary files, spread over them by their top
+/// bits; a repeat among them is counted when the pass ends
+/// ([`PassIds::finish`]), by reading each file back, sorting it and
+/// counting equal neighbours. The files are unnamed (`tempfile`, in
+/// `TMPDIR` or the system's temporary directory) and vanish with the
+/// pass, or with the process.
+#[derive(Debug)]
+pub(crate) struct PassIds<'e> {
+    /// The ids earlier passes of the run emitted, which this one skips.
+    earlier: Option<&'e SeenIds>,
+    memory: SeenIds,
+    spill_at: usize,
+    /// The pass's expected size (its first page's `total`): how many files
+    /// the spilled ids are spread over.
+    expected: u64,
+    /// Where the files go; `None`: the system's temporary directory.
+    dir: Option<PathBuf>,
+    /// Whether [`PassIds::finish`] hands back every id (a later pass skips
+    /// this one's), not only those in memory.
+    keep: bool,
+    spill: Spill,
+}
+
+#[derive(Debug)]
+enum Spill {
+    /// Nothing spilled.
+    Off,
+    /// The spilled ids: file `hash >> shift` holds those with those top bits.
+    Parts {
+        files: Vec<BufWriter<File>>,
+        shift: u32,
+    },
+    /// A spill file could not be created, written or read: why. The pass
+    /// cannot rule repeats out ([`PassEnd::unverified`]).
+    Failed(String),
+}
+
+/// What [`PassIds::finish`] found.
+#[derive(Debug)]
+pub(crate) struct PassEnd {
+    /// Repeats among the spilled ids (those in memory were counted as they
+    /// came, by [`PassIds::insert`]).
+    pub(crate) repeats: u64,
+    /// Why repeats could not be ruled out, when a spill file failed.
+    pub(crate) unverified: Option<String>,
+    /// The ids in memory; when kept ([`PassIds::keeping`]), every id of the
+    /// pass.
+    pub(crate) seen: SeenIds,
+}
+
+impl<'e> PassIds<'e> {
+    /// An empty pass keeping `spill_at` ids in memory, spilling into `dir`
+    /// (the system's temporary directory when `None`).
+    pub(crate) fn spilling_at(spill_at: usize, dir: Option<PathBuf>) -> Self {
+        Self {
+            earlier: None,
+            memory: SeenIds::new(),
+            spill_at: spill_at.max(1),
+            expected: 0,
+            dir,
+            keep: false,
+            spill: Spill::Off,
+        }
+    }
+
+    /// A pass after those that emitted `earlier`, whose ids it skips.
+    #[must_use]
+    pub(crate) fn after(mut self, earlier: &'e SeenIds) -> Self {
+        self.earlier = Some(earlier);
+        self
+    }
+
+    /// Whether an earlier pass of the run emitted `hash`.
+    pub(crate) fn emitted_earlier(&self, hash: u64) -> bool {
+        self.earlier.is_some_and(|e| e.contains(hash))
+    }
+
+    /// Whether [`PassIds::finish`] hands back every id of the pass (read
+    /// back from the files into memory) rather than those in memory: for a
+    /// pass a later pass of the run skips.
+    #[must_use]
+    pub(crate) fn keeping(mut self, keep: bool) -> Self {
+        self.keep = keep;
+        self
+    }
+
+    /// Whether no id was inserted yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.memory.is_empty()
+    }
+
+    /// Sizes the pass for `expected` ids, once (the memory part for at most
+    /// [`SPILL_AT`] of them).
+    pub(crate) fn expect(&mut self, expected: u64) {
+        self.expected = expected;
+        self.memory.expect(expected.min(self.spill_at as u64));
+    }
+
+    /// Adds `hash`; `false` when it is known to be a repeat now (a repeat
+    /// of a spilled id is counted by [`PassIds::finish`]).
+    pub(crate) fn insert(&mut self, hash: u64) -> bool {
+        if self.memory.len() < self.spill_at {
+            return self.memory.insert(hash);
+        }
+        if self.memory.contains(hash) {
+            return false;
+        }
+        if matches!(self.spill, Spill::Off) {
+            self.spill = self.open();
+        }
+        if let Spill::Parts { files, shift } = &mut self.spill {
+            let part = usize::try_from(hash.checked_shr(*shift).unwrap_or(0)).unwrap_or(0);
+            let written = match files.get_mut(part) {
+                Some(file) => file.write_all(&hash.to_le_bytes()),
+                None => Err(io::Error::other("no file for the id's part")),
+            };
+            if let Err(e) = written {
+                self.spill = Spill::Failed(self.failure("write", &e));
+            }
+        }
+        true
+    }
+
+    /// The spill files, one per part of the ids still expected.
+    fn open(&self) -> Spill {
+        let left = self.expected.saturating_sub(self.spill_at as u64);
+        let parts = left
+            .div_ceil(self.spill_at as u64)
+            .clamp(1, MAX_PARTS)
+            .next_power_of_two();
+        let files = (0..parts)
+            .map(|_| {
+                match &self.dir {
+                    Some(dir) => tempfile::tempfile_in(dir),
+                    None => tempfile::tempfile(),
+                }
+                .map(|f| BufWriter::with_capacity(PART_BUFFER, f))
+            })
+            .collect::<io::Result<Vec<_>>>();
+        match files {
+            Ok(files) => Spill::Parts {
+                files,
+                shift: 64 - parts.trailing_zeros(),
+            },
+            Err(e) => Spill::Failed(self.failure("create", &e)),
+        }
+    }
+
+    /// Why the spill failed, for the run's warning.
+    fn failure(&self, what: &str, e: &io::Error) -> String {
+        let dir = self.dir.clone().unwrap_or_else(std::env::temp_dir);
+        format!(
+            "could not {what} a temporary file in {} for the ids beyond the first {} ({e}); free space there or set TMPDIR to a writable directory",
+            dir.display(),
+            self.spill_at
+        )
+    }
+
+    /// Ends the pass: counts the repeats among the spilled ids, and when
+    /// kept ([`PassIds::keeping`]) reads them into memory.
+    pub(crate) fn finish(mut self) -> PassEnd {
+        let mut end = PassEnd {
+            repeats: 0,
+            unverified: None,
+            seen: SeenIds::new(),
+        };
+        match std::mem::replace(&mut self.spill, Spill::Off) {
+            Spill::Off => {}
+            Spill::Failed(why) => end.unverified = Some(why),
+            Spill::Parts { files, .. } => {
+                let keep = self.keep.then_some(&mut self.memory);
+                match count_repeats(files, keep) {
+                    Ok(repeats) => end.repeats = repeats,
+                    Err(e) => end.unverified = Some(self.failure("read back", &e)),
+                }
+            }
+        }
+        end.seen = self.memory;
+        end
+    }
+}
+
+/// Reads each spill file back, sorts it and counts equal neighbours; with
+/// `keep`, adds its ids to that set.
+fn count_repeats(files: Vec<BufWriter<File>>, mut keep: Option<&mut SeenIds>) -> io::Result<u64> {
+    let mut repeats = 0u64;
+    let mut part: Vec<u64> = Vec::new();
+    for writer in files {
+        let mut file = writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        let len = file.seek(SeekFrom::End(0))?;
+        if len % 8 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the file holds {len} bytes, not whole ids"),
+            ));
+        }
+        file.seek(SeekFrom::Start(0))?;
+        part.clear();
+        part.reserve(usize::try_from(len / 8).unwrap_or(0));
+        let mut reader = BufReader::with_capacity(PART_BUFFER, file);
+        let mut id = [0u8; 8];
+        for _ in 0..len / 8 {
+            reader.read_exact(&mut id)?;
+            part.push(u64::from_le_bytes(id));
+        }
+        part.sort_unstable();
+        let read = part.len();
+        part.dedup();
+        repeats += (read - part.len()) as u64;
+        if let Some(seen) = keep.as_deref_mut() {
+            for &hash in &part {
+                seen.insert(hash);
+            }
+        }
+    }
+    Ok(repeats)
+}
+
 /// `sorted.binary_search(&hash)`, with fewer cache misses: the ids are
 /// hashes, spread evenly over `u64`, so where `hash` sits is guessed from
 /// its value (interpolation), bracketed by probes 1, 2, 4, ... away from the
@@ -258,7 +503,115 @@ mod tests {
         assert_eq!(a.len(), 2);
     }
 
+    /// An id hash spread over `u64`, so that spilled ids fill every file.
+    fn spread(i: u64) -> u64 {
+        i.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    #[test]
+    fn a_pass_keeps_at_most_its_memory_part_and_spills_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut pass = PassIds::spilling_at(100, Some(dir.path().to_path_buf())).keeping(true);
+        pass.expect(1_000);
+        for i in 0..1_000 {
+            assert!(pass.insert(spread(i)), "{i}");
+        }
+        assert_eq!(pass.memory.len(), 100);
+        match &pass.spill {
+            // 900 left for a memory part of 100: 16 files (a power of two).
+            Spill::Parts { files, shift } => assert_eq!((files.len(), *shift), (16, 60)),
+            other => panic!("{other:?}"),
+        }
+        // A repeat of an id in memory is known at once; of a spilled one,
+        // at the end.
+        assert!(!pass.insert(spread(5)));
+        assert!(pass.insert(spread(500)));
+        assert!(pass.insert(spread(999)));
+        // The files have no names on Unix: nothing is left behind, even by
+        // a crash (Windows deletes them when they close).
+        if cfg!(unix) {
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
+        let end = pass.finish();
+        assert_eq!(end.repeats, 2);
+        assert!(end.unverified.is_none());
+        assert_eq!(end.seen.len(), 1_000);
+        assert!((0..1_000).all(|i| end.seen.contains(spread(i))));
+        assert!(!end.seen.contains(spread(1_000)));
+    }
+
+    #[test]
+    fn without_keep_a_pass_hands_back_only_its_memory_part() {
+        let mut pass = PassIds::spilling_at(10, None);
+        for i in 0..50 {
+            pass.insert(spread(i));
+        }
+        pass.insert(spread(40));
+        let end = pass.finish();
+        assert_eq!((end.repeats, end.seen.len()), (1, 10));
+    }
+
+    #[test]
+    fn a_spill_that_cannot_be_created_leaves_the_pass_unverified() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing");
+        let mut pass = PassIds::spilling_at(2, Some(missing.clone())).keeping(true);
+        for i in 0..5 {
+            assert!(pass.insert(spread(i)));
+        }
+        // A repeat of a spilled id cannot be seen: the pass says so.
+        assert!(pass.insert(spread(4)));
+        let end = pass.finish();
+        assert_eq!(end.repeats, 0);
+        let why = end.unverified.unwrap();
+        assert!(
+            why.starts_with(&format!(
+                "could not create a temporary file in {} for the ids beyond the first 2 (",
+                missing.display()
+            )),
+            "{why}"
+        );
+        assert!(
+            why.ends_with("); free space there or set TMPDIR to a writable directory"),
+            "{why}"
+        );
+    }
+
     proptest! {
+        /// However small the memory part and whatever the expected size
+        /// (a wrong `total` included), the repeats known at once plus those
+        /// counted at the end are exactly the repeats, and `keep` hands
+        /// back exactly the distinct ids.
+        #[test]
+        fn a_pass_counts_every_repeat_however_much_it_spills(
+            ids in proptest::collection::vec(0u64..300, 0..500),
+            spread_ids: bool,
+            spill_at in 1usize..40,
+            expected in 0u64..1_000,
+            keep: bool,
+        ) {
+            let mut pass = PassIds::spilling_at(spill_at, None).keeping(keep);
+            pass.expect(expected);
+            let mut model = HashSet::new();
+            let (mut known_now, mut repeats) = (0u64, 0u64);
+            for id in ids {
+                let hash = if spread_ids { spread(id) } else { id };
+                known_now += u64::from(!pass.insert(hash));
+                repeats += u64::from(!model.insert(hash));
+            }
+            let end = pass.finish();
+            prop_assert!(end.unverified.is_none());
+            prop_assert_eq!(known_now + end.repeats, repeats);
+            if keep {
+                prop_assert_eq!(end.seen.len(), model.len());
+                for hash in &model {
+                    prop_assert!(end.seen.contains(*hash));
+                }
+            } else {
+                prop_assert_eq!(end.seen.len(), model.len().min(spill_at));
+            }
+        }
+
         /// `find` answers as `binary_search` does, for even and uneven sets.
         #[test]
         fn find_is_a_binary_search(

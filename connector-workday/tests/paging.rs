@@ -10,9 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use common::*;
 use connector_api::{
-    Change, ChangeKind, ChangeSink, Connector, ConnectorError, ErrorKind, ImportRequest,
-    RunContext, VecSink,
+    Change, ChangeKind, ChangeSink, Connector, ConnectorError, ErrorKind, ImportOutcome,
+    ImportRequest, RunContext, VecSink,
 };
+use connector_workday::retry::RetryPolicy;
+use connector_workday::WorkdayFactory;
 use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
@@ -273,6 +275,76 @@ async fn a_repeated_record_id_makes_the_run_incomplete() {
         out.warnings[0],
         format!("Workday returned 1 workers more than once while paging (e.g. {}): records moved between pages during the read", worker_id(10))
     );
+}
+
+/// A full read of 150 workers keeping 100 ids in memory: the ids beyond
+/// those are spilled to temporary files (`spill_dir`, or `TMPDIR`).
+async fn read_150_workers_spilling_after_100(
+    t: &Tenant,
+    spill_dir: Option<std::path::PathBuf>,
+) -> ImportOutcome {
+    let factory = WorkdayFactory::new()
+        .with_retry_policy(RetryPolicy::exact())
+        .with_id_spill(100, spill_dir);
+    let c = t
+        .connector_from(factory, json!({"ImportOrganizations": false}))
+        .await;
+    let mut sink = VecSink::default();
+    let out = c
+        .import(ImportRequest::full(), &mut sink, &RunContext::new())
+        .await
+        .unwrap();
+    assert_eq!(sink.changes.len(), 150, "a repeat is still emitted");
+    out
+}
+
+#[tokio::test]
+async fn a_repeat_among_the_ids_spilled_to_files_is_counted_when_the_read_ends() {
+    let t = Tenant::start(150, 0).await;
+    {
+        let mut s = t.state.lock().unwrap();
+        let dup = s.workers[110].clone();
+        s.workers[140] = dup;
+    }
+    let out = read_150_workers_spilling_after_100(&t, None).await;
+    assert!(!out.complete);
+    // Counted from the files at the end of the read, so without its id.
+    assert_eq!(
+        out.warnings[0],
+        "Workday returned 1 workers more than once while paging: records moved between pages during the read"
+    );
+    assert_eq!(out.watermark.as_deref(), Some("{}"));
+}
+
+#[tokio::test]
+async fn a_read_beyond_the_ids_in_memory_without_repeats_is_complete() {
+    let t = Tenant::start(150, 0).await;
+    let out = read_150_workers_spilling_after_100(&t, None).await;
+    assert!(out.complete, "{:?}", out.warnings);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+}
+
+#[tokio::test]
+async fn a_spill_file_that_cannot_be_created_makes_the_read_incomplete() {
+    let t = Tenant::start(150, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = read_150_workers_spilling_after_100(&t, Some(missing.clone())).await;
+    assert!(!out.complete);
+    let expected = format!(
+        "the workers read cannot rule out records returned twice while paging: could not create a temporary file in {} for the ids beyond the first 100 (",
+        missing.display()
+    );
+    assert!(out.warnings[0].starts_with(&expected), "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].ends_with("); free space there or set TMPDIR to a writable directory"),
+        "{:?}",
+        out.warnings
+    );
+    // As after any drift: the watermark stays, the next delta re-reads.
+    assert_eq!(out.watermark.as_deref(), Some("{}"));
+    assert!(out.warnings.iter().any(|w| w
+        == "the workers watermark was not advanced because the read drifted; the next delta re-reads them"));
 }
 
 /// 100 workers on the first page, then an empty page at offset 100, both

@@ -332,11 +332,16 @@ impl Tenant {
         let factory = WorkdayFactory::new()
             .with_sleeper(Arc::new(sleeper.clone()))
             .with_retry_policy(RetryPolicy::exact());
-        let c = factory
+        (self.connector_from(factory, extra).await, sleeper)
+    }
+
+    /// A connector from `factory` (its sleeper and retry policy are the
+    /// caller's), configured like [`Tenant::connector`]'s.
+    pub async fn connector_from(&self, factory: WorkdayFactory, extra: Json) -> WorkdayConnector {
+        factory
             .connect(&self.config(extra), SECRET_REF, &Self::secrets())
             .await
-            .expect("valid config");
-        (c, sleeper)
+            .expect("valid config")
     }
 
     /// Requests received, by path: (token, workers, orgs).
