@@ -234,6 +234,9 @@ pub async fn measure(args: &BenchArgs, redactor: &Redactor) -> Result<BenchResul
         seed: args.seed,
         port: 0,
         latency: (args.latency_ms > 0).then(|| Duration::from_millis(args.latency_ms)),
+        // The requests are counted, not kept: the peak memory is the
+        // import's and the tenant's, not a log's.
+        log_requests: false,
         ..SimConfig::default()
     })
     .await

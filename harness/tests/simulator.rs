@@ -1048,9 +1048,42 @@ async fn requests_are_recorded() {
     assert_eq!(sim.request_count(Endpoint::Organizations), 1);
     sim.clear_requests();
     assert!(sim.requests().is_empty());
+    assert_eq!(sim.request_count(Endpoint::Workers), 0);
     // Fault numbering restarts after clear_requests.
     sim.add_fault(parse_fault("workers@1:502").unwrap());
     assert_eq!(get(&c, &workers_url(&sim, ""), &tok).await.0, 502);
+}
+
+/// `log_requests: false` (what `harness bench` runs) keeps the counts by
+/// endpoint and no log.
+#[tokio::test]
+async fn a_simulator_that_does_not_log_requests_still_counts_them() {
+    let sim = Simulator::start(SimConfig {
+        workers: 20,
+        orgs: 2,
+        log_requests: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = client();
+    let tok = token(&sim, &c).await;
+    for offset in [0, 5] {
+        get(
+            &c,
+            &workers_url(&sim, &format!("?limit=5&offset={offset}")),
+            &tok,
+        )
+        .await;
+    }
+    get(&c, &orgs_url(&sim, ""), &tok).await;
+    assert!(sim.requests().is_empty());
+    assert_eq!(sim.request_count(Endpoint::Token), 1);
+    assert_eq!(sim.request_count(Endpoint::Workers), 2);
+    assert_eq!(sim.request_count(Endpoint::Organizations), 1);
+    assert_eq!(sim.request_count(Endpoint::Other), 0);
+    sim.clear_requests();
+    assert_eq!(sim.request_count(Endpoint::Workers), 0);
 }
 
 // ---- mutations ------------------------------------------------------------
