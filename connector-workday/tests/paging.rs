@@ -253,14 +253,20 @@ async fn a_total_that_changes_while_paging_makes_the_run_incomplete() {
     assert_eq!(t.counts().await.1, 4);
 }
 
-#[tokio::test]
-async fn a_repeated_record_id_makes_the_run_incomplete() {
+/// 150 workers, the one at `at` replaced by a copy of the one at `from`.
+async fn tenant_repeating(from: usize, at: usize) -> Tenant {
     let t = Tenant::start(150, 0).await;
     {
         let mut s = t.state.lock().unwrap();
-        let dup = s.workers[10].clone();
-        s.workers[120] = dup;
+        let dup = s.workers[from].clone();
+        s.workers[at] = dup;
     }
+    t
+}
+
+#[tokio::test]
+async fn a_repeated_record_id_makes_the_run_incomplete() {
+    let t = tenant_repeating(10, 120).await;
     let (c, _) = t.connector(json!({"ImportOrganizations": false})).await;
     let out = c
         .import(
@@ -300,12 +306,7 @@ async fn read_150_workers_spilling_after_100(
 
 #[tokio::test]
 async fn a_repeat_among_the_ids_spilled_to_files_is_counted_when_the_read_ends() {
-    let t = Tenant::start(150, 0).await;
-    {
-        let mut s = t.state.lock().unwrap();
-        let dup = s.workers[110].clone();
-        s.workers[140] = dup;
-    }
+    let t = tenant_repeating(110, 140).await;
     let out = read_150_workers_spilling_after_100(&t, None).await;
     assert!(!out.complete);
     // Counted from the files at the end of the read, so without its id.
