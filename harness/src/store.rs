@@ -1155,14 +1155,7 @@ impl<'c> RunTransaction<'c> {
         }
         // A JSON array of strings: writing it cannot fail.
         let text = serde_json::Value::from_iter(attributes.keys().map(|n| n.as_ref())).to_string();
-        let id = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO attribute_names (names) VALUES (?1) \
-                 ON CONFLICT (names) DO UPDATE SET names = names RETURNING id",
-            )
-            .and_then(|mut s| s.query_row(params![text], |r| r.get::<_, i64>(0)))
-            .map_err(|e| self.err(e))?;
+        let id = self.row_id("attribute_names", "names", &text)?;
         lists.insert(key, attributes, id);
         Ok(StoredAttributes {
             names: Some(id),
@@ -1178,16 +1171,22 @@ impl<'c> RunTransaction<'c> {
                 return Ok(*id);
             }
         }
-        let id = self
-            .tx
-            .prepare_cached(
-                "INSERT INTO instances (name) VALUES (?1) \
-                 ON CONFLICT (name) DO UPDATE SET name = name RETURNING id",
-            )
-            .and_then(|mut s| s.query_row(params![name], |r| r.get::<_, i64>(0)))
-            .map_err(|e| self.err(e))?;
+        let id = self.row_id("instances", "name", name)?;
         *self.instance.borrow_mut() = Some((name.to_string(), id));
         Ok(id)
+    }
+
+    /// The `id` of the row of `table` whose unique `column` holds `value`,
+    /// added when new (inside the run's transaction, so a rollback removes
+    /// it too).
+    fn row_id(&self, table: &str, column: &str, value: &str) -> Result<i64, StoreError> {
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT INTO {table} ({column}) VALUES (?1) \
+                 ON CONFLICT ({column}) DO UPDATE SET {column} = {column} RETURNING id"
+            ))
+            .and_then(|mut s| s.query_row(params![value], |r| r.get::<_, i64>(0)))
+            .map_err(|e| self.err(e))
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
