@@ -109,6 +109,29 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// Whether the command serves the embedded simulated tenant in this
+    /// process (`simulate`, `bench`, `--simulated`).
+    ///
+    /// Those run on a multi-threaded runtime, so that the tenant and the
+    /// import each have a core. Every other command runs on one thread (and
+    /// an import's store writer on its own): an import's concurrency is in
+    /// its requests in flight, which one thread serves, and its CPU splits
+    /// between that thread and the writer without wake-ups between runtime
+    /// workers (about 5 % less CPU a record; docs/benchmarks.md).
+    pub fn serves_a_simulated_tenant(&self) -> bool {
+        match &self.command {
+            Command::Simulate(_) | Command::Bench(_) => true,
+            Command::Import(args) => args.connector.simulated,
+            Command::Check(args) => args.connector.simulated,
+            Command::Schema(_)
+            | Command::Watermark(_)
+            | Command::Runs(_)
+            | Command::Completions(_) => false,
+        }
+    }
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -1115,6 +1138,23 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn only_commands_serving_a_simulated_tenant_get_a_multi_threaded_runtime() {
+        for (args, serves) in [
+            (&["harness", "import", "--simulated"][..], true),
+            (&["harness", "check", "--simulated"], true),
+            (&["harness", "simulate"], true),
+            (&["harness", "bench"], true),
+            (&["harness", "import", "--config", "c.json"], false),
+            (&["harness", "check", "--config", "c.json"], false),
+            (&["harness", "runs"], false),
+            (&["harness", "schema"], false),
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap();
+            assert_eq!(cli.serves_a_simulated_tenant(), serves, "{args:?}");
+        }
     }
 
     #[test]

@@ -47,7 +47,14 @@ fn run(cli: Cli) -> Result<(), cli::CliError> {
     let redactor = Redactor::new();
     logging::init(cli.log_format, redactor.clone())
         .map_err(|e| cli::CliError::new(exit::USAGE, e.to_string()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread unless a simulated tenant shares the process (see
+    // `Cli::serves_a_simulated_tenant`).
+    let mut builder = if cli.serves_a_simulated_tenant() {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")
