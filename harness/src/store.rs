@@ -1888,20 +1888,12 @@ mod tests {
             tx.commit().unwrap();
         }
         let conn = Connection::open(dir.join("s.db")).unwrap();
-        let rows: Vec<(String, String)> = conn
-            .prepare("SELECT external_id, attributes FROM objects ORDER BY external_id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let lists: Vec<(i64, String)> = conn
-            .prepare("SELECT id, names FROM attribute_names ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
+        let rows: Vec<(String, String)> = pairs(
+            &conn,
+            "SELECT external_id, attributes FROM objects ORDER BY external_id",
+        );
+        let lists: Vec<(i64, String)> =
+            pairs(&conn, "SELECT id, names FROM attribute_names ORDER BY id");
         assert_eq!(
             lists,
             [
@@ -2028,6 +2020,19 @@ mod tests {
         let p = std::env::temp_dir().join(format!("harness-nostore-{}.db", rand::random::<u64>()));
         assert!(Store::open_existing(&p).unwrap().is_none());
         assert!(!p.exists());
+    }
+
+    /// Every row of `sql`'s two columns.
+    fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+        conn: &Connection,
+        sql: &str,
+    ) -> Vec<(A, B)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 
     /// The integer value of `PRAGMA name` on the store's connection.
