@@ -1002,7 +1002,8 @@ impl StoreSink<'_> {
                 // store's (a busy store stays retryable), not an encoding one.
                 let applied = match tx.stored(&change.attributes) {
                     Err(e) => Err(sink_error(e)),
-                    Ok(stored) => serde_json::to_writer(&mut json, &stored)
+                    Ok(stored) => stored
+                        .write_json(&mut json)
                         .map_err(|e| {
                             ConnectorError::new(
                                 ErrorKind::Sink,

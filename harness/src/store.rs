@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use connector_api::{
-    Attributes, Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, RecordError,
+    Attributes, Change, ChangeKind, Counts, ImportMode, MetricsSnapshot, RecordError, Value,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
@@ -1560,19 +1560,49 @@ pub(crate) struct StoredAttributes<'a> {
     attributes: &'a Attributes,
 }
 
-impl Serialize for StoredAttributes<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
+impl StoredAttributes<'_> {
+    /// Appends the row's JSON text to `out`, as `serde_json` writes it.
+    ///
+    /// A string value with nothing to escape (no `"`, `\\` or control
+    /// character: nearly every HR value) is copied as it is between its
+    /// quotes; any other value goes through `serde_json`. (Its escaping
+    /// loop was 6 % of a REST import's instructions; this writes the same
+    /// bytes with 1.7 % fewer in all, see docs/benchmarks.md.)
+    ///
+    /// # Errors
+    /// None in practice (`out` is memory); a value `serde_json` cannot
+    /// write would be its error.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let Some(names) = self.names else {
-            return serializer.serialize_map(Some(0))?.end();
+            out.extend_from_slice(b"{}");
+            return Ok(());
         };
-        let mut row = serializer.serialize_seq(Some(self.attributes.len() + 1))?;
-        row.serialize_element(&names)?;
+        out.push(b'[');
+        serde_json::to_writer(&mut *out, &names)?;
         for value in self.attributes.values() {
-            row.serialize_element(value)?;
+            out.push(b',');
+            match value {
+                Value::String(s) | Value::Reference(s) if !needs_escape(s.as_bytes()) => {
+                    out.push(b'"');
+                    out.extend_from_slice(s.as_bytes());
+                    out.push(b'"');
+                }
+                other => serde_json::to_writer(&mut *out, other)?,
+            }
         }
-        row.end()
+        out.push(b']');
+        Ok(())
     }
+}
+
+/// Whether JSON must escape a byte of `text`: `"`, `\\` or a control
+/// character below U+0020 (what `serde_json` escapes; it writes the rest,
+/// non-ASCII included, as it is). Every byte is tested, without an early
+/// exit.
+fn needs_escape(text: &[u8]) -> bool {
+    text.iter().fold(false, |found, &b| {
+        found | (b < 0x20) | (b == b'"') | (b == b'\\')
+    })
 }
 
 /// The attribute name lists a run wrote, by a cheap key: record after
@@ -1777,6 +1807,67 @@ fn is_busy(e: &rusqlite::Error) -> bool {
 mod tests {
     use super::*;
 
+    /// A value of any kind; strings drawn to hold quotes, backslashes,
+    /// control characters, DEL and non-ASCII as often as plain text.
+    fn any_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let text = prop_oneof![
+            "[a-zA-Z0-9 .,'-]{0,40}",
+            "[\\x00-\\x1f\"\\\\\\x7f a-zé€😀]{0,12}",
+            any::<String>(),
+        ];
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            text.clone().prop_map(|s| Value::String(s.into())),
+            text.prop_map(|s| Value::Reference(s.into())),
+            (-3000i32..12000, 1u32..13, 1u32..29)
+                .prop_map(|(y, m, d)| Value::date(y, m, d).unwrap_or(Value::Null)),
+        ]
+    }
+
+    proptest::proptest! {
+        /// `write_json` writes what `serde_json` writes for the same row
+        /// (`[names_id, value, ...]`, or `{}` without attributes).
+        #[test]
+        fn a_row_is_written_as_serde_json_writes_it(
+            names in proptest::option::of(0i64..1_000_000),
+            values in proptest::collection::vec(any_value(), 0..8),
+        ) {
+            let mut attributes = Attributes::new();
+            for (i, v) in values.iter().enumerate() {
+                attributes.insert(format!("a{i:02}").into(), v.clone());
+            }
+            let names = if attributes.is_empty() { None } else { names };
+            let expected = match names {
+                None => "{}".to_string(),
+                Some(id) => {
+                    let mut row = vec![serde_json::json!(id)];
+                    row.extend(values.iter().map(|v| serde_json::to_value(v).unwrap()));
+                    serde_json::to_string(&row).unwrap()
+                }
+            };
+            let mut out = b"kept".to_vec();
+            StoredAttributes { names, attributes: &attributes }.write_json(&mut out).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format!("kept{expected}"));
+        }
+    }
+
+    #[test]
+    fn what_json_escapes_is_found_anywhere_in_a_string() {
+        for bad in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in [0, 1, 15, 16, 31, 32, 40] {
+                let mut text = vec![b'a'; 41];
+                text[at] = bad;
+                assert!(needs_escape(&text), "byte {bad:#x} at {at}");
+            }
+        }
+        assert!(!needs_escape(
+            "plain text, 0x7f \u{7f} and ünïcödé €".as_bytes()
+        ));
+        assert!(!needs_escape(b""));
+    }
+
     /// Applies `changes` in one run transaction, committed or dropped.
     fn in_transaction(s: &Store, run: i64, changes: &[(&Change, &str)], commit: bool) -> Vec<bool> {
         let (conn, path) = s.shared_connection();
@@ -1881,8 +1972,12 @@ mod tests {
             let tx = RunTransaction::begin(&mut guard, &path).unwrap();
             let mut objects = tx.objects("w:t", run, ImportMode::Full).unwrap();
             for change in [&a, &b, &c, &d, &e] {
-                let json = serde_json::to_string(&tx.stored(&change.attributes).unwrap()).unwrap();
-                objects.apply(change, json.as_bytes()).unwrap();
+                let mut json = Vec::new();
+                tx.stored(&change.attributes)
+                    .unwrap()
+                    .write_json(&mut json)
+                    .unwrap();
+                objects.apply(change, &json).unwrap();
             }
             drop(objects);
             tx.commit().unwrap();
