@@ -1598,7 +1598,8 @@ impl StoredAttributes<'_> {
 /// Whether JSON must escape a byte of `text`: `"`, `\\` or a control
 /// character below U+0020 (what `serde_json` escapes; it writes the rest,
 /// non-ASCII included, as it is). Every byte is tested, without an early
-/// exit.
+/// exit, so that the compiler may test several at once; values are short
+/// (~15 bytes), and testing 16 bytes a step explicitly measured slower.
 fn needs_escape(text: &[u8]) -> bool {
     text.iter().fold(false, |found, &b| {
         found | (b < 0x20) | (b == b'"') | (b == b'\\')
