@@ -1563,7 +1563,7 @@ pub(crate) struct StoredAttributes<'a> {
 impl StoredAttributes<'_> {
     /// Appends the row's JSON text to `out`, as `serde_json` writes it.
     ///
-    /// A string value with nothing to escape (no `"`, `\\` or control
+    /// A string value with nothing to escape (no `"`, `\` or control
     /// character: nearly every HR value) is copied as it is between its
     /// quotes; any other value goes through `serde_json`. (Its escaping
     /// loop was 6 % of a REST import's instructions; this writes the same
@@ -1595,7 +1595,7 @@ impl StoredAttributes<'_> {
     }
 }
 
-/// Whether JSON must escape a byte of `text`: `"`, `\\` or a control
+/// Whether JSON must escape a byte of `text`: `"`, `\` or a control
 /// character below U+0020 (what `serde_json` escapes; it writes the rest,
 /// non-ASCII included, as it is). Every byte is tested, without an early
 /// exit, so that the compiler may test several at once; values are short
