@@ -15,15 +15,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
+use harness::bench::{soap_full_read_request, thread_cpu};
 use harness::sim::{Endpoint, SimConfig, Simulator};
 use tokio::sync::{mpsc, oneshot};
-
-/// CPU time of the calling thread (Linux `schedstat`, nanoseconds).
-fn thread_cpu() -> Option<Duration> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
 
 /// Resident set size of the process, in MiB.
 fn rss_mib() -> Option<f64> {
@@ -174,15 +168,6 @@ async fn serve_all_pages(workers: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A full SOAP read's `Get_Workers` page (ISU UsernameToken, active
-/// workers, all five response groups), as of `as_of`.
-fn get_workers(cfg: &SimConfig, as_of: &str, page: usize) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bsvc="urn:com.workday/bsvc"><soapenv:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>{}</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">{}</wsse:Password></wsse:UsernameToken></wsse:Security></soapenv:Header><soapenv:Body><bsvc:Get_Workers_Request bsvc:version="v44.0"><bsvc:Request_Criteria><bsvc:Exclude_Inactive_Workers>true</bsvc:Exclude_Inactive_Workers></bsvc:Request_Criteria><bsvc:Response_Filter><bsvc:As_Of_Entry_DateTime>{as_of}</bsvc:As_Of_Entry_DateTime><bsvc:Page>{page}</bsvc:Page><bsvc:Count>100</bsvc:Count></bsvc:Response_Filter><bsvc:Response_Group><bsvc:Include_Reference>true</bsvc:Include_Reference><bsvc:Include_Personal_Information>true</bsvc:Include_Personal_Information><bsvc:Include_Employment_Information>true</bsvc:Include_Employment_Information><bsvc:Include_Organizations>true</bsvc:Include_Organizations><bsvc:Include_Management_Chain_Data>true</bsvc:Include_Management_Chain_Data></bsvc:Response_Group></bsvc:Get_Workers_Request></soapenv:Body></soapenv:Envelope>"#,
-        cfg.isu_username, cfg.isu_password
-    )
-}
-
 /// Every `Get_Workers` page of a full SOAP read, three times (one
 /// snapshot each), with the server's CPU per page.
 async fn soap_rounds(
@@ -201,7 +186,7 @@ async fn soap_rounds(
             let body = client
                 .post(&url)
                 .header("Content-Type", "text/xml; charset=utf-8")
-                .body(get_workers(&cfg, &as_of, pages + 1))
+                .body(soap_full_read_request(&cfg, &as_of, pages + 1))
                 .send()
                 .await?
                 .error_for_status()?

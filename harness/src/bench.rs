@@ -174,6 +174,27 @@ pub fn peak_rss_bytes() -> u64 {
     vm_hwm(Path::new("/proc/self/status")).unwrap_or(0)
 }
 
+/// A `Get_Workers` request for page `page` of a full SOAP read of the
+/// simulated tenant `cfg` as of `as_of` (the ISU's UsernameToken, active
+/// workers, 100 a page, the five response groups the connector asks for):
+/// what the benchmark programs post to the simulator.
+pub fn soap_full_read_request(cfg: &SimConfig, as_of: &str, page: usize) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:bsvc="urn:com.workday/bsvc"><soapenv:Header><wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><wsse:UsernameToken><wsse:Username>{}</wsse:Username><wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText">{}</wsse:Password></wsse:UsernameToken></wsse:Security></soapenv:Header><soapenv:Body><bsvc:Get_Workers_Request bsvc:version="v44.0"><bsvc:Request_Criteria><bsvc:Exclude_Inactive_Workers>true</bsvc:Exclude_Inactive_Workers></bsvc:Request_Criteria><bsvc:Response_Filter><bsvc:As_Of_Entry_DateTime>{as_of}</bsvc:As_Of_Entry_DateTime><bsvc:Page>{page}</bsvc:Page><bsvc:Count>100</bsvc:Count></bsvc:Response_Filter><bsvc:Response_Group><bsvc:Include_Reference>true</bsvc:Include_Reference><bsvc:Include_Personal_Information>true</bsvc:Include_Personal_Information><bsvc:Include_Employment_Information>true</bsvc:Include_Employment_Information><bsvc:Include_Organizations>true</bsvc:Include_Organizations><bsvc:Include_Management_Chain_Data>true</bsvc:Include_Management_Chain_Data></bsvc:Response_Group></bsvc:Get_Workers_Request></soapenv:Body></soapenv:Envelope>"#,
+        cfg.isu_username, cfg.isu_password
+    )
+}
+
+/// The calling thread's CPU time so far, user and system together
+/// (`/proc/thread-self/schedstat`, Linux; `None` elsewhere). The benchmark
+/// programs time single-threaded work with it, so a busy machine does not
+/// inflate their figures as it would a wall clock.
+pub fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos: u64 = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
 /// The largest `VmHWM` among this process's live child processes (the
 /// plugin), read from `/proc`.
 fn children_peak_rss_bytes() -> Option<u64> {
@@ -560,6 +581,59 @@ mod tests {
                 .contains("--soap-auth applies to --api soap only"),
             "{e}"
         );
+    }
+
+    #[tokio::test]
+    async fn the_simulator_answers_the_benchmarks_soap_request_with_a_page_of_workers() {
+        let sim = Simulator::start(SimConfig {
+            workers: 150,
+            orgs: 10,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let as_of = sim.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let mut workers = Vec::new();
+        for page in 1..=2 {
+            let response = client
+                .post(sim.soap_url("v44.0"))
+                .header("Content-Type", "text/xml; charset=utf-8")
+                .body(soap_full_read_request(sim.config(), &as_of, page))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "page {page}");
+            let body = response.text().await.unwrap();
+            workers.extend(connector_workday::soap_bench::workers(&body).unwrap());
+        }
+        // 150 active workers, less those the tenant generated terminated.
+        let active = {
+            let mut n = 0;
+            sim.for_each_worker(|w| n += usize::from(w["employmentStatus"] != "Terminated"));
+            n
+        };
+        assert_eq!(workers.len(), active);
+        assert!(active > 100, "two pages are read: {active}");
+        sim.shutdown().await;
+    }
+
+    #[test]
+    fn thread_cpu_advances_with_work_on_this_thread() {
+        let Some(before) = thread_cpu() else {
+            assert!(!Path::new("/proc/thread-self/schedstat").exists());
+            return;
+        };
+        // Spin until the clock moves (it advances at scheduler ticks), at
+        // most a few seconds of work.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut x = 0u64;
+        while thread_cpu() == Some(before) && Instant::now() < deadline {
+            for i in 0..100_000u64 {
+                x = std::hint::black_box(x.wrapping_add(i));
+            }
+        }
+        assert!(thread_cpu().is_some_and(|after| after > before));
     }
 
     #[test]
