@@ -263,7 +263,8 @@ fn tokenize(body: &str) -> anyhow::Result<usize> {
 /// One round's figures, µs a record, in the printed columns' order.
 type Figures = Vec<f64>;
 
-const REST_COLUMNS: [&str; 7] = [
+/// The columns printed: SOAP's are the first six (no engine run).
+const COLUMNS: [&str; 7] = [
     "utf8",
     "parser_floor",
     "sqlite_floor",
@@ -271,14 +272,6 @@ const REST_COLUMNS: [&str; 7] = [
     "parse",
     "map",
     "engine+store",
-];
-const SOAP_COLUMNS: [&str; 6] = [
-    "utf8",
-    "parser_floor",
-    "sqlite_floor",
-    "floor",
-    "parse",
-    "map",
 ];
 
 /// `utf8`: every body checked; a check that fails is an error.
@@ -431,10 +424,10 @@ fn main() -> anyhow::Result<()> {
         size(&soap_bodies) / soap.max(1),
         stored / rows.len().max(1)
     );
-    let rest = report("REST", &REST_COLUMNS, rounds, || {
+    let rest = report("REST", &COLUMNS, rounds, || {
         rest_round(&rt, &rest_bodies, &rows)
     })?;
-    let soap = report("SOAP Get_Workers", &SOAP_COLUMNS, rounds, || {
+    let soap = report("SOAP Get_Workers", &COLUMNS[..6], rounds, || {
         soap_round(&soap_bodies, rest[2])
     })?;
     println!(
