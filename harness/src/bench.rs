@@ -607,7 +607,8 @@ mod tests {
             let body = response.text().await.unwrap();
             workers.extend(connector_workday::soap_bench::workers(&body).unwrap());
         }
-        // 150 active workers, less those the tenant generated terminated.
+        // Every worker of the tenant but the terminated ones (the request
+        // excludes inactive workers), over two pages of 100.
         let active = {
             let mut n = 0;
             sim.for_each_worker(|w| n += usize::from(w["employmentStatus"] != "Terminated"));
