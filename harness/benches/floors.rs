@@ -13,7 +13,7 @@
 //!   columns, no second index), one upsert a row of the record's real id and
 //!   its ~0.5 KB of attribute values, all in one transaction with the
 //!   harness's settings (WAL, `synchronous = NORMAL`, 32 KiB pages, an 8 MiB
-//!   page cache), committed (the commit's checkpoint included); SOAP's is
+//!   page cache), committed and closed (the checkpoints included); SOAP's is
 //!   REST's, per row (the same attributes);
 //! - `floor`: `utf8 + parser floor + sqlite floor`, the CPU any import of
 //!   these bytes into such a store needs before HTTP, mapping, duplicate
@@ -23,8 +23,8 @@
 //! - REST only, `engine+store`: the harness's engine importing the REST
 //!   pages into a fresh state store (its schema, its writer thread, its run
 //!   bookkeeping), parsed and mapped by the connector's code as they are
-//!   replayed: the whole import but HTTP. This one is the process's CPU
-//!   (all threads, `/proc/self/stat`, ticks of 10 ms).
+//!   replayed, and the store closed: the whole import but HTTP. This one is
+//!   the process's CPU (all threads, `/proc/self/stat`, ticks of 10 ms).
 //!
 //! Times are this thread's CPU time (user + system, from
 //! `/proc/thread-self/schedstat` on Linux; wall time elsewhere); a part
@@ -40,6 +40,7 @@
 #![allow(clippy::print_stdout)]
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
@@ -153,29 +154,30 @@ fn rows(bodies: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
-/// Upserts every row into a fresh minimal store in one transaction and
-/// commits it (see the module's comment for the schema and settings).
-fn sqlite_floor(rows: &[(String, String)]) -> anyhow::Result<usize> {
-    let dir = tempfile::tempdir()?;
-    let mut conn = Connection::open(dir.path().join("floor.db"))?;
+/// Upserts every row into a fresh minimal store in `dir`, in one
+/// transaction, commits it and closes the store (see the module's comment
+/// for the schema and settings); returns how many rows it wrote.
+fn sqlite_floor(dir: &Path, rows: &[(String, String)]) -> anyhow::Result<usize> {
+    let mut conn = Connection::open(dir.join("floor.db"))?;
     conn.execute_batch(
         "PRAGMA page_size = 32768; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
          PRAGMA cache_size = -8192; \
          CREATE TABLE objects (external_id TEXT NOT NULL UNIQUE, attributes TEXT NOT NULL);",
     )?;
     let tx = conn.transaction()?;
+    let mut written = 0;
     {
         let mut upsert = tx.prepare(
             "INSERT INTO objects (external_id, attributes) VALUES (?1, ?2) \
              ON CONFLICT (external_id) DO UPDATE SET attributes = excluded.attributes",
         )?;
         for (id, attributes) in rows {
-            upsert.execute(params![id, attributes])?;
+            written += upsert.execute(params![id, attributes])?;
         }
     }
     tx.commit()?;
-    let n: usize = conn.query_row("SELECT COUNT(*) FROM objects", [], |r| r.get(0))?;
-    Ok(n)
+    conn.close().map_err(|(_, e)| e)?;
+    Ok(written)
 }
 
 /// A connector that replays REST pages, parsed and mapped as the Workday
@@ -222,8 +224,8 @@ impl Connector for Replay<'_> {
     }
 }
 
-/// A full import of the REST pages by the engine into a fresh store: the
-/// process's CPU time, and how many changes it applied.
+/// A full import of the REST pages by the engine into a fresh store, which
+/// it then closes: the process's CPU time, and how many changes it applied.
 fn engine_and_store(
     rt: &tokio::runtime::Runtime,
     bodies: &[String],
@@ -236,6 +238,7 @@ fn engine_and_store(
         &connector,
         RunOptions::new("replay", "replay:floors", ImportMode::Full),
     ))?;
+    drop(engine);
     let took = match (cpu, process_cpu()) {
         (Some(start), Some(end)) if end > start => end - start,
         _ => wall.elapsed(),
@@ -304,7 +307,10 @@ fn rest_round(
         }
         Ok(())
     })?;
-    let (sqlite, stored) = timed(|| sqlite_floor(rows))?;
+    // The directory is made and removed outside the timed part.
+    let dir = tempfile::tempdir()?;
+    let (sqlite, stored) = timed(|| sqlite_floor(dir.path(), rows))?;
+    drop(dir);
     all("sqlite floor", stored, n)?;
     let (parse, parsed) = timed_repeat(|| {
         Ok(bodies
