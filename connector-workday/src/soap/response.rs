@@ -32,9 +32,11 @@ const UNREAD: &[(&str, &str)] = &[
 #[derive(Debug)]
 struct Element<'a> {
     /// Its local name (namespace prefix dropped).
-    name: Cow<'a, str>,
+    name: &'a str,
     /// Its start tag, whose attributes are parsed only when asked.
     start: BytesStart<'a>,
+    /// An entity may be in its start tag ([`Entities`]).
+    entity: bool,
     /// Its text, CDATA included: borrowed, unless an entity had to be
     /// unescaped or the text came in pieces.
     text: Cow<'a, str>,
@@ -91,13 +93,14 @@ impl<'t, 'a> Node<'t, 'a> {
     /// The attribute with local name `name`, unescaped (empty if its escape
     /// is bad).
     fn attr(self, name: &str) -> Option<Cow<'a, str>> {
-        self.element()
+        let element = self.element();
+        element
             .start
             .attributes()
             .with_checks(false)
             .flatten()
-            .find(|a| a.key.local_name().as_ref() == name.as_bytes())
-            .map(|a| decode(self.body, &a.value, true).unwrap_or_default())
+            .find(|a| local_name(a.key.as_ref()) == name.as_bytes())
+            .map(|a| decode(self.body, &a.value, true, element.entity).unwrap_or_default())
     }
 
     /// The attribute `name` is `1` or `true`.
@@ -330,21 +333,84 @@ fn within<'a>(body: &'a str, part: &[u8]) -> Option<&'a str> {
     body.get(at..)?.get(..part.len())
 }
 
-/// Text or an attribute value as read (`raw`), unescaped when `escaped`
-/// (CDATA is not); borrowed from `body` unless an entity was replaced.
-fn decode<'a>(body: &'a str, raw: &[u8], escaped: bool) -> Result<Cow<'a, str>, String> {
-    fn unescape(s: &str, escaped: bool) -> Result<Cow<'_, str>, String> {
-        // Most text has no entity: one scan for `&` says so.
-        if !escaped || memchr::memchr(b'&', s.as_bytes()).is_none() {
-            return Ok(Cow::Borrowed(s));
+/// Where the body has a `&`, found in one scan of the page as it is read:
+/// every entity begins with one, so a text or start tag holds an entity
+/// only if one falls inside it.
+struct Entities<'h> {
+    at: memchr::Memchr<'h>,
+    /// The first not before the last part of the body asked about.
+    next: Option<usize>,
+}
+
+impl<'h> Entities<'h> {
+    fn of(body: &'h str) -> Self {
+        let mut at = memchr::memchr_iter(b'&', body.as_bytes());
+        let next = at.next();
+        Entities { at, next }
+    }
+
+    /// A `&` falls in `part`, a slice of `body` (true when `part` is not
+    /// one). Parts are asked about in document order, so the page is
+    /// scanned once.
+    fn in_part(&mut self, body: &str, part: &[u8]) -> bool {
+        let start = (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
+        let Some(end) = start
+            .checked_add(part.len())
+            .filter(|&end| end <= body.len())
+        else {
+            return true;
+        };
+        while self.next.is_some_and(|a| a < start) {
+            self.next = self.at.next();
         }
+        self.next.is_some_and(|a| a < end)
+    }
+}
+
+/// A name's local part: after its prefix's `:`. (A plain scan: names are
+/// shorter than `memchr`'s set-up pays for.)
+fn local_name(qname: &[u8]) -> &[u8] {
+    qname
+        .iter()
+        .position(|&b| b == b':')
+        .map_or(qname, |colon| &qname[colon + 1..])
+}
+
+/// An element's local name, as the `&str` it is in `body`.
+fn element_name<'a>(body: &'a str, qname: QName<'_>) -> Result<&'a str, String> {
+    let local = local_name(qname.into_inner());
+    within(body, local).ok_or_else(|| {
+        format!(
+            "the XML has a name that is not UTF-8 ({})",
+            String::from_utf8_lossy(local)
+        )
+    })
+}
+
+/// Text or an attribute value as read (`raw`), unescaped when `escaped`
+/// (CDATA is not) and it may hold an entity (`entity`, from [`Entities`]);
+/// borrowed from `body` unless an entity was replaced.
+fn decode<'a>(
+    body: &'a str,
+    raw: &[u8],
+    escaped: bool,
+    entity: bool,
+) -> Result<Cow<'a, str>, String> {
+    fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
         quick_xml::escape::unescape(s).map_err(|e| format!("the XML has a bad escape ({e})"))
     }
+    let escaped = escaped && entity;
     match within(body, raw) {
-        Some(s) => unescape(s, escaped),
+        Some(s) if escaped => unescape(s),
+        Some(s) => Ok(Cow::Borrowed(s)),
         None => {
             let s = std::str::from_utf8(raw).map_err(|e| format!("the XML is not UTF-8 ({e})"))?;
-            Ok(Cow::Owned(unescape(s, escaped)?.into_owned()))
+            let s = if escaped {
+                unescape(s)?
+            } else {
+                Cow::Borrowed(s)
+            };
+            Ok(Cow::Owned(s.into_owned()))
         }
     }
 }
@@ -487,15 +553,16 @@ pub(crate) fn parse(
     let mut fault: Option<(String, String)> = None;
     // The end-tag finders of the subtrees skipped so far (built once a page).
     let mut finders = Vec::new();
+    let mut entities = Entities::of(body);
     loop {
         let event = reader
             .read_event()
             .map_err(|e| malformed(&reader, body, &e))?;
         match event {
             Event::Start(start) => {
-                let name = decode(body, start.local_name().as_ref(), false)?;
+                let name = element_name(body, start.name())?;
                 if let Some(&parent) = open.last() {
-                    if unread(&elements[parent].name, &name) {
+                    if unread(elements[parent].name, name) {
                         skip(&mut reader, body, start.name(), &mut finders)?;
                         continue;
                     }
@@ -506,6 +573,7 @@ pub(crate) fn parse(
                 open.push(elements.len());
                 elements.push(Element {
                     name,
+                    entity: entities.in_part(body, &start),
                     start,
                     text: Cow::Borrowed(""),
                     end: 0,
@@ -514,14 +582,15 @@ pub(crate) fn parse(
             Event::Empty(start) if !open.is_empty() => {
                 let end = elements.len() + 1;
                 elements.push(Element {
-                    name: decode(body, start.local_name().as_ref(), false)?,
+                    name: element_name(body, start.name())?,
+                    entity: entities.in_part(body, &start),
                     start,
                     text: Cow::Borrowed(""),
                     end,
                 });
             }
             Event::Text(t) => {
-                let text = decode(body, &t, true)?;
+                let text = decode(body, &t, true, entities.in_part(body, &t))?;
                 if let Some(&at) = open.last() {
                     append(&mut elements[at].text, text);
                 } else if let Some(&name) = names.last() {
@@ -546,7 +615,7 @@ pub(crate) fn parse(
             }
             Event::CData(t) => {
                 if let Some(&at) = open.last() {
-                    append(&mut elements[at].text, decode(body, &t, false)?);
+                    append(&mut elements[at].text, decode(body, &t, false, false)?);
                 }
             }
             Event::End(_) => {
@@ -1089,6 +1158,53 @@ mod tests {
         let bad = whole.replace("</wd:Name_Detail_Data>", "</wd:Legal_Name_Data>");
         let err = workers(&bad).unwrap_err();
         assert!(err.starts_with("the XML is malformed at byte"), "{err}");
+    }
+
+    #[test]
+    fn entities_are_found_in_each_text_and_tag_in_document_order() {
+        let body = "a&amp;b <x y=\"&lt;\"> c &#49;";
+        let mut entities = Entities::of(body);
+        let part = |from: usize, len: usize| &body.as_bytes()[from..from + len];
+        // In document order: "a&amp;b", " ", the tag, " c ", "&#49;".
+        assert!(entities.in_part(body, part(0, 7)));
+        assert!(!entities.in_part(body, part(7, 1)));
+        assert!(entities.in_part(body, part(9, 10)));
+        assert!(!entities.in_part(body, part(20, 3)));
+        assert!(entities.in_part(body, part(23, 5)));
+        // A part that is not a slice of the body may hold one.
+        assert!(Entities::of(body).in_part(body, b"c"));
+        assert!(!Entities::of("plain").in_part("plain", &"plain".as_bytes()[1..3]));
+    }
+
+    #[test]
+    fn entities_are_unescaped_before_and_after_skipped_subtrees_and_in_attributes() {
+        // The skipped `Country_Reference` holds entities the reader jumps
+        // over; the attribute and texts around it are read.
+        let body = with_unread("<wd:ID wd:type=\"X\">A&amp;B</wd:ID>")
+            .replace(
+                "<wd:Name_Detail_Data>",
+                "<wd:Name_Detail_Data wd:Formatted_Name=\"&lt;A&gt;\">",
+            )
+            .replace(
+                "<wd:First_Name>Ann</wd:First_Name>",
+                "<wd:First_Name>&amp;Ann</wd:First_Name><wd:Last_Name>O&apos;</wd:Last_Name>",
+            )
+            .replace("<wd:Legal_Name_Data>", "<wd:Preferred_Name_Data>")
+            .replace("</wd:Legal_Name_Data>", "</wd:Preferred_Name_Data>");
+        let Parsed::Page { records, .. } = workers(&body).unwrap() else {
+            panic!("a fault")
+        };
+        assert_eq!(
+            records[0].to_json(),
+            json!({"preferredName": "&Ann"}),
+            "{body}"
+        );
+        // Its Formatted_Name is read (unescaped) when it has no First_Name.
+        let no_first = body.replace("<wd:First_Name>&amp;Ann</wd:First_Name>", "");
+        let Parsed::Page { records, .. } = workers(&no_first).unwrap() else {
+            panic!("a fault")
+        };
+        assert_eq!(records[0].to_json(), json!({"preferredName": "<A>"}));
     }
 
     #[test]
