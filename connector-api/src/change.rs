@@ -135,28 +135,25 @@ impl Serialize for Value {
             // whole for the years 0 to 9999: `Display` goes through
             // serde_json's escaping a few characters at a time, about ten
             // times the instructions; it still writes the years beyond.
-            Value::Date(d) => match iso_date(d) {
-                Some(text) => match std::str::from_utf8(&text) {
-                    Ok(text) => serializer.serialize_str(text),
-                    Err(_) => serializer.collect_str(d),
-                },
+            Value::Date(d) => match ascii(iso_date(d).as_ref()) {
+                Some(text) => serializer.serialize_str(text),
                 None => serializer.collect_str(d),
             },
             // `YYYY-MM-DDTHH:MM:SS.sssZ`, as chrono's RFC 3339 writes it
             // with milliseconds; written whole for the years 0 to 9999
             // (chrono's formatting takes ~700 instructions and a `String`),
             // by chrono beyond them and for a leap second.
-            Value::DateTime(t) => match iso_date_time(t) {
-                Some(text) => match std::str::from_utf8(&text) {
-                    Ok(text) => serializer.serialize_str(text),
-                    Err(_) => {
-                        serializer.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
-                    }
-                },
+            Value::DateTime(t) => match ascii(iso_date_time(t).as_ref()) {
+                Some(text) => serializer.serialize_str(text),
                 None => serializer.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true)),
             },
         }
     }
+}
+
+/// The text a fast path wrote, as a `&str` (`None` when it wrote none).
+fn ascii<const N: usize>(text: Option<&[u8; N]>) -> Option<&str> {
+    std::str::from_utf8(text?).ok()
 }
 
 /// Writes each `(at, number, digits)`: `number`'s last `digits` decimal

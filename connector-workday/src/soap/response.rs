@@ -100,7 +100,7 @@ impl<'t, 'a> Node<'t, 'a> {
             .with_checks(false)
             .flatten()
             .find(|a| local_name(a.key.as_ref()) == name.as_bytes())
-            .map(|a| decode(self.body, &a.value, true, element.entity).unwrap_or_default())
+            .map(|a| decode(self.body, &a.value, element.entity).unwrap_or_default())
     }
 
     /// The attribute `name` is `1` or `true`.
@@ -381,32 +381,26 @@ fn element_name<'a>(body: &'a str, qname: QName<'_>) -> Result<&'a str, String> 
     let local = local_name(qname.into_inner());
     within(body, local).ok_or_else(|| {
         format!(
-            "the XML has a name that is not UTF-8 ({})",
+            "the XML reader gave an element name that is not part of the answer ({})",
             String::from_utf8_lossy(local)
         )
     })
 }
 
-/// Text or an attribute value as read (`raw`), unescaped when `escaped`
-/// (CDATA is not) and it may hold an entity (`entity`, from [`Entities`]);
+/// Text or an attribute value as read (`raw`), unescaped when `unescape`
+/// (an escaped value, not CDATA, in which [`Entities`] found a `&`);
 /// borrowed from `body` unless an entity was replaced.
-fn decode<'a>(
-    body: &'a str,
-    raw: &[u8],
-    escaped: bool,
-    entity: bool,
-) -> Result<Cow<'a, str>, String> {
-    fn unescape(s: &str) -> Result<Cow<'_, str>, String> {
+fn decode<'a>(body: &'a str, raw: &[u8], unescape: bool) -> Result<Cow<'a, str>, String> {
+    fn unescaped(s: &str) -> Result<Cow<'_, str>, String> {
         quick_xml::escape::unescape(s).map_err(|e| format!("the XML has a bad escape ({e})"))
     }
-    let escaped = escaped && entity;
     match within(body, raw) {
-        Some(s) if escaped => unescape(s),
+        Some(s) if unescape => unescaped(s),
         Some(s) => Ok(Cow::Borrowed(s)),
         None => {
             let s = std::str::from_utf8(raw).map_err(|e| format!("the XML is not UTF-8 ({e})"))?;
-            let s = if escaped {
-                unescape(s)?
+            let s = if unescape {
+                unescaped(s)?
             } else {
                 Cow::Borrowed(s)
             };
@@ -590,7 +584,7 @@ pub(crate) fn parse(
                 });
             }
             Event::Text(t) => {
-                let text = decode(body, &t, true, entities.in_part(body, &t))?;
+                let text = decode(body, &t, entities.in_part(body, &t))?;
                 if let Some(&at) = open.last() {
                     append(&mut elements[at].text, text);
                 } else if let Some(&name) = names.last() {
@@ -615,7 +609,7 @@ pub(crate) fn parse(
             }
             Event::CData(t) => {
                 if let Some(&at) = open.last() {
-                    append(&mut elements[at].text, decode(body, &t, false, false)?);
+                    append(&mut elements[at].text, decode(body, &t, false)?);
                 }
             }
             Event::End(_) => {
