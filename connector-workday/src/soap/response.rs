@@ -329,8 +329,16 @@ fn unread(parent: &str, name: &str) -> bool {
 /// a `&str`): the body was checked as UTF-8 once, when it was read, so this
 /// needs no second check.
 fn within<'a>(body: &'a str, part: &[u8]) -> Option<&'a str> {
+    body.get(span(body, part)?)
+}
+
+/// Where `part` is in `body`, when it is a slice of it.
+fn span(body: &str, part: &[u8]) -> Option<std::ops::Range<usize>> {
     let at = (part.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
-    body.get(at..)?.get(..part.len())
+    let end = at
+        .checked_add(part.len())
+        .filter(|&end| end <= body.len())?;
+    Some(at..end)
 }
 
 /// Where the body has a `&`, found in one scan of the page as it is read:
@@ -353,11 +361,7 @@ impl<'h> Entities<'h> {
     /// one). Parts are asked about in document order, so the page is
     /// scanned once.
     fn in_part(&mut self, body: &str, part: &[u8]) -> bool {
-        let start = (part.as_ptr() as usize).wrapping_sub(body.as_ptr() as usize);
-        let Some(end) = start
-            .checked_add(part.len())
-            .filter(|&end| end <= body.len())
-        else {
+        let Some(std::ops::Range { start, end }) = span(body, part) else {
             return true;
         };
         while self.next.is_some_and(|a| a < start) {
