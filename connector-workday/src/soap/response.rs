@@ -1177,7 +1177,10 @@ mod tests {
     #[test]
     fn entities_are_unescaped_before_and_after_skipped_subtrees_and_in_attributes() {
         // The skipped `Country_Reference` holds entities the reader jumps
-        // over; the attribute and texts around it are read.
+        // over; the attribute and texts around it are read. The shapes are
+        // Workday's (../shared/reference's v31.2 element tree):
+        // `Preferred_Name_Data/Name_Detail_Data` with its `Formatted_Name`
+        // attribute, then `Country_Reference`, `First_Name`, `Last_Name`.
         let body = with_unread("<wd:ID wd:type=\"X\">A&amp;B</wd:ID>")
             .replace(
                 "<wd:Name_Detail_Data>",
